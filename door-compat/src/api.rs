@@ -1,0 +1,232 @@
+//! The doors API: the exported C functions, with illumos prototypes.
+//!
+//! Each function is a thin shell: it runs its body inside `boundary::ffi`,
+//! which turns `Err(errno)` into `-1` with `errno` set and keeps panics from
+//! crossing into C. The work is done in the modules named in each body.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+
+use libc::{c_char, c_int, c_void};
+
+use crate::abi::*;
+use crate::boundary::ffi;
+use crate::client::{self, Request};
+use crate::descriptors;
+use crate::label;
+use crate::server::{self, Door, with_server};
+use crate::sys::{self, Errno};
+
+/// The creation function installed by `door_server_create`; NULL means the
+/// default, which starts one detached thread.
+static SERVER_FUNC: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+
+use crate::csrc::{libdoor_default_server_create, libdoor_door_return};
+
+/// The creation function in force.
+pub fn server_func() -> ServerFunc {
+    let p = SERVER_FUNC.load(Ordering::Acquire);
+    if p.is_null() {
+        libdoor_default_server_create
+    } else {
+        // SAFETY: only door_server_create stores here, and it stores function
+        // pointers of this type.
+        unsafe { std::mem::transmute::<*mut c_void, ServerFunc>(p) }
+    }
+}
+
+/// Creates a door whose calls run `server_procedure(cookie, ...)` in a
+/// server thread of this process. Returns a close-on-exec descriptor.
+///
+/// Errors: `EINVAL` for attributes outside `DOOR_CREATE_MASK`, both
+/// `DOOR_UNREF` and `DOOR_UNREF_MULTI`, or `DOOR_NO_DEPLETION_CB`/
+/// `DOOR_PRIVCREATE` (those belong to `door_xcreate`); `EMFILE`.
+///
+/// # Safety
+/// `server_procedure` must be a function with the `door_server_procedure_t`
+/// signature; `cookie` is passed to it untouched.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn door_create(
+    server_procedure: *mut door_server_procedure_t,
+    cookie: *mut c_void,
+    attributes: uint_t,
+) -> c_int {
+    ffi(|| {
+        if attributes & !DOOR_CREATE_MASK != 0
+            || attributes & (DOOR_UNREF | DOOR_UNREF_MULTI) == DOOR_UNREF | DOOR_UNREF_MULTI
+            || attributes & (DOOR_NO_DEPLETION_CB | DOOR_PRIVCREATE) != 0
+        {
+            return Err(Errno(libc::EINVAL));
+        }
+        let private = attributes & DOOR_PRIVATE != 0;
+        let (door, first) = with_server(|s| {
+            let pool = s.global_pool()?;
+            let uniq = loop {
+                let u = sys::random_u64();
+                if u != 0 && s.door(u).is_none() {
+                    break u;
+                }
+            };
+            let door = Arc::new(Door {
+                uniq,
+                proc_: server_procedure as usize as u64,
+                cookie: cookie as usize as u64,
+                attributes: AtomicU32::new(attributes),
+                revoked: AtomicBool::new(false),
+                pool,
+            });
+            s.add_door(door.clone())?;
+            let first = !private && !s.first_door_done;
+            s.first_door_done |= !private;
+            Ok::<_, Errno>((door, first))
+        })?;
+        let fd = server::new_descriptor(&door)?;
+        // The creation function runs before door_create returns, as on
+        // illumos: for the first ordinary door of the process with NULL.
+        if first {
+            // SAFETY: a creation function takes a door_info_t pointer or NULL.
+            unsafe { server_func()(std::ptr::null_mut()) };
+        }
+        Ok(fd.into_raw())
+    })
+}
+
+/// Calls the door `d`. See door_call(3C): arguments from `params`, results
+/// into `rbuf` when they fit, otherwise into a new mapping that replaces
+/// `rbuf`/`rsize` and that the caller unmaps. `params` may be NULL.
+///
+/// Errors: `EBADF` (not a door, revoked, server gone), `E2BIG` (more than
+/// 1024 descriptors), `EINVAL` (bad descriptor), `ENOTSUP` (descriptors to a
+/// `DOOR_REFUSE_DESC` door), `EINTR` (signal, or the server thread died
+/// while serving), `EAGAIN` (signal before a server thread took the call),
+/// `EFAULT`, `EMFILE`, `EOVERFLOW`.
+///
+/// # Safety
+/// `params`, if not NULL, must point to a valid `door_arg_t` whose buffers
+/// are valid for the sizes it gives.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn door_call(d: c_int, params: *mut door_arg_t) -> c_int {
+    ffi(|| {
+        let uniq = label::door_id(d)?;
+        // SAFETY: the caller passed a valid door_arg_t or NULL.
+        let arg = unsafe { params.as_mut() };
+        let (data, descs) = match &arg {
+            None => (&[][..], Vec::new()),
+            Some(a) => {
+                let descs = descriptors::read_outgoing(a.desc_ptr, a.desc_num)?;
+                let data = if a.data_size == 0 {
+                    &[][..]
+                } else if a.data_ptr.is_null() {
+                    return Err(Errno(libc::EFAULT));
+                } else {
+                    // SAFETY: the caller guarantees data_size readable bytes.
+                    unsafe { std::slice::from_raw_parts(a.data_ptr.cast::<u8>(), a.data_size) }
+                };
+                (data, descs)
+            }
+        };
+        if !descs.is_empty() {
+            // Refused before any descriptor is consumed (illumos order).
+            let plate = client::nameplate_or_blank(d, uniq);
+            if plate.attributes & DOOR_REFUSE_DESC != 0 {
+                return Err(Errno(libc::ENOTSUP));
+            }
+            if let Err(e) = descriptors::check_outgoing(&descs) {
+                descriptors::release(&descs);
+                return Err(e);
+            }
+        }
+        let req = Request { data, descs, accepts_results: arg.is_some() };
+        let mut results = client::call(d, uniq, &req)?;
+        let Some(arg) = arg else {
+            results.finish();
+            return Ok(0);
+        };
+        let placed = crate::results::place(arg, &mut results);
+        results.finish();
+        placed.map(|()| 0)
+    })
+}
+
+/// Returns results to the caller of the current invocation and waits for
+/// the next one. On success it does not return: the thread's stack is reset
+/// to where its service loop began, as on illumos. On failure it returns -1
+/// with errno (`E2BIG`: the caller accepts no results, or more than 1024
+/// descriptors; `EINVAL`: a bad descriptor; `EFAULT`), and the caller keeps
+/// waiting.
+///
+/// # Safety
+/// The results are copied before the stack is abandoned, so they may live
+/// in the procedure's frame. Nothing that needs cleanup (C++ destructors,
+/// `pthread_cleanup_push` handlers, Rust values with `Drop`) may be live in
+/// the frames between the service loop and this call: they are abandoned,
+/// not unwound.
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn door_return(
+    data_ptr: *mut c_char,
+    data_size: usize,
+    desc_ptr: *mut door_desc_t,
+    num_desc: uint_t,
+) -> c_int {
+    // A tail jump, so that no Rust frame sits between the caller and the C
+    // loop that will later be jumped back to.
+    core::arch::naked_asm!("jmp {target}", target = sym libdoor_door_return)
+}
+
+/// Describes door `d` into `*info`: server pid (-1 once the server has
+/// exited), procedure, cookie, attributes, uniquifier.
+///
+/// Errors: `EBADF` (not a door; `DOOR_QUERY` from an unbound thread),
+/// `EFAULT` (NULL `info`).
+///
+/// # Safety
+/// `info` must point to writable storage for a `door_info_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn door_info(d: c_int, info: *mut door_info_t) -> c_int {
+    ffi(|| {
+        if d == DOOR_QUERY {
+            return Err(Errno(libc::EBADF));
+        }
+        let uniq = label::door_id(d)?;
+        if info.is_null() {
+            return Err(Errno(libc::EFAULT));
+        }
+        let di = match server::local_door(uniq) {
+            Some(door) => door.info(),
+            None => crate::results::remote_info(d, uniq),
+        };
+        // SAFETY: info is writable (checked non-NULL; the caller vouches).
+        unsafe { info.write_unaligned(di) };
+        Ok(0)
+    })
+}
+
+/// Revokes door `d`, which this process created, and closes `d`. Calls in
+/// progress finish; later calls fail with `EBADF`.
+///
+/// Errors: `EBADF` (not a door), `EPERM` (another process's door).
+///
+/// # Safety
+/// Plain integer argument; always safe to call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn door_revoke(d: c_int) -> c_int {
+    ffi(|| {
+        let uniq = label::door_id(d)?;
+        let door = server::local_door(uniq).ok_or(Errno(libc::EPERM))?;
+        door.revoked.store(true, Ordering::SeqCst);
+        sys::close_raw(d);
+        Ok(0)
+    })
+}
+
+/// Installs the process-wide server-thread creation function and returns
+/// the previous one.
+///
+/// # Safety
+/// `create_func` must be a function with the `door_server_func_t` signature.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn door_server_create(create_func: *mut door_server_func_t) -> *mut door_server_func_t {
+    let old = SERVER_FUNC.swap(create_func.cast(), Ordering::AcqRel);
+    if old.is_null() { libdoor_default_server_create as *mut door_server_func_t } else { old.cast() }
+}

@@ -1,0 +1,433 @@
+//! `fattach`, `fdetach`, and `open` of an attached path.
+//!
+//! An attachment is a listening SOCK_SEQPACKET socket at the path, served by
+//! the door's control thread. illumos covers the existing file and uncovers
+//! it on `fdetach`; we keep the covered file as a hard link in a stash
+//! directory beside the path, `.<name>.door/`, which holds:
+//!
+//! - `covered`: the covered file itself (same inode: content, mode, owner);
+//! - `meta`: the attachment's record: the socket's inode, the covered
+//!   file's mode/uid/gid (which decide who may open), and the door's id.
+//!
+//! The socket is swapped in over the path with one `rename`, and `fdetach`
+//! swaps the covered file back with another, so the path is never missing.
+//! The stash outlives the server, so a dead server's attachment is still
+//! recognised: `open` gives a descriptor of a revoked door, `fattach` gives
+//! `EBUSY`, until `fdetach` restores the file.
+//!
+//! The socket file itself is mode 0666 because Linux `connect` needs write
+//! permission; the illumos permission check is made by the server against
+//! the recorded mode with the kernel's account of the opener (`SO_PEERCRED`,
+//! `SO_PEERGROUPS`).
+
+use std::ffi::{CStr, CString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use libc::c_int;
+
+use crate::abi::*;
+use crate::label::{self, Identity};
+use crate::server::Perm;
+use crate::sys::{self, Errno, Fd, Result};
+use crate::wire::{Kind, MSG_LEN, Msg};
+
+const META_MAGIC: &str = "libdoor-attachment 1";
+
+/// An attachment's record, as kept in `meta`.
+#[derive(Debug, PartialEq)]
+struct Meta {
+    dev: u64,
+    ino: u64,
+    perm: (u32, u32, u32),
+    uniq: u64,
+}
+
+impl Meta {
+    fn encode(&self) -> String {
+        format!(
+            "{META_MAGIC}\ndev {}\nino {}\nmode {:o}\nuid {}\ngid {}\nuniq {:x}\n",
+            self.dev, self.ino, self.perm.0, self.perm.1, self.perm.2, self.uniq
+        )
+    }
+
+    fn decode(text: &str) -> Option<Meta> {
+        let mut lines = text.lines();
+        if lines.next()? != META_MAGIC {
+            return None;
+        }
+        let mut field = |name: &str, radix: u32| -> Option<u64> {
+            let line = lines.next()?;
+            let value = line.strip_prefix(name)?.strip_prefix(' ')?;
+            u64::from_str_radix(value, radix).ok()
+        };
+        let dev = field("dev", 10)?;
+        let ino = field("ino", 10)?;
+        let mode = field("mode", 8)? as u32;
+        let uid = field("uid", 10)? as u32;
+        let gid = field("gid", 10)? as u32;
+        let uniq = field("uniq", 16)?;
+        Some(Meta { dev, ino, perm: (mode, uid, gid), uniq })
+    }
+
+    fn perm(&self) -> Perm {
+        Perm { mode: self.perm.0, uid: self.perm.1, gid: self.perm.2 }
+    }
+}
+
+fn cstr(p: &Path) -> Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno(libc::EINVAL))
+}
+
+fn stat_path(p: &Path) -> Result<libc::stat> {
+    let c = cstr(p)?;
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: c is NUL-terminated; st is writable storage for one stat.
+    if unsafe { libc::stat(c.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: stat succeeded.
+    Ok(unsafe { st.assume_init() })
+}
+
+fn path_op(r: c_int) -> Result<()> {
+    if r != 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+/// The path as `fattach` names it: absolute, resolved against the cwd.
+fn absolute(path: *const libc::c_char) -> Result<PathBuf> {
+    if path.is_null() {
+        return Err(Errno(libc::ENOENT));
+    }
+    // SAFETY: the caller passed a NUL-terminated string.
+    let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
+    if bytes.is_empty() {
+        return Err(Errno(libc::ENOENT));
+    }
+    let p = Path::new(std::ffi::OsStr::from_bytes(bytes));
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    let cwd = std::env::current_dir().map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::ENOENT)))?;
+    let abs = cwd.join(p);
+    if abs.as_os_str().len() >= libc::PATH_MAX as usize {
+        return Err(Errno(libc::ENAMETOOLONG));
+    }
+    Ok(abs)
+}
+
+fn stash_of(path: &Path) -> Result<PathBuf> {
+    let name = path.file_name().ok_or(Errno(libc::EINVAL))?;
+    let mut stash = std::ffi::OsString::from(".");
+    stash.push(name);
+    stash.push(".door");
+    Ok(path.with_file_name(stash))
+}
+
+fn read_file(p: &Path) -> Option<String> {
+    let fd = sys::openat(libc::AT_FDCWD, &cstr(p).ok()?, libc::O_RDONLY | libc::O_NOFOLLOW, 0).ok()?;
+    let mut buf = vec![0u8; 512];
+    // SAFETY: buf is writable for its length.
+    let n = unsafe { libc::read(fd.raw(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n <= 0 {
+        return None;
+    }
+    buf.truncate(n as usize);
+    String::from_utf8(buf).ok()
+}
+
+fn write_new_file(p: &Path, text: &str, mode: libc::mode_t) -> Result<()> {
+    let fd = sys::openat(libc::AT_FDCWD, &cstr(p)?, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, mode)?;
+    // SAFETY: text is readable for its length.
+    let n = unsafe { libc::write(fd.raw(), text.as_ptr().cast(), text.len()) };
+    if n != text.len() as isize {
+        return Err(Errno(libc::EIO));
+    }
+    Ok(())
+}
+
+/// The attachment at `path`, if `path` is one: a socket whose inode the
+/// stash's record names.
+fn attachment(path: &Path, st: &libc::stat) -> Option<Meta> {
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return None;
+    }
+    let meta = Meta::decode(&read_file(&stash_of(path).ok()?.join("meta"))?)?;
+    (meta.ino == st.st_ino && meta.dev == st.st_dev).then_some(meta)
+}
+
+/// Removes what a crashed or interrupted `fattach`/`fdetach` left in a stash
+/// whose path is not attached. Refuses (`EBUSY`) if the stash holds a file
+/// that is not also at the path, so nothing of the user's is ever lost.
+fn clear_stale_stash(path: &Path, stash: &Path, st: &libc::stat) -> Result<()> {
+    let covered = stash.join("covered");
+    if let Ok(cst) = stat_path(&covered) {
+        if cst.st_ino != st.st_ino || cst.st_dev != st.st_dev {
+            return Err(Errno(libc::EBUSY));
+        }
+    }
+    for name in ["covered", "meta", "sock"] {
+        if let Ok(c) = cstr(&stash.join(name)) {
+            // SAFETY: c is NUL-terminated.
+            unsafe { libc::unlink(c.as_ptr()) };
+        }
+    }
+    let c = cstr(stash)?;
+    // SAFETY: c is NUL-terminated.
+    path_op(unsafe { libc::rmdir(c.as_ptr()) }).map_err(|_| Errno(libc::EBUSY))?;
+    let _ = path;
+    Ok(())
+}
+
+/// `fattach(fd, path)`.
+pub fn fattach(fd: c_int, path: *const libc::c_char) -> Result<()> {
+    sys::fcntl_int(fd, libc::F_GETFD, 0).map_err(|_| Errno(libc::EBADF))?;
+    let uniq = label::door_id(fd).map_err(|_| Errno(libc::EINVAL))?;
+    let path = absolute(path)?;
+    let st = stat_path(&path)?;
+    if attachment(&path, &st).is_some() {
+        return Err(Errno(libc::EBUSY));
+    }
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        // illumos can mount over a directory; a socket cannot replace one.
+        return Err(Errno(libc::ENOTSUP));
+    }
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 && euid != st.st_uid {
+        return Err(Errno(libc::EPERM));
+    }
+    let cpath = cstr(&path)?;
+    // SAFETY: cpath is NUL-terminated.
+    path_op(unsafe { libc::faccessat(libc::AT_FDCWD, cpath.as_ptr(), libc::W_OK, libc::AT_EACCESS) })?;
+
+    let stash = stash_of(&path)?;
+    let cstash = cstr(&stash)?;
+    // SAFETY: cstash is NUL-terminated.
+    if unsafe { libc::mkdir(cstash.as_ptr(), 0o700) } != 0 {
+        match Errno::last() {
+            Errno(libc::EEXIST) => {
+                clear_stale_stash(&path, &stash, &st)?;
+                // SAFETY: as above.
+                path_op(unsafe { libc::mkdir(cstash.as_ptr(), 0o700) })?;
+            }
+            e => return Err(e),
+        }
+    }
+    let r = build_attachment(fd, uniq, &path, &st, &stash);
+    if r.is_err() {
+        for name in ["sock", "meta", "covered"] {
+            if let Ok(c) = cstr(&stash.join(name)) {
+                // SAFETY: c is NUL-terminated.
+                unsafe { libc::unlink(c.as_ptr()) };
+            }
+        }
+        // SAFETY: cstash is NUL-terminated.
+        unsafe { libc::rmdir(cstash.as_ptr()) };
+    }
+    r
+}
+
+/// Binds `sock` at `path`, through `/proc/self/fd` when the path is longer
+/// than `sun_path` allows.
+fn bind_at(sock: &Fd, dir: &Path, name: &str) -> Result<()> {
+    let full = dir.join(name);
+    match sys::bind(sock, full.as_os_str().as_bytes()) {
+        Err(Errno(libc::ENAMETOOLONG)) => {
+            let d = sys::openat(libc::AT_FDCWD, &cstr(dir)?, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+            sys::bind(sock, format!("/proc/self/fd/{}/{name}", d.raw()).as_bytes())
+        }
+        r => r,
+    }
+}
+
+fn build_attachment(fd: c_int, uniq: u64, path: &Path, st: &libc::stat, stash: &Path) -> Result<()> {
+    let listener = sys::seqpacket_socket()?;
+    bind_at(&listener, stash, "sock")?;
+    sys::listen(&listener, 128)?;
+    let sock_path = stash.join("sock");
+    let csock = cstr(&sock_path)?;
+    // SAFETY: csock is NUL-terminated.
+    path_op(unsafe { libc::chmod(csock.as_ptr(), 0o666) })?;
+    let sst = stat_path(&sock_path)?;
+    let meta = Meta {
+        dev: sst.st_dev,
+        ino: sst.st_ino,
+        perm: (st.st_mode & 0o7777, st.st_uid, st.st_gid),
+        uniq,
+    };
+    write_new_file(&stash.join("meta"), &meta.encode(), 0o644)?;
+    let (cpath, ccovered) = (cstr(path)?, cstr(&stash.join("covered"))?);
+    // SAFETY: both are NUL-terminated.
+    path_op(unsafe { libc::link(cpath.as_ptr(), ccovered.as_ptr()) })?;
+    let mut m = Msg::new(Kind::Attach);
+    m.a = meta.perm.0 as u64;
+    m.b = meta.perm.1 as u64;
+    m.c = meta.perm.2 as u64;
+    sys::send_with_fds(fd, &m.encode(), &[listener.raw()]).map_err(|_| Errno(libc::EBADF))?;
+    // SAFETY: both are NUL-terminated.
+    path_op(unsafe { libc::rename(csock.as_ptr(), cpath.as_ptr()) })?;
+    let cstash = cstr(stash)?;
+    // Readable by all, so that openers recognise the attachment after the
+    // server is gone.
+    // SAFETY: cstash is NUL-terminated.
+    unsafe { libc::chmod(cstash.as_ptr(), 0o755) };
+    Ok(())
+}
+
+/// `fdetach(path)`.
+pub fn fdetach(path: *const libc::c_char) -> Result<()> {
+    let path = absolute(path)?;
+    let st = stat_path(&path)?;
+    let meta = attachment(&path, &st).ok_or(Errno(libc::EINVAL))?;
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 && euid != meta.perm.1 {
+        return Err(Errno(libc::EPERM));
+    }
+    // Tell a live server to stop serving the attachment (it drops its
+    // reference); a dead one has nothing to tell.
+    if let Ok(conn) = connect_attachment(&path) {
+        let reply = exchange(&conn, Msg::new(Kind::Detach));
+        if let Ok((m, _)) = reply {
+            if m.d != 0 {
+                return Err(Errno(m.d as c_int));
+            }
+        }
+    }
+    let stash = stash_of(&path)?;
+    let (cpath, ccovered) = (cstr(&path)?, cstr(&stash.join("covered"))?);
+    // SAFETY: both are NUL-terminated.
+    path_op(unsafe { libc::rename(ccovered.as_ptr(), cpath.as_ptr()) })?;
+    if let Ok(c) = cstr(&stash.join("meta")) {
+        // SAFETY: c is NUL-terminated.
+        unsafe { libc::unlink(c.as_ptr()) };
+    }
+    let cstash = cstr(&stash)?;
+    // SAFETY: cstash is NUL-terminated.
+    unsafe { libc::rmdir(cstash.as_ptr()) };
+    Ok(())
+}
+
+fn connect_attachment(path: &Path) -> Result<Fd> {
+    let s = sys::seqpacket_socket()?;
+    match sys::connect(&s, path.as_os_str().as_bytes()) {
+        Err(Errno(libc::ENAMETOOLONG)) => {
+            let p = sys::openat(libc::AT_FDCWD, &cstr(path)?, libc::O_PATH, 0)?;
+            sys::connect(&s, format!("/proc/self/fd/{}", p.raw()).as_bytes())?;
+        }
+        r => r?,
+    }
+    Ok(s)
+}
+
+/// Sends one message on a fresh attachment connection and reads the answer.
+fn exchange(conn: &Fd, m: Msg) -> Result<(Msg, Vec<Fd>)> {
+    sys::send_with_fds(conn.raw(), &m.encode(), &[])?;
+    loop {
+        match sys::wait_readable(conn.raw()) {
+            Err(Errno(libc::EINTR)) => continue,
+            r => r?,
+        };
+        let mut buf = [0u8; MSG_LEN + 1];
+        let r = sys::recv_with_fds(conn.raw(), &mut buf, libc::MSG_DONTWAIT, true)?;
+        if r.truncated {
+            return Err(Errno(libc::EMFILE));
+        }
+        let msg = Msg::decode(&buf[..r.len]).filter(|m| m.kind == Kind::Opened).ok_or(Errno(libc::EPROTO))?;
+        return Ok((msg, r.fds));
+    }
+}
+
+/// Result of trying a path that libc could not open (`ENXIO`: a socket).
+pub enum Opened {
+    Door(c_int),
+    NotADoor,
+}
+
+/// `open(2)` of an attached path: a door descriptor at the lowest free
+/// number, close-on-exec only if `O_CLOEXEC` was asked. A dead server's
+/// attachment still opens, as a revoked door.
+pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Result<Opened> {
+    if path.is_null() {
+        return Ok(Opened::NotADoor);
+    }
+    // SAFETY: path is NUL-terminated (libc already used it).
+    let cpath = unsafe { CStr::from_ptr(path) };
+    let Ok(opath) = sys::openat(dirfd, cpath, libc::O_PATH | (flags & libc::O_NOFOLLOW), 0) else {
+        return Ok(Opened::NotADoor);
+    };
+    let st = sys::fstat(opath.raw())?;
+    let mut link = vec![0u8; libc::PATH_MAX as usize];
+    let proc_path = CString::new(format!("/proc/self/fd/{}", opath.raw())).expect("no NUL");
+    // SAFETY: proc_path is NUL-terminated; link is writable for its length.
+    let n = unsafe { libc::readlink(proc_path.as_ptr(), link.as_mut_ptr().cast(), link.len()) };
+    if n <= 0 {
+        return Ok(Opened::NotADoor);
+    }
+    link.truncate(n as usize);
+    let abs = PathBuf::from(std::ffi::OsStr::from_bytes(&link));
+    let Some(meta) = attachment(&abs, &st) else { return Ok(Opened::NotADoor) };
+
+    let conn = sys::seqpacket_socket()?;
+    let door = match sys::connect(&conn, proc_path.as_bytes()) {
+        Ok(()) => {
+            let mut m = Msg::new(Kind::Open);
+            m.d = flags as u32;
+            let (reply, mut fds) = exchange(&conn, m)?;
+            if reply.d != 0 {
+                return Err(Errno(reply.d as c_int));
+            }
+            let door = fds.pop().ok_or(Errno(libc::EPROTO))?;
+            if label::door_id(door.raw()) != Ok(meta.uniq) {
+                return Err(Errno(libc::EPROTO));
+            }
+            door
+        }
+        Err(Errno(libc::ECONNREFUSED)) => dead_door(&meta, flags)?,
+        Err(e) => return Err(e),
+    };
+    drop(conn);
+    drop(opath);
+    let fd = sys::dupfd(door.raw(), 0, flags & libc::O_CLOEXEC != 0)?;
+    Ok(Opened::Door(fd))
+}
+
+/// A descriptor for a door whose server is gone: a socket pair end whose
+/// peer is closed, labelled with the recorded id, its nameplate saying
+/// "revoked, no server". The recorded permissions still apply.
+fn dead_door(meta: &Meta, flags: c_int) -> Result<Fd> {
+    // SAFETY: these getters cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let mut groups = vec![0 as libc::gid_t; 1024];
+    // SAFETY: groups is writable for its length.
+    let n = unsafe { libc::getgroups(groups.len() as c_int, groups.as_mut_ptr()) };
+    groups.truncate(n.max(0) as usize);
+    let acc = flags & libc::O_ACCMODE;
+    let (read, write) = (acc != libc::O_WRONLY, acc != libc::O_RDONLY);
+    if !meta.perm().allows(uid, gid, &groups, read, write) {
+        return Err(Errno(libc::EACCES));
+    }
+    let (client, server) = sys::seqpacket_pair()?;
+    label::bind(&client, meta.uniq)?;
+    label::put_nameplate(&server, Identity { uniq: meta.uniq, proc_: 0, cookie: 0, pid: -1, attributes: DOOR_REVOKED })?;
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_round_trip() {
+        let m = Meta { dev: 2049, ino: 123456, perm: (0o4644, 1000, 100), uniq: 0xdead_beef_0000_0001 };
+        assert_eq!(Meta::decode(&m.encode()), Some(m));
+        assert_eq!(Meta::decode("libdoor-attachment 1\ndev x\n"), None);
+        assert_eq!(Meta::decode("something else\n"), None);
+    }
+
+    #[test]
+    fn stash_is_beside_the_path() {
+        assert_eq!(stash_of(Path::new("/var/run/name_service_door")).unwrap(), Path::new("/var/run/.name_service_door.door"));
+    }
+}

@@ -1,0 +1,260 @@
+//! The client side: channels and `door_call`.
+//!
+//! A door descriptor may be shared by many threads and processes (dup, fork,
+//! SCM_RIGHTS), so calls do not travel on it. Each thread opens its own
+//! *channel* to each door it calls: a socket pair and a shared region, the
+//! far ends sent to the server in one Hello through the door descriptor. The
+//! thread keeps the channel for later calls; it dies with the thread, and a
+//! forked child never uses its parent's.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use libc::c_int;
+
+use crate::abi::*;
+use crate::descriptors;
+use crate::label::{self, Identity};
+use crate::sys::{self, Errno, Fd, Mapping, Result};
+use crate::wire::{self, Kind, MSG_LEN, Msg};
+
+pub struct ClientChannel {
+    uniq: u64,
+    sock: Fd,
+    region: Mapping,
+    seq: u64,
+    pid: libc::pid_t,
+}
+
+impl ClientChannel {
+    /// Opens a channel to the door behind descriptor `door_fd`. `EBADF` when
+    /// the door's server is gone.
+    fn open(door_fd: c_int, uniq: u64) -> Result<ClientChannel> {
+        let (mine, theirs) = sys::seqpacket_pair()?;
+        sys::mark_internal(&mine);
+        let region_fd = sys::memfd(c"libdoor-channel", wire::REGION_LEN)?;
+        sys::add_seals(&region_fd, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL)?;
+        let region = Mapping::shared(&region_fd, wire::REGION_LEN)?;
+        sys::send_with_fds(door_fd, &Msg::new(Kind::Hello).encode(), &[theirs.raw(), region_fd.raw()])
+            .map_err(|_| Errno(libc::EBADF))?;
+        Ok(ClientChannel { uniq, sock: mine, region, seq: 0, pid: sys::getpid() })
+    }
+
+    fn state(&self) -> &AtomicU64 {
+        // SAFETY: the region is page-aligned, at least a page, mapped while
+        // self lives; all accesses to the word are atomic.
+        unsafe { &*self.region.ptr().cast::<AtomicU64>() }
+    }
+
+    /// Forgets a channel inherited over fork: the child closed its
+    /// descriptor already, and the number may be in use again.
+    fn abandon(self) {
+        let ClientChannel { sock, region, .. } = self;
+        std::mem::forget(sock);
+        drop(region);
+    }
+}
+
+std::thread_local! {
+    /// This thread's channels, by door uniquifier.
+    static CHANNELS: RefCell<HashMap<u64, ClientChannel>> = RefCell::new(HashMap::new());
+}
+
+/// Takes this thread's channel to `uniq` out of the cache (so that a nested
+/// call from a signal handler opens its own), or opens one.
+fn take_channel(uniq: u64, door_fd: c_int) -> Result<ClientChannel> {
+    let cached = CHANNELS.try_with(|c| c.borrow_mut().remove(&uniq)).ok().flatten();
+    match cached {
+        Some(ch) if ch.pid == sys::getpid() => Ok(ch),
+        Some(stale) => {
+            stale.abandon();
+            ClientChannel::open(door_fd, uniq)
+        }
+        None => ClientChannel::open(door_fd, uniq),
+    }
+}
+
+/// Returns a channel to this thread's cache for its next call.
+fn put_channel(ch: ClientChannel) {
+    let _ = CHANNELS.try_with(|c| c.borrow_mut().insert(ch.uniq, ch));
+}
+
+/// What the caller passed in `door_arg_t`, or nothing (`params == NULL`).
+pub struct Request<'a> {
+    pub data: &'a [u8],
+    pub descs: Vec<door_desc_t>,
+    pub accepts_results: bool,
+}
+
+/// What came back.
+pub struct Results {
+    /// Where the data is: the region, or a memfd of its own.
+    pub data: ResultData,
+    pub size: usize,
+    pub fds: Vec<Fd>,
+}
+
+pub enum ResultData {
+    Region(ClientChannel),
+    Memfd(Fd),
+}
+
+/// Sends one call and waits for its results. On success the channel comes
+/// back inside the results (its reply area holds the data) and the caller
+/// returns it with `finish`.
+pub fn call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Results> {
+    let mut ch = take_channel(uniq, door_fd)?;
+    ch.seq += 1;
+    let seq = ch.seq;
+    let mut msg = Msg::new(Kind::Call);
+    msg.seq = seq;
+    msg.a = req.data.len() as u64;
+    if !req.accepts_results {
+        msg.e |= wire::NO_RESULTS;
+    }
+    let data_fd = if req.data.len() <= wire::REQUEST_CAP {
+        // SAFETY: the region is REGION_LEN bytes; REQUEST_OFF + len is in bounds.
+        unsafe {
+            std::ptr::copy_nonoverlapping(req.data.as_ptr(), ch.region.ptr().add(wire::REQUEST_OFF), req.data.len())
+        };
+        None
+    } else {
+        msg.e |= wire::DATA_MEMFD;
+        Some(descriptors::data_memfd(req.data)?)
+    };
+    ch.state().store(wire::pending(seq), Ordering::SeqCst);
+    if descriptors::send_message(ch.sock.raw(), msg, &req.descs, data_fd.as_ref()).is_err() {
+        // The server is gone, or dropped this channel: the door is unusable.
+        return Err(Errno(libc::EBADF));
+    }
+    drop(data_fd);
+    descriptors::release(&req.descs);
+    wait_reply(ch, seq)
+}
+
+/// Waits for the reply to `seq`, discarding replies to earlier calls that
+/// were interrupted.
+fn wait_reply(ch: ClientChannel, seq: u64) -> Result<Results> {
+    let mut fds: Vec<Fd> = Vec::new();
+    loop {
+        match sys::wait_readable(ch.sock.raw()) {
+            Err(Errno(libc::EINTR)) => return Err(interrupted(ch, seq)),
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        let mut buf = [0u8; MSG_LEN + 1];
+        let r = match sys::recv_with_fds(ch.sock.raw(), &mut buf, libc::MSG_DONTWAIT, false) {
+            Err(Errno(libc::EAGAIN)) => continue,
+            Err(_) => return Err(server_gone(ch, seq)),
+            Ok(r) => r,
+        };
+        if r.len == 0 && r.fds.is_empty() {
+            return Err(server_gone(ch, seq));
+        }
+        let Some(msg) = Msg::decode(&buf[..r.len]) else { return Err(Errno(libc::EPROTO)) };
+        let truncated = r.truncated;
+        fds.extend(r.fds);
+        if msg.seq != seq {
+            fds.clear();
+            continue;
+        }
+        if truncated {
+            // Our descriptor table could not take the results.
+            drop(fds);
+            put_channel(ch);
+            return Err(Errno(libc::EMFILE));
+        }
+        match msg.kind {
+            Kind::Descs if fds.len() <= DOOR_MAX_DESC + 1 => continue,
+            Kind::Reply => {}
+            _ => return Err(Errno(libc::EPROTO)),
+        }
+        if msg.c != 0 {
+            let e = msg.c as c_int;
+            put_channel(ch);
+            return Err(Errno(if e > 0 && e < 4096 { e } else { libc::EPROTO }));
+        }
+        let memfd = msg.e & wire::DATA_MEMFD != 0;
+        let size = msg.a as usize;
+        if msg.d as usize + usize::from(memfd) != fds.len() || (!memfd && size > wire::REPLY_CAP) {
+            return Err(Errno(libc::EPROTO));
+        }
+        let data = if memfd {
+            let fd = fds.pop().expect("counted above");
+            put_channel(ch);
+            ResultData::Memfd(fd)
+        } else {
+            ResultData::Region(ch)
+        };
+        return Ok(Results { data, size, fds });
+    }
+}
+
+/// A signal handler ran while we waited. If no server thread had taken the
+/// call, withdraw it: `EAGAIN`, and it never runs. Otherwise `EINTR`; its
+/// results, when they come, are discarded.
+fn interrupted(ch: ClientChannel, seq: u64) -> Errno {
+    let withdrawn = ch
+        .state()
+        .compare_exchange(wire::pending(seq), wire::withdrawn(seq), Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok();
+    put_channel(ch);
+    Errno(if withdrawn { libc::EAGAIN } else { libc::EINTR })
+}
+
+/// The channel closed: the server process died (or exec'd) or dropped us.
+/// A call a server thread had taken was cut short (`EINTR`); one it never
+/// took found the door gone (`EBADF`).
+fn server_gone(ch: ClientChannel, seq: u64) -> Errno {
+    let taken = ch.state().load(Ordering::SeqCst) == wire::picked(seq);
+    drop(ch);
+    Errno(if taken { libc::EINTR } else { libc::EBADF })
+}
+
+impl Results {
+    /// Ends the call: the channel goes back to this thread's cache.
+    pub fn finish(self) {
+        if let ResultData::Region(ch) = self.data {
+            put_channel(ch);
+        }
+    }
+}
+
+impl Results {
+    /// Copies the result bytes to `dst` (at least `size` bytes).
+    ///
+    /// # Safety
+    /// `dst` must be writable for `self.size` bytes.
+    pub unsafe fn copy_data(&self, dst: *mut u8) -> Result<()> {
+        match &self.data {
+            ResultData::Region(ch) => {
+                // SAFETY: size <= REPLY_CAP was checked, so the source is in
+                // the region; dst is writable per the caller.
+                unsafe { std::ptr::copy_nonoverlapping(ch.region.ptr().add(wire::REPLY_OFF), dst, self.size) };
+                Ok(())
+            }
+            // SAFETY: dst is writable for size bytes per the caller.
+            ResultData::Memfd(fd) => unsafe { sys::pread_exact(fd, dst, self.size, 0) },
+        }
+    }
+}
+
+/// Asks a live server to describe its door (`door_info` from another process).
+pub fn query_identity(door_fd: c_int) -> Result<Identity> {
+    let (mine, theirs) = sys::seqpacket_pair()?;
+    sys::send_with_fds(door_fd, &Msg::new(Kind::Info).encode(), &[theirs.raw()])?;
+    drop(theirs);
+    sys::wait_readable(mine.raw())?;
+    let mut buf = [0u8; MSG_LEN + 1];
+    let r = sys::recv_with_fds(mine.raw(), &mut buf, libc::MSG_DONTWAIT, true)?;
+    if !r.fds.is_empty() || r.truncated {
+        return Err(Errno(libc::EPROTO));
+    }
+    Msg::decode(&buf[..r.len]).and_then(|m| Identity::from_msg(&m)).ok_or(Errno(libc::EPIPE))
+}
+
+/// The door descriptor's nameplate, or a blank one.
+pub fn nameplate_or_blank(fd: c_int, uniq: u64) -> Identity {
+    label::nameplate(fd).unwrap_or(Identity { uniq, proc_: 0, cookie: 0, pid: -1, attributes: 0 })
+}

@@ -1,0 +1,102 @@
+//! Descriptors and bulk data in messages: checking what the application
+//! passes, describing what arrives, and packing both into SCM_RIGHTS.
+
+use libc::c_int;
+
+use crate::abi::*;
+use crate::label;
+use crate::server;
+use crate::sys::{self, Errno, Fd, Result};
+use crate::wire::{Kind, Msg};
+
+/// The application's descriptor list, copied; `E2BIG` past illumos' limit.
+pub fn read_outgoing(desc: *const door_desc_t, n: u32) -> Result<Vec<door_desc_t>> {
+    let n = n as usize;
+    if n > DOOR_MAX_DESC {
+        return Err(Errno(libc::E2BIG));
+    }
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if desc.is_null() {
+        return Err(Errno(libc::EFAULT));
+    }
+    // SAFETY: the caller passed n descriptors at desc (non-NULL); door_desc_t
+    // is 4-aligned and read unaligned-safe by copying the whole array.
+    Ok((0..n).map(|i| unsafe { desc.add(i).read_unaligned() }).collect())
+}
+
+fn fd_of(d: &door_desc_t) -> c_int {
+    // SAFETY: d_desc is the union member both sides use; reading an int is
+    // valid for any bit pattern.
+    unsafe { d.d_data.d_desc.d_descriptor }
+}
+
+/// Every entry must be `DOOR_DESCRIPTOR` with an open descriptor (`EINVAL`).
+pub fn check_outgoing(descs: &[door_desc_t]) -> Result<()> {
+    for d in descs {
+        if d.d_attributes & DOOR_DESCRIPTOR == 0 || sys::fcntl_int(fd_of(d), libc::F_GETFD, 0).is_err() {
+            return Err(Errno(libc::EINVAL));
+        }
+    }
+    Ok(())
+}
+
+/// Closes the sender's copies marked `DOOR_RELEASE`.
+pub fn release(descs: &[door_desc_t]) {
+    for d in descs {
+        if d.d_attributes & (DOOR_DESCRIPTOR | DOOR_RELEASE) == DOOR_DESCRIPTOR | DOOR_RELEASE {
+            sys::close_raw(fd_of(d));
+        }
+    }
+}
+
+/// How a received descriptor is described to its new owner: a door gets its
+/// attributes (with `DOOR_LOCAL` where this process serves it) and its
+/// uniquifier in `d_id`; anything else gets `d_id` 0.
+pub fn describe(fd: c_int) -> door_desc_t {
+    let mut attributes = DOOR_DESCRIPTOR;
+    let mut id = 0;
+    if let Ok(uniq) = label::door_id(fd) {
+        id = uniq;
+        if let Some(door) = server::local_door(uniq) {
+            attributes |= door.info().di_attributes;
+        } else if let Some(plate) = label::nameplate(fd) {
+            attributes |= plate.attributes & DOOR_ATTR_MASK & !DOOR_LOCAL;
+            if sys::peer_gone(fd) {
+                attributes |= DOOR_REVOKED;
+            }
+        }
+    }
+    door_desc_t {
+        d_attributes: attributes,
+        d_data: door_desc_t__d_data { d_desc: door_desc_t__d_desc { d_descriptor: fd, d_id: id } },
+    }
+}
+
+/// A sealed memfd holding `bytes`, for data too large for a channel's region.
+/// The receiver copies out of it with `pread`, so a sender that breaks the
+/// seals still cannot fault the receiver.
+pub fn data_memfd(bytes: &[u8]) -> Result<Fd> {
+    let fd = sys::memfd(c"libdoor-data", bytes.len())?;
+    sys::pwrite_all(&fd, bytes, 0)?;
+    sys::add_seals(&fd, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL)?;
+    Ok(fd)
+}
+
+/// Sends `msg` with the descriptors of `descs` and then `data_fd`, splitting
+/// them over leading `Descs` messages where one message cannot carry them all.
+pub fn send_message(sock: c_int, mut msg: Msg, descs: &[door_desc_t], data_fd: Option<&Fd>) -> Result<()> {
+    let mut fds: Vec<c_int> = descs.iter().map(fd_of).collect();
+    msg.d = fds.len() as u32;
+    fds.extend(data_fd.map(Fd::raw));
+    let mut chunks: Vec<&[c_int]> = fds.chunks(sys::MAX_FDS_PER_MSG).collect();
+    let last = chunks.pop().unwrap_or(&[]);
+    for chunk in chunks {
+        let mut batch = Msg::new(Kind::Descs);
+        batch.seq = msg.seq;
+        batch.d = chunk.len() as u32;
+        sys::send_with_fds(sock, &batch.encode(), chunk)?;
+    }
+    sys::send_with_fds(sock, &msg.encode(), last)
+}

@@ -1,0 +1,99 @@
+//! libdoor: illumos doors on Linux, in userspace.
+//!
+//! `docs/ARCHITECTURE.md` describes the objects and their lifecycles; each
+//! module here has one job:
+//!
+//! - `abi`: illumos types and constants (the headers are generated from it);
+//! - `api`, `stropts`: the exported functions, thin shells over the rest;
+//! - `boundary`: errno and panic handling at the C boundary;
+//! - `sys`: raw system calls and owned descriptors, mappings, the fork set;
+//! - `wire`: the message format and the shared region layout;
+//! - `label`: how a descriptor tells which door it is;
+//! - `server`: doors, pools, channels, attachments, the control thread;
+//! - `serve`: server threads: taking calls and `door_return`;
+//! - `client`: channels and the call itself; `results`: where results go;
+//! - `descriptors`: descriptor passing and bulk data;
+//! - `attach`: `fattach`, `fdetach`, and opening an attached path;
+//! - `interpose`: the `open` family.
+
+pub mod abi;
+mod api;
+mod attach;
+mod boundary;
+mod client;
+mod descriptors;
+#[cfg(not(test))]
+mod interpose;
+mod label;
+mod results;
+mod serve;
+mod server;
+mod stropts;
+mod sys;
+pub mod ucred;
+mod wire;
+
+/// Function pointers the C half (`csrc/`) calls back into. Rust functions
+/// are handed to C this way rather than by name so they are not exported.
+#[repr(C)]
+struct Ops {
+    next: extern "C" fn(*mut serve::Dispatch),
+    reply: extern "C" fn(*mut libc::c_char, usize, *mut abi::door_desc_t, u32) -> libc::c_int,
+    open_door: extern "C" fn(libc::c_int, *const libc::c_char, libc::c_int) -> libc::c_int,
+}
+
+static OPS: Ops = Ops { next: serve::next_invocation, reply: serve::reply, open_door: open_door_hook };
+
+/// Called by the C `open` interposers after libc failed with `ENXIO` (the
+/// path is a socket): a door descriptor, -1 with errno, or -2 when the path
+/// is not an attached door (the caller then restores `ENXIO`).
+extern "C" fn open_door_hook(dirfd: libc::c_int, path: *const libc::c_char, flags: libc::c_int) -> libc::c_int {
+    let r = std::panic::catch_unwind(|| attach::open_door(dirfd, path, flags));
+    match r {
+        Ok(Ok(attach::Opened::Door(fd))) => fd,
+        Ok(Ok(attach::Opened::NotADoor)) => -2,
+        Ok(Err(e)) => {
+            sys::set_errno(e);
+            -1
+        }
+        Err(_) => -2,
+    }
+}
+
+/// The C half's functions (`csrc/`), hidden inside the library.
+mod csrc {
+    use crate::abi::{door_desc_t, door_info_t, uint_t};
+    use libc::{c_char, c_int};
+    unsafe extern "C" {
+        /// Hands C the Rust callbacks (`door_loop.c`).
+        pub fn libdoor_set_ops(ops: *const super::Ops);
+        /// The default creation function (`door_loop.c`).
+        pub fn libdoor_default_server_create(info: *mut door_info_t);
+        /// `door_return`'s body (`door_loop.c`).
+        pub fn libdoor_door_return(
+            data_ptr: *mut c_char,
+            data_size: usize,
+            desc_ptr: *mut door_desc_t,
+            num_desc: uint_t,
+        ) -> c_int;
+    }
+}
+
+/// Runs when the library is loaded, before `main` or any constructor of a
+/// library loaded after us: hands C its callbacks and arms the fork handlers.
+extern "C" fn init() {
+    // SAFETY: OPS is a static, valid forever; the atfork handlers are
+    // extern "C" functions that take no arguments.
+    unsafe {
+        csrc::libdoor_set_ops(&OPS);
+        libc::pthread_atfork(
+            Some(server::atfork_prepare),
+            Some(server::atfork_parent),
+            Some(server::atfork_child),
+        );
+    }
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static INIT: extern "C" fn() = init;

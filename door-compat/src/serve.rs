@@ -1,0 +1,366 @@
+//! Server threads: taking a call from the pool, and `door_return`.
+//!
+//! The loop that never returns lives in C (`csrc/door_loop.c`): it
+//! `sigsetjmp`s once, then for each invocation calls `next_invocation`
+//! below, runs the depletion callback if asked, and calls the procedure.
+//! `door_return` is a C function that calls `reply` below and, on success,
+//! `siglongjmp`s back to the loop, abandoning the procedure's frames exactly
+//! as illumos resets the stack. Both Rust functions return before any jump,
+//! so no Rust frame is ever jumped over; nothing they leave behind needs
+//! dropping. A thread's state between invocations lives in its heap record.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use libc::{c_char, c_int, c_void};
+
+use crate::abi::*;
+use crate::descriptors;
+use crate::server::{Channel, Pool, with_server};
+use crate::sys::{self, Errno, Fd, Result};
+use crate::wire::{self, Kind, MSG_LEN, Msg};
+
+/// What the C loop needs to run one invocation. Shared with `door_loop.c`.
+#[repr(C)]
+pub struct Dispatch {
+    pub procedure: Option<ServerProcedure>,
+    pub cookie: *mut c_void,
+    pub argp: *mut c_char,
+    pub arg_size: usize,
+    pub dp: *mut door_desc_t,
+    pub n_desc: u64,
+    /// The creation function to call first because the pool ran dry.
+    pub depletion: Option<ServerFunc>,
+    pub depletion_info: *mut door_info_t,
+}
+
+/// The call a server thread is serving.
+struct Current {
+    channel: Arc<Channel>,
+    seq: u64,
+    no_results: bool,
+}
+
+/// A server thread's state, on the heap, found through `RECORD`.
+struct ServerThread {
+    pid: libc::pid_t,
+    current: Option<Current>,
+    /// Argument bytes, copied out of the client's reach; `argp` points here.
+    args: Vec<u8>,
+    /// How much of `args` the previous invocation used (zeroed before reuse
+    /// so no caller sees another's bytes past its own).
+    args_used: usize,
+    descs: Vec<door_desc_t>,
+    depletion_info: door_info_t,
+}
+
+std::thread_local! {
+    static RECORD: Cell<*mut ServerThread> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+static KEY: std::sync::OnceLock<libc::pthread_key_t> = std::sync::OnceLock::new();
+
+fn key() -> libc::pthread_key_t {
+    *KEY.get_or_init(|| {
+        let mut k: libc::pthread_key_t = 0;
+        // SAFETY: k is writable; thread_gone has the destructor signature.
+        let r = unsafe { libc::pthread_key_create(&mut k, Some(thread_gone)) };
+        assert_eq!(r, 0, "pthread_key_create");
+        k
+    })
+}
+
+/// This thread's record, made on its first `door_return`.
+fn record() -> &'static mut ServerThread {
+    let p = RECORD.with(Cell::get);
+    if !p.is_null() {
+        // SAFETY: p came from Box::into_raw below, is only used by this
+        // thread, and lives until the thread's key destructor frees it.
+        let rec = unsafe { &mut *p };
+        if rec.pid == sys::getpid() {
+            return rec;
+        }
+        // A forked copy of a server thread: its call belongs to the parent,
+        // whose channel descriptors the child has already closed.
+        if let Some(cur) = rec.current.take() {
+            std::mem::forget(cur);
+        }
+        rec.pid = sys::getpid();
+        return rec;
+    }
+    let rec = Box::into_raw(Box::new(ServerThread {
+        pid: sys::getpid(),
+        current: None,
+        args: Vec::new(),
+        args_used: 0,
+        descs: Vec::new(),
+        // SAFETY: door_info_t is plain old data; all-zero is valid.
+        depletion_info: unsafe { std::mem::zeroed() },
+    }));
+    RECORD.with(|c| c.set(rec));
+    // SAFETY: the key exists; rec is the value its destructor will free.
+    unsafe { libc::pthread_setspecific(key(), rec.cast()) };
+    // SAFETY: just allocated, owned by this thread.
+    unsafe { &mut *rec }
+}
+
+/// The key destructor: the thread is exiting (its procedure returned, it
+/// called `pthread_exit`, or it was cancelled). A caller it was serving gets
+/// EINTR, as on illumos, and its channel goes back to the pool.
+extern "C" fn thread_gone(p: *mut c_void) {
+    // SAFETY: p is the record this thread registered; nothing else frees it.
+    let rec = unsafe { Box::from_raw(p.cast::<ServerThread>()) };
+    RECORD.with(|c| c.set(std::ptr::null_mut()));
+    let mut rec = std::mem::ManuallyDrop::new(rec);
+    if rec.pid != sys::getpid() {
+        return;
+    }
+    if let Some(cur) = rec.current.take() {
+        let mut m = Msg::new(Kind::Reply);
+        m.seq = cur.seq;
+        m.c = libc::EINTR as u64;
+        let _ = sys::send_with_fds(cur.channel.sock.raw(), &m.encode(), &[]);
+        cur.channel.rearm();
+    }
+    // SAFETY: rec is the box from above, still owned here.
+    drop(unsafe { std::mem::ManuallyDrop::take(&mut rec) });
+}
+
+/// The pool this thread serves: a bound door's, or the process-wide one.
+fn my_pool() -> Result<Arc<Pool>> {
+    with_server(|s| s.global_pool())
+}
+
+/// Called by the C loop: waits for the next call and describes it in `d`.
+/// On a failure that leaves the thread nothing to serve, `d.procedure` is
+/// NULL and the thread exits.
+pub extern "C" fn next_invocation(d: *mut Dispatch) {
+    let r = std::panic::catch_unwind(|| {
+        let pool = my_pool()?;
+        loop {
+            pool.idle.fetch_add(1, Ordering::SeqCst);
+            let waited = sys::epoll_wait_one(&pool.epoll);
+            let idle_before = pool.idle.fetch_sub(1, Ordering::SeqCst);
+            let (_, id) = waited?;
+            let Some(channel) = with_server(|s| s.channel(id)) else { continue };
+            match take_call(&channel) {
+                Taken::Call(dispatch) => {
+                    let mut dispatch = *dispatch;
+                    if idle_before == 1 {
+                        dispatch.depletion = Some(crate::api::server_func());
+                        dispatch.depletion_info = std::ptr::null_mut();
+                    }
+                    return Ok::<Dispatch, Errno>(dispatch);
+                }
+                Taken::Nothing => channel.rearm(),
+                Taken::Closed => with_server(|s| s.drop_channel(id)),
+            }
+        }
+    });
+    let dispatch = match r {
+        Ok(Ok(dispatch)) => dispatch,
+        _ => Dispatch {
+            procedure: None,
+            cookie: std::ptr::null_mut(),
+            argp: std::ptr::null_mut(),
+            arg_size: 0,
+            dp: std::ptr::null_mut(),
+            n_desc: 0,
+            depletion: None,
+            depletion_info: std::ptr::null_mut(),
+        },
+    };
+    // SAFETY: d points at the C loop's dispatch record, valid and writable.
+    unsafe { d.write(dispatch) };
+}
+
+enum Taken {
+    Call(Box<Dispatch>),
+    /// Nothing to run (no message yet, a withdrawn call, or one answered
+    /// with an error); the channel may be rearmed.
+    Nothing,
+    /// The client is gone or broke the protocol: drop the channel.
+    Closed,
+}
+
+/// Reads one call from `channel`, checks it, and prepares its invocation.
+fn take_call(channel: &Arc<Channel>) -> Taken {
+    let mut fds: Vec<Fd> = Vec::new();
+    let msg = loop {
+        let mut buf = [0u8; MSG_LEN + 1];
+        let r = match sys::recv_with_fds(channel.sock.raw(), &mut buf, libc::MSG_DONTWAIT, false) {
+            Err(Errno(libc::EAGAIN)) if fds.is_empty() => return Taken::Nothing,
+            Err(_) => return Taken::Closed,
+            Ok(r) => r,
+        };
+        if r.len == 0 && r.fds.is_empty() {
+            return Taken::Closed;
+        }
+        let Some(msg) = Msg::decode(&buf[..r.len]) else { return Taken::Closed };
+        if r.truncated {
+            // Descriptors lost to a full table: answer, keep the channel.
+            drop(r.fds);
+            drop(fds);
+            answer(channel, msg.seq, libc::EMFILE);
+            return Taken::Nothing;
+        }
+        fds.extend(r.fds);
+        if fds.len() > DOOR_MAX_DESC + 1 {
+            return Taken::Closed;
+        }
+        match msg.kind {
+            Kind::Descs => continue,
+            Kind::Call => break msg,
+            _ => return Taken::Closed,
+        }
+    };
+    let memfd = msg.e & wire::DATA_MEMFD != 0;
+    if msg.d as usize + usize::from(memfd) != fds.len() || msg.d as usize > DOOR_MAX_DESC {
+        return Taken::Closed;
+    }
+    let data_fd = if memfd { fds.pop() } else { None };
+    let size = msg.a as usize;
+    if !memfd && size > wire::REQUEST_CAP {
+        return Taken::Closed;
+    }
+    // Take the call, unless the client withdrew it.
+    if channel
+        .state()
+        .compare_exchange(wire::pending(msg.seq), wire::picked(msg.seq), Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        return Taken::Nothing;
+    }
+    let door = &channel.door;
+    if door.revoked.load(Ordering::SeqCst) {
+        answer(channel, msg.seq, libc::EBADF);
+        return Taken::Nothing;
+    }
+    if !fds.is_empty() && door.attributes.load(Ordering::Relaxed) & DOOR_REFUSE_DESC != 0 {
+        answer(channel, msg.seq, libc::ENOTSUP);
+        return Taken::Nothing;
+    }
+    let rec = record();
+    if let Err(e) = copy_arguments(rec, channel, size, data_fd.as_ref()) {
+        answer(channel, msg.seq, e.0);
+        return Taken::Nothing;
+    }
+    rec.descs.clear();
+    for fd in fds {
+        rec.descs.push(descriptors::describe(fd.into_raw()));
+    }
+    rec.current = Some(Current { channel: channel.clone(), seq: msg.seq, no_results: msg.e & wire::NO_RESULTS != 0 });
+    Taken::Call(Box::new(Dispatch {
+        // SAFETY: proc_ is the procedure address door_create was given.
+        procedure: Some(unsafe { std::mem::transmute::<usize, ServerProcedure>(door.proc_ as usize) }),
+        cookie: door.cookie as usize as *mut c_void,
+        argp: if size == 0 { std::ptr::null_mut() } else { rec.args.as_mut_ptr().cast() },
+        arg_size: size,
+        dp: if rec.descs.is_empty() { std::ptr::null_mut() } else { rec.descs.as_mut_ptr() },
+        n_desc: rec.descs.len() as u64,
+        depletion: None,
+        depletion_info: std::ptr::null_mut(),
+    }))
+}
+
+/// Copies the argument bytes into the thread's own buffer, so the procedure
+/// sees bytes the client can no longer change, with zeroes after them.
+fn copy_arguments(rec: &mut ServerThread, channel: &Channel, size: usize, data_fd: Option<&Fd>) -> Result<()> {
+    let page = sys::page_size();
+    let want = sys::round_up(size.max(1), page).ok_or(Errno(libc::E2BIG))?;
+    if rec.args.len() < want {
+        rec.args.try_reserve_exact(want - rec.args.len()).map_err(|_| Errno(libc::E2BIG))?;
+        rec.args.resize(want, 0);
+    }
+    match data_fd {
+        Some(fd) => {
+            // SAFETY: args holds at least `size` writable bytes.
+            unsafe { sys::pread_exact(fd, rec.args.as_mut_ptr(), size, 0)? }
+        }
+        None => {
+            // SAFETY: the region is REGION_LEN bytes and size <= REQUEST_CAP,
+            // so the source is in bounds; args holds at least size bytes. The
+            // client may write the source concurrently: we copy whatever
+            // bytes are there, and only our copy is used.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    channel.region.ptr().add(wire::REQUEST_OFF),
+                    rec.args.as_mut_ptr(),
+                    size,
+                )
+            }
+        }
+    }
+    if rec.args_used > size {
+        rec.args[size..rec.args_used].fill(0);
+    }
+    rec.args_used = size;
+    Ok(())
+}
+
+/// Answers a call with just an errno.
+fn answer(channel: &Channel, seq: u64, errno: c_int) {
+    let mut m = Msg::new(Kind::Reply);
+    m.seq = seq;
+    m.c = errno as u64;
+    let _ = sys::send_with_fds(channel.sock.raw(), &m.encode(), &[]);
+}
+
+/// `door_return`'s work before the jump: sends the results to the current
+/// caller (or discards them when there is none) and returns 0, or returns
+/// an errno and leaves the caller waiting, as illumos does.
+pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, n_desc: u32) -> c_int {
+    let r = std::panic::catch_unwind(|| {
+        let rec = record();
+        let descs = descriptors::read_outgoing(desc, n_desc)?;
+        let Some(cur) = rec.current.take() else {
+            descriptors::release(&descs);
+            return Ok(());
+        };
+        if cur.no_results && (size > 0 || n_desc > 0) {
+            rec.current = Some(cur);
+            return Err(Errno(libc::E2BIG));
+        }
+        if data.is_null() && size > 0 {
+            rec.current = Some(cur);
+            return Err(Errno(libc::EFAULT));
+        }
+        if let Err(e) = descriptors::check_outgoing(&descs) {
+            descriptors::release(&descs);
+            rec.current = Some(cur);
+            return Err(e);
+        }
+        // SAFETY: the caller passed `size` readable bytes at `data` (checked non-NULL).
+        let bytes = if size == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) } };
+        let sent = send_results(&cur.channel, cur.seq, bytes, &descs);
+        descriptors::release(&descs);
+        if sent.is_err() {
+            // The client went away: the results are discarded.
+            with_server(|s| s.drop_channel(cur.channel.id));
+        } else {
+            cur.channel.rearm();
+        }
+        Ok(())
+    });
+    match r {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => e.0,
+        Err(_) => libc::EINVAL,
+    }
+}
+
+fn send_results(channel: &Channel, seq: u64, bytes: &[u8], descs: &[door_desc_t]) -> Result<()> {
+    let mut m = Msg::new(Kind::Reply);
+    m.seq = seq;
+    m.a = bytes.len() as u64;
+    let data_fd = if bytes.len() <= wire::REPLY_CAP {
+        // SAFETY: the region is REGION_LEN bytes; REPLY_OFF + len is in bounds.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), channel.region.ptr().add(wire::REPLY_OFF), bytes.len()) };
+        None
+    } else {
+        m.e |= wire::DATA_MEMFD;
+        Some(descriptors::data_memfd(bytes)?)
+    };
+    descriptors::send_message(channel.sock.raw(), m, descs, data_fd.as_ref())
+}

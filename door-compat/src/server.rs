@@ -1,0 +1,522 @@
+//! The server side of a process: its doors, their pools, their channels and
+//! attachments, and the control thread that admits new connections.
+//!
+//! All of it lives in one per-process table, `SERVER`, stamped with the pid
+//! that built it: a forked child finds a stale stamp and starts afresh (its
+//! copies of the parent's descriptors were already closed by the atfork
+//! handler), so a child never serves, or keeps reachable, its parent's doors.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use libc::c_int;
+
+use crate::abi::*;
+use crate::label::{self, Identity};
+use crate::sys::{self, Errno, Fd, Mapping, Result};
+use crate::wire::{self, Kind, MSG_LEN, Msg};
+
+/// A door this process created.
+pub struct Door {
+    pub uniq: u64,
+    pub proc_: u64,
+    pub cookie: u64,
+    pub attributes: AtomicU32,
+    pub revoked: AtomicBool,
+    pub pool: Arc<Pool>,
+}
+
+impl Door {
+    pub fn identity(&self) -> Identity {
+        Identity {
+            uniq: self.uniq,
+            proc_: self.proc_,
+            cookie: self.cookie,
+            pid: sys::getpid(),
+            attributes: self.attributes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// `door_info` as this (the serving) process sees it.
+    pub fn info(&self) -> door_info_t {
+        let mut attributes = self.attributes.load(Ordering::Relaxed) | DOOR_LOCAL;
+        if self.revoked.load(Ordering::Relaxed) {
+            attributes |= DOOR_REVOKED;
+        }
+        door_info_t {
+            di_target: sys::getpid(),
+            di_proc: self.proc_,
+            di_data: self.cookie,
+            di_attributes: attributes & DOOR_ATTR_MASK,
+            di_uniquifier: self.uniq,
+            di_resv: [0; 4],
+        }
+    }
+}
+
+/// A pool of server threads: the process-wide one, or a private door's.
+/// Idle threads wait in `epoll_wait` on `epoll`, which holds the channels of
+/// the pool's doors, each armed one-shot so exactly one thread takes a call.
+pub struct Pool {
+    pub epoll: Fd,
+    pub idle: AtomicUsize,
+    /// The door of a private pool; `None` for the process-wide pool.
+    pub private_door: Mutex<Option<u64>>,
+}
+
+impl Pool {
+    fn new() -> Result<Arc<Pool>> {
+        Ok(Arc::new(Pool { epoll: sys::epoll_create()?, idle: AtomicUsize::new(0), private_door: Mutex::new(None) }))
+    }
+}
+
+/// One client thread's private line to one door: a socket pair end and the
+/// shared region the client made for it.
+pub struct Channel {
+    pub id: u64,
+    pub sock: Fd,
+    pub region: Mapping,
+    pub door: Arc<Door>,
+}
+
+impl Channel {
+    /// The request state word at the start of the shared region.
+    pub fn state(&self) -> &AtomicU64 {
+        // SAFETY: the region is at least a page long, page-aligned, and stays
+        // mapped while self lives; an AtomicU64 may alias memory another
+        // process writes, since every access is atomic.
+        unsafe { &*self.region.ptr().cast::<AtomicU64>() }
+    }
+
+    /// Lets the pool's threads take the next call on this channel.
+    pub fn rearm(&self) {
+        let _ = sys::epoll_ctl(
+            &self.door.pool.epoll,
+            libc::EPOLL_CTL_MOD,
+            self.sock.raw(),
+            (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
+            self.id,
+        );
+    }
+}
+
+/// The owner, group and mode of the file an attachment covers, captured at
+/// `fattach` time: they decide who may open the door through the path.
+#[derive(Clone, Copy, Debug)]
+pub struct Perm {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Perm {
+    /// The owner/group/other check illumos makes on `open` of an attached
+    /// path; the superuser passes, as privileged processes do on illumos.
+    pub fn allows(&self, uid: u32, gid: u32, groups: &[u32], read: bool, write: bool) -> bool {
+        if uid == 0 {
+            return true;
+        }
+        let bits = if uid == self.uid {
+            self.mode >> 6
+        } else if gid == self.gid || groups.contains(&self.gid) {
+            self.mode >> 3
+        } else {
+            self.mode
+        } & 7;
+        (!read || bits & 4 != 0) && (!write || bits & 2 != 0)
+    }
+}
+
+/// Something the control thread watches.
+enum Source {
+    /// The server end of door descriptors: Hello, Info and Attach arrive here.
+    DoorSocket { door: Arc<Door>, sock: Fd },
+    /// A socket bound at an attached path.
+    Listener { door: Arc<Door>, sock: Fd, perm: Perm },
+    /// A connection to an attachment, waiting for its Open or Detach.
+    Opener { door: Arc<Door>, sock: Fd, listener: u64, perm: Perm },
+}
+
+impl Source {
+    fn sock(&self) -> &Fd {
+        match self {
+            Source::DoorSocket { sock, .. } | Source::Listener { sock, .. } | Source::Opener { sock, .. } => sock,
+        }
+    }
+}
+
+pub struct Server {
+    pid: libc::pid_t,
+    doors: HashMap<u64, Arc<Door>>,
+    channels: HashMap<u64, Arc<Channel>>,
+    sources: HashMap<u64, Source>,
+    control: Option<Arc<Fd>>,
+    global_pool: Option<Arc<Pool>>,
+    next_token: u64,
+    /// Whether the first non-private door has been created (and the creation
+    /// function called for it).
+    pub first_door_done: bool,
+}
+
+static SERVER: Mutex<Option<Server>> = Mutex::new(None);
+
+impl Server {
+    fn new() -> Server {
+        Server {
+            pid: sys::getpid(),
+            doors: HashMap::new(),
+            channels: HashMap::new(),
+            sources: HashMap::new(),
+            control: None,
+            global_pool: None,
+            next_token: 1,
+            first_door_done: false,
+        }
+    }
+
+    /// Drops a table inherited over fork without closing anything: the atfork
+    /// handler already closed its descriptors, whose numbers the child may
+    /// have reused since. Mappings are released.
+    fn abandon(self) {
+        for (_, ch) in self.channels {
+            if let Ok(ch) = Arc::try_unwrap(ch) {
+                let Channel { sock, region, door, .. } = ch;
+                std::mem::forget(sock);
+                drop(region);
+                std::mem::forget(door);
+            }
+        }
+        std::mem::forget(self.doors);
+        std::mem::forget(self.sources);
+        std::mem::forget(self.control);
+        std::mem::forget(self.global_pool);
+    }
+
+    fn token(&mut self) -> u64 {
+        self.next_token += 1;
+        self.next_token
+    }
+
+    pub fn global_pool(&mut self) -> Result<Arc<Pool>> {
+        if let Some(p) = &self.global_pool {
+            return Ok(p.clone());
+        }
+        let p = Pool::new()?;
+        self.global_pool = Some(p.clone());
+        Ok(p)
+    }
+
+    /// The control thread's epoll set, starting the thread on first use.
+    fn control(&mut self) -> Result<Arc<Fd>> {
+        if let Some(c) = &self.control {
+            return Ok(c.clone());
+        }
+        let ep = Arc::new(sys::epoll_create()?);
+        let for_thread = ep.clone();
+        std::thread::Builder::new()
+            .name("libdoor-control".into())
+            .spawn(move || control_loop(for_thread))
+            .map_err(|_| Errno(libc::EAGAIN))?;
+        self.control = Some(ep.clone());
+        Ok(ep)
+    }
+
+    fn watch(&mut self, source: Source) -> Result<u64> {
+        let ep = self.control()?;
+        let token = self.token();
+        sys::mark_internal(source.sock());
+        sys::epoll_ctl(&ep, libc::EPOLL_CTL_ADD, source.sock().raw(), libc::EPOLLIN as u32, token)?;
+        self.sources.insert(token, source);
+        Ok(token)
+    }
+
+    fn unwatch(&mut self, token: u64) {
+        // Closing the descriptor removes it from the epoll set.
+        self.sources.remove(&token);
+    }
+
+    pub fn door(&self, uniq: u64) -> Option<Arc<Door>> {
+        self.doors.get(&uniq).cloned()
+    }
+
+    pub fn channel(&self, id: u64) -> Option<Arc<Channel>> {
+        self.channels.get(&id).cloned()
+    }
+
+    pub fn drop_channel(&mut self, id: u64) {
+        self.channels.remove(&id);
+    }
+
+    /// Registers a new door; its descriptors come from `new_descriptor`.
+    pub fn add_door(&mut self, door: Arc<Door>) -> Result<()> {
+        self.control()?;
+        self.doors.insert(door.uniq, door);
+        Ok(())
+    }
+}
+
+/// Runs `f` on this process's server table.
+pub fn with_server<R>(f: impl FnOnce(&mut Server) -> R) -> R {
+    let mut guard = lock();
+    if guard.as_ref().map(|s| s.pid) != Some(sys::getpid()) {
+        if let Some(stale) = guard.take() {
+            stale.abandon();
+        }
+        *guard = Some(Server::new());
+    }
+    f(guard.as_mut().expect("server table present"))
+}
+
+fn lock() -> MutexGuard<'static, Option<Server>> {
+    SERVER.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The door `uniq` if this process serves it.
+pub fn local_door(uniq: u64) -> Option<Arc<Door>> {
+    with_server(|s| s.door(uniq))
+}
+
+// ---------------------------------------------------------------------------
+// fork: the table's lock is held across fork so the child gets it unlocked
+// and consistent.
+
+std::thread_local! {
+    static FORK_GUARD: std::cell::RefCell<Option<MutexGuard<'static, Option<Server>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+pub extern "C" fn atfork_prepare() {
+    let g = lock();
+    FORK_GUARD.with(|f| *f.borrow_mut() = Some(g));
+}
+
+pub extern "C" fn atfork_parent() {
+    FORK_GUARD.with(|f| f.borrow_mut().take());
+}
+
+pub extern "C" fn atfork_child() {
+    sys::close_internal_after_fork();
+    FORK_GUARD.with(|f| f.borrow_mut().take());
+}
+
+// ---------------------------------------------------------------------------
+// The control thread.
+
+fn control_loop(ep: Arc<Fd>) {
+    block_all_signals();
+    let me = sys::getpid();
+    while let Ok((_, token)) = sys::epoll_wait_one(&ep) {
+        if sys::getpid() != me {
+            return;
+        }
+        serve_source(token);
+    }
+}
+
+/// Internal threads take no signals: the application's handlers run on its
+/// own threads, as with libc's door threads on illumos.
+pub fn block_all_signals() {
+    // SAFETY: set is initialised by sigfillset before use; a NULL old set is allowed.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+enum Snapshot {
+    DoorSocket(Arc<Door>, c_int),
+    Listener(Arc<Door>, c_int, Perm),
+    Opener(Arc<Door>, c_int, u64, Perm),
+}
+
+fn serve_source(token: u64) {
+    // Only this thread removes sources, so a descriptor seen here stays open
+    // until this thread lets it go.
+    let snap = with_server(|s| {
+        s.sources.get(&token).map(|src| match src {
+            Source::DoorSocket { door, sock } => Snapshot::DoorSocket(door.clone(), sock.raw()),
+            Source::Listener { door, sock, perm } => Snapshot::Listener(door.clone(), sock.raw(), *perm),
+            Source::Opener { door, sock, listener, perm } => Snapshot::Opener(door.clone(), sock.raw(), *listener, *perm),
+        })
+    });
+    match snap {
+        Some(Snapshot::DoorSocket(door, fd)) => serve_door_socket(token, &door, fd),
+        Some(Snapshot::Listener(door, fd, perm)) => serve_listener(&door, fd, token, perm),
+        Some(Snapshot::Opener(door, fd, listener, perm)) => serve_opener(token, &door, fd, listener, perm),
+        None => {}
+    }
+}
+
+/// Reads one message from a control socket; `None` when there is nothing
+/// (yet) or the message was malformed and dropped; `Err` at end of file.
+fn read_control(fd: c_int) -> std::result::Result<Option<(Msg, Vec<Fd>)>, ()> {
+    let mut buf = [0u8; MSG_LEN + 1];
+    match sys::recv_with_fds(fd, &mut buf, libc::MSG_DONTWAIT, true) {
+        Err(Errno(libc::EAGAIN)) => Ok(None),
+        Err(_) => Err(()),
+        Ok(r) if r.len == 0 && r.fds.is_empty() => {
+            if sys::peer_gone(fd) {
+                Err(())
+            } else {
+                Ok(None)
+            }
+        }
+        Ok(r) if r.truncated => Ok(None),
+        Ok(r) => Ok(Msg::decode(&buf[..r.len]).map(|m| (m, r.fds))),
+    }
+}
+
+fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
+    let (msg, fds) = match read_control(fd) {
+        Err(()) => return with_server(|s| s.unwatch(token)),
+        Ok(None) => return,
+        Ok(Some(m)) => m,
+    };
+    match msg.kind {
+        Kind::Hello => {
+            let _ = adopt_channel(door, fds);
+        }
+        Kind::Info => {
+            if let [reply] = fds.as_slice() {
+                let mut id = door.identity().to_msg();
+                if door.revoked.load(Ordering::Relaxed) {
+                    id.d |= DOOR_REVOKED;
+                }
+                let _ = sys::send_with_fds(reply.raw(), &id.encode(), &[]);
+            }
+        }
+        Kind::Attach => {
+            if let [listener] = fds.as_slice() {
+                let perm = Perm { mode: msg.a as u32 & 0o7777, uid: msg.b as u32, gid: msg.c as u32 };
+                if is_listening_seqpacket(listener.raw()) {
+                    let mut fds = fds;
+                    let sock = fds.pop().expect("one descriptor");
+                    let _ = with_server(|s| s.watch(Source::Listener { door: door.clone(), sock, perm }));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_seqpacket(fd: c_int) -> bool {
+    sys::sockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN) == Ok(libc::AF_UNIX)
+        && sys::sockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE) == Ok(libc::SOCK_SEQPACKET)
+}
+
+fn is_listening_seqpacket(fd: c_int) -> bool {
+    is_seqpacket(fd) && sys::sockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Ok(1)
+}
+
+/// Takes a client's Hello: checks the socket and the region it sent, maps
+/// the region and hands the channel to the door's pool.
+fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
+    if fds.len() != 2 {
+        return Err(Errno(libc::EPROTO));
+    }
+    let region_fd = fds.pop().expect("two descriptors");
+    let sock = fds.pop().expect("two descriptors");
+    if !is_seqpacket(sock.raw()) {
+        return Err(Errno(libc::EPROTO));
+    }
+    // The client must not be able to shrink the region under us (SIGBUS).
+    let need = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+    if sys::seals(&region_fd)? & need != need || sys::fstat(region_fd.raw())?.st_size as usize != wire::REGION_LEN {
+        return Err(Errno(libc::EPROTO));
+    }
+    let region = Mapping::shared(&region_fd, wire::REGION_LEN)?;
+    sys::mark_internal(&sock);
+    with_server(|s| {
+        let id = s.token();
+        let ch = Arc::new(Channel { id, sock, region, door: door.clone() });
+        sys::epoll_ctl(
+            &door.pool.epoll,
+            libc::EPOLL_CTL_ADD,
+            ch.sock.raw(),
+            (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
+            id,
+        )?;
+        s.channels.insert(id, ch);
+        Ok(())
+    })
+}
+
+fn serve_listener(door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm) {
+    // SAFETY: fd stays open while this thread works on it (see serve_source);
+    // the temporary Fd is forgotten, not closed.
+    let l = std::mem::ManuallyDrop::new(unsafe { Fd::from_raw(fd) });
+    if let Ok(sock) = sys::accept(&l) {
+        let _ = with_server(|s| s.watch(Source::Opener { door: door.clone(), sock, listener, perm }));
+    }
+}
+
+fn serve_opener(token: u64, door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm) {
+    let msg = match read_control(fd) {
+        Err(()) => return with_server(|s| s.unwatch(token)),
+        Ok(None) => return,
+        Ok(Some((msg, _fds))) => msg,
+    };
+    // SAFETY: as in serve_listener.
+    let conn = std::mem::ManuallyDrop::new(unsafe { Fd::from_raw(fd) });
+    let cred = sys::peer_cred(&conn);
+    let groups = sys::peer_groups(&conn).unwrap_or_default();
+    let mut reply = Msg::new(Kind::Opened);
+    let mut door_end = None;
+    match (msg.kind, cred) {
+        (Kind::Open, Ok(cred)) => {
+            let acc = msg.d as c_int & libc::O_ACCMODE;
+            let read = acc == libc::O_RDONLY || acc == libc::O_RDWR;
+            let write = acc == libc::O_WRONLY || acc == libc::O_RDWR;
+            if !perm.allows(cred.uid, cred.gid, &groups, read, write) {
+                reply.d = libc::EACCES as u32;
+            } else {
+                match new_descriptor(door) {
+                    Ok(c) => door_end = Some(c),
+                    Err(e) => reply.d = e.0 as u32,
+                }
+            }
+        }
+        (Kind::Detach, Ok(cred)) => {
+            if cred.uid == 0 || cred.uid == perm.uid {
+                with_server(|s| s.unwatch(listener));
+            } else {
+                reply.d = libc::EPERM as u32;
+            }
+        }
+        _ => reply.d = libc::EPROTO as u32,
+    }
+    let fds: Vec<c_int> = door_end.iter().map(Fd::raw).collect();
+    let _ = sys::send_with_fds(fd, &reply.encode(), &fds);
+    with_server(|s| s.unwatch(token));
+}
+
+/// A new descriptor for `door`: the client end of a fresh pair, labelled and
+/// with its nameplate queued; the server end joins the control thread's set.
+pub fn new_descriptor(door: &Arc<Door>) -> Result<Fd> {
+    let (client, server) = sys::seqpacket_pair()?;
+    label::bind(&client, door.uniq)?;
+    label::put_nameplate(&server, door.identity())?;
+    with_server(|s| s.watch(Source::DoorSocket { door: door.clone(), sock: server }))?;
+    Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_bits() {
+        let p = Perm { mode: 0o640, uid: 100, gid: 200 };
+        assert!(p.allows(100, 1, &[], true, true));
+        assert!(p.allows(5, 200, &[], true, false));
+        assert!(!p.allows(5, 200, &[], true, true));
+        assert!(p.allows(5, 1, &[200], true, false));
+        assert!(!p.allows(5, 1, &[], true, false));
+        assert!(p.allows(0, 0, &[], true, true));
+        let ro = Perm { mode: 0o444, uid: 0, gid: 0 };
+        assert!(ro.allows(1000, 1000, &[], true, false));
+        assert!(!ro.allows(1000, 1000, &[], true, true));
+    }
+}

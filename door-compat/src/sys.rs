@@ -1,0 +1,577 @@
+//! Raw system calls: the only way libdoor's own code touches descriptors.
+//!
+//! libdoor interposes `open`, and may later interpose `close` and `dup`, so
+//! its own I/O must never go through those libc names: descriptors are opened
+//! and closed with `syscall(2)` here, and everything else uses libc functions
+//! libdoor does not interpose. Errors are `Errno` values, turned into `-1` and
+//! `errno` only at the C boundary.
+
+use std::mem::{MaybeUninit, size_of};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use libc::{c_int, c_void};
+
+/// An `errno` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub c_int);
+
+pub type Result<T> = std::result::Result<T, Errno>;
+
+impl Errno {
+    /// The calling thread's current `errno`.
+    pub fn last() -> Errno {
+        // SAFETY: __errno_location returns this thread's errno slot, always valid.
+        Errno(unsafe { *libc::__errno_location() })
+    }
+}
+
+/// Sets the calling thread's `errno`.
+pub fn set_errno(e: Errno) {
+    // SAFETY: __errno_location returns this thread's errno slot, always valid.
+    unsafe { *libc::__errno_location() = e.0 };
+}
+
+/// Turns a libc-style `-1` return into `Err(errno)`.
+fn check(r: libc::c_long) -> Result<libc::c_long> {
+    if r < 0 { Err(Errno::last()) } else { Ok(r) }
+}
+
+/// Retries a system call interrupted by a signal handler.
+fn retry(mut f: impl FnMut() -> libc::c_long) -> Result<libc::c_long> {
+    loop {
+        match check(f()) {
+            Err(Errno(libc::EINTR)) => continue,
+            r => return r,
+        }
+    }
+}
+
+/// Closes `fd` without passing through libc's (possibly interposed) `close`.
+pub fn close_raw(fd: c_int) {
+    // SAFETY: closing a descriptor number has no memory-safety effect; callers
+    // only pass descriptors they own.
+    unsafe { libc::syscall(libc::SYS_close, fd as libc::c_long) };
+}
+
+/// Duplicates `fd` onto the lowest free number >= `min`, close-on-exec if asked.
+pub fn dupfd(fd: c_int, min: c_int, cloexec: bool) -> Result<c_int> {
+    let cmd = if cloexec { libc::F_DUPFD_CLOEXEC } else { libc::F_DUPFD };
+    // SAFETY: fcntl(F_DUPFD*) only creates a descriptor; no memory is passed.
+    check(unsafe { libc::syscall(libc::SYS_fcntl, fd as libc::c_long, cmd as libc::c_long, min as libc::c_long) })
+        .map(|r| r as c_int)
+}
+
+/// `dup3(2)` without passing through libc's `dup3`.
+pub fn dup3(old: c_int, new: c_int, flags: c_int) -> Result<()> {
+    // SAFETY: dup3 only manipulates the descriptor table.
+    retry(|| unsafe { libc::syscall(libc::SYS_dup3, old as libc::c_long, new as libc::c_long, flags as libc::c_long) })
+        .map(drop)
+}
+
+/// `fcntl(fd, cmd, arg)` for integer commands, without libc's `fcntl`.
+pub fn fcntl_int(fd: c_int, cmd: c_int, arg: c_int) -> Result<c_int> {
+    // SAFETY: the integer fcntl commands used here take no pointers.
+    check(unsafe { libc::syscall(libc::SYS_fcntl, fd as libc::c_long, cmd as libc::c_long, arg as libc::c_long) })
+        .map(|r| r as c_int)
+}
+
+/// `openat(2)` without passing through libc's (interposed) `openat`.
+pub fn openat(dirfd: c_int, path: &std::ffi::CStr, flags: c_int, mode: libc::mode_t) -> Result<Fd> {
+    // SAFETY: path is a valid NUL-terminated string for the duration of the call.
+    retry(|| unsafe {
+        libc::syscall(
+            libc::SYS_openat,
+            dirfd as libc::c_long,
+            path.as_ptr(),
+            (flags | libc::O_CLOEXEC) as libc::c_long,
+            mode as libc::c_long,
+        )
+    })
+    .map(|fd| Fd(fd as c_int))
+}
+
+/// An owned descriptor, closed with a raw `close` when dropped.
+#[derive(Debug)]
+pub struct Fd(c_int);
+
+impl Fd {
+    /// Takes ownership of `fd`.
+    ///
+    /// # Safety
+    /// `fd` must be an open descriptor that nothing else will close.
+    pub unsafe fn from_raw(fd: c_int) -> Fd {
+        Fd(fd)
+    }
+    pub fn raw(&self) -> c_int {
+        self.0
+    }
+    /// Gives up ownership without closing.
+    pub fn into_raw(self) -> c_int {
+        let fd = self.0;
+        std::mem::forget(self);
+        fd
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        unmark_internal(self.0);
+        close_raw(self.0);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Internal descriptors and fork.
+//
+// Every descriptor libdoor keeps for itself (server sockets, listeners,
+// channels, epoll sets) is close-on-exec, and is also recorded in this bitmap
+// so that a forked child closes it at once (`close_internal_after_fork`): a
+// child must never keep its parent's doors reachable, nor hold a client
+// channel that its parent's thread still uses. The bitmap is lock-free
+// because the child-side atfork handler may only do async-signal-safe work.
+// Descriptors at or above `INTERNAL_FD_LIMIT` are moved below it.
+
+const INTERNAL_FD_LIMIT: usize = 1 << 20;
+static INTERNAL_FDS: [AtomicU64; INTERNAL_FD_LIMIT / 64] = [const { AtomicU64::new(0) }; INTERNAL_FD_LIMIT / 64];
+
+/// Records `fd` as libdoor's own.
+pub fn mark_internal(fd: &Fd) {
+    let fd = fd.raw() as usize;
+    if fd < INTERNAL_FD_LIMIT {
+        INTERNAL_FDS[fd / 64].fetch_or(1 << (fd % 64), Ordering::Relaxed);
+    }
+}
+
+fn unmark_internal(fd: c_int) {
+    let fd = fd as usize;
+    if fd < INTERNAL_FD_LIMIT {
+        INTERNAL_FDS[fd / 64].fetch_and(!(1 << (fd % 64)), Ordering::Relaxed);
+    }
+}
+
+/// In a forked child: closes every descriptor libdoor owned in the parent.
+/// Async-signal-safe: atomics and `close` only.
+pub fn close_internal_after_fork() {
+    for (i, word) in INTERNAL_FDS.iter().enumerate() {
+        let mut bits = word.swap(0, Ordering::Relaxed);
+        while bits != 0 {
+            let bit = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            close_raw((i * 64 + bit) as c_int);
+        }
+    }
+}
+
+/// Wraps a fresh descriptor that libdoor keeps for itself.
+pub fn internal(fd: c_int) -> Fd {
+    let fd = Fd(fd);
+    mark_internal(&fd);
+    fd
+}
+
+// ---------------------------------------------------------------------------
+// Sockets.
+
+/// A connected pair of close-on-exec AF_UNIX SOCK_SEQPACKET sockets.
+pub fn seqpacket_pair() -> Result<(Fd, Fd)> {
+    let mut sv = [0 as c_int; 2];
+    // SAFETY: sv is a valid 2-element array for socketpair to fill.
+    check(unsafe {
+        libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) as libc::c_long
+    })?;
+    Ok((Fd(sv[0]), Fd(sv[1])))
+}
+
+/// A new close-on-exec AF_UNIX SOCK_SEQPACKET socket.
+pub fn seqpacket_socket() -> Result<Fd> {
+    // SAFETY: socket(2) takes no pointers.
+    check(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) as libc::c_long })
+        .map(|fd| Fd(fd as c_int))
+}
+
+/// Builds a `sockaddr_un` for `name` (a path, or an abstract name when it
+/// starts with NUL) and its length.
+pub fn sockaddr_un(name: &[u8]) -> Result<(libc::sockaddr_un, libc::socklen_t)> {
+    // SAFETY: sockaddr_un is plain old data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let abstract_name = name.first() == Some(&0);
+    // A path needs room for its terminating NUL; an abstract name does not.
+    if name.len() + usize::from(!abstract_name) > addr.sun_path.len() {
+        return Err(Errno(libc::ENAMETOOLONG));
+    }
+    for (dst, src) in addr.sun_path.iter_mut().zip(name) {
+        *dst = *src as libc::c_char;
+    }
+    let len = std::mem::offset_of!(libc::sockaddr_un, sun_path) + name.len() + usize::from(!abstract_name);
+    Ok((addr, len as libc::socklen_t))
+}
+
+pub fn bind(fd: &Fd, name: &[u8]) -> Result<()> {
+    let (addr, len) = sockaddr_un(name)?;
+    // SAFETY: addr is a valid sockaddr_un of length len.
+    check(unsafe { libc::bind(fd.raw(), (&raw const addr).cast(), len) as libc::c_long }).map(drop)
+}
+
+pub fn connect(fd: &Fd, name: &[u8]) -> Result<()> {
+    let (addr, len) = sockaddr_un(name)?;
+    // SAFETY: addr is a valid sockaddr_un of length len.
+    retry(|| unsafe { libc::connect(fd.raw(), (&raw const addr).cast(), len) as libc::c_long }).map(drop)
+}
+
+pub fn listen(fd: &Fd, backlog: c_int) -> Result<()> {
+    // SAFETY: listen(2) takes no pointers.
+    check(unsafe { libc::listen(fd.raw(), backlog) as libc::c_long }).map(drop)
+}
+
+/// Accepts a connection as a close-on-exec, non-blocking descriptor.
+pub fn accept(fd: &Fd) -> Result<Fd> {
+    // SAFETY: NULL address pointers are allowed by accept4.
+    let r = retry(|| unsafe {
+        libc::accept4(fd.raw(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+            as libc::c_long
+    })?;
+    Ok(Fd(r as c_int))
+}
+
+/// The local address of a socket: `Err(ENOTSOCK)` or `Err(EBADF)` for other descriptors.
+pub fn sockname(fd: c_int) -> Result<(libc::sockaddr_un, libc::socklen_t)> {
+    // SAFETY: all-zero sockaddr_un is valid; len tells the kernel its size.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: addr/len describe a writable buffer of the stated size.
+    check(unsafe { libc::getsockname(fd, (&raw mut addr).cast(), &mut len) as libc::c_long })?;
+    Ok((addr, len))
+}
+
+/// An integer socket option.
+pub fn sockopt_int(fd: c_int, level: c_int, name: c_int) -> Result<c_int> {
+    let mut v: c_int = 0;
+    let mut len = size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: v/len describe a writable int.
+    check(unsafe { libc::getsockopt(fd, level, name, (&raw mut v).cast(), &mut len) as libc::c_long })?;
+    Ok(v)
+}
+
+/// The kernel's record of who connected a socket (`SO_PEERCRED`).
+pub fn peer_cred(fd: &Fd) -> Result<libc::ucred> {
+    let mut v = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: v/len describe a writable ucred.
+    check(unsafe {
+        libc::getsockopt(fd.raw(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&raw mut v).cast(), &mut len) as libc::c_long
+    })?;
+    Ok(v)
+}
+
+/// The supplementary groups of the process that connected a socket (`SO_PEERGROUPS`).
+pub fn peer_groups(fd: &Fd) -> Result<Vec<libc::gid_t>> {
+    let mut groups = vec![0 as libc::gid_t; 64];
+    loop {
+        let mut len = (groups.len() * size_of::<libc::gid_t>()) as libc::socklen_t;
+        // SAFETY: groups/len describe a writable buffer of the stated size.
+        let r = unsafe {
+            libc::getsockopt(fd.raw(), libc::SOL_SOCKET, libc::SO_PEERGROUPS, groups.as_mut_ptr().cast(), &mut len)
+        };
+        if r == 0 {
+            groups.truncate(len as usize / size_of::<libc::gid_t>());
+            return Ok(groups);
+        }
+        match Errno::last() {
+            Errno(libc::ERANGE) if groups.len() < 65536 => {
+                groups.resize((len as usize / size_of::<libc::gid_t>()).max(groups.len() * 2), 0)
+            }
+            e => return Err(e),
+        }
+    }
+}
+
+/// Most descriptors Linux carries in one SCM_RIGHTS message (`SCM_MAX_FD`).
+pub const MAX_FDS_PER_MSG: usize = 253;
+
+/// Sends one message with `fds` attached. Never raises SIGPIPE.
+pub fn send_with_fds(sock: c_int, bytes: &[u8], fds: &[c_int]) -> Result<()> {
+    assert!(fds.len() <= MAX_FDS_PER_MSG);
+    let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut c_void, iov_len: bytes.len() };
+    // Room for the largest SCM_RIGHTS payload, 8-byte aligned.
+    let mut cbuf = [0u64; (MAX_FDS_PER_MSG * 4 + 32) / 8];
+    // SAFETY: msghdr is plain old data; all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if !fds.is_empty() {
+        let payload = std::mem::size_of_val(fds) as u32;
+        // SAFETY: CMSG_SPACE is a pure computation.
+        let space = unsafe { libc::CMSG_SPACE(payload) } as usize;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = space;
+        // SAFETY: msg_control points at cbuf, which holds `space` bytes, so the
+        // first header and its payload are in bounds.
+        unsafe {
+            let cm = libc::CMSG_FIRSTHDR(&msg);
+            (*cm).cmsg_level = libc::SOL_SOCKET;
+            (*cm).cmsg_type = libc::SCM_RIGHTS;
+            (*cm).cmsg_len = libc::CMSG_LEN(payload) as usize;
+            std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cm).cast::<c_int>(), fds.len());
+        }
+    }
+    // SAFETY: msg describes live buffers (iov, cbuf) for the whole call.
+    retry(|| unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) as libc::c_long }).map(drop)
+}
+
+/// One received message.
+pub struct Received {
+    /// Bytes of payload; 0 with no descriptors means end of file.
+    pub len: usize,
+    /// Descriptors that came with it, owned (close-on-exec unless asked otherwise).
+    pub fds: Vec<Fd>,
+    /// The payload or the descriptors did not fit (MSG_TRUNC/MSG_CTRUNC).
+    pub truncated: bool,
+}
+
+/// Receives one message into `buf`, taking at most `MAX_FDS_PER_MSG` descriptors.
+/// `flags` adds e.g. `MSG_DONTWAIT` or `MSG_PEEK`; `cloexec` chooses whether the
+/// received descriptors are close-on-exec (application-visible ones are not).
+pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -> Result<Received> {
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    let mut cbuf = [0u64; (MAX_FDS_PER_MSG * 4 + 32) / 8];
+    // SAFETY: msghdr is plain old data; all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cbuf);
+    let flags = flags | if cloexec { libc::MSG_CMSG_CLOEXEC } else { 0 };
+    // SAFETY: msg describes live, writable buffers (buf, cbuf) for the whole call.
+    let n = retry(|| unsafe { libc::recvmsg(sock, &mut msg, flags) as libc::c_long })? as usize;
+    let mut fds = Vec::new();
+    // SAFETY: the kernel filled msg_control with well-formed headers within
+    // msg_controllen; CMSG_FIRSTHDR/NXTHDR stay within it.
+    unsafe {
+        let mut cm = libc::CMSG_FIRSTHDR(&msg);
+        while !cm.is_null() {
+            if (*cm).cmsg_level == libc::SOL_SOCKET && (*cm).cmsg_type == libc::SCM_RIGHTS {
+                let bytes = (*cm).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let data = libc::CMSG_DATA(cm).cast::<c_int>();
+                for i in 0..bytes / size_of::<c_int>() {
+                    fds.push(Fd(data.add(i).read_unaligned()));
+                }
+            }
+            cm = libc::CMSG_NXTHDR(&msg, cm);
+        }
+    }
+    let truncated = msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0;
+    Ok(Received { len: n, fds, truncated })
+}
+
+/// Waits until `fd` is readable or hung up, or a signal handler runs.
+/// Unlike `recvmsg`, `ppoll` is never restarted after a handler, even under
+/// SA_RESTART, which is what an interruptible `door_call` needs.
+pub fn wait_readable(fd: c_int) -> Result<libc::c_short> {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: p is one valid pollfd; NULL timeout and sigmask are allowed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_ppoll,
+            &raw mut p,
+            1 as libc::c_long,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<libc::sigset_t>(),
+            0 as libc::c_long,
+        )
+    };
+    check(r)?;
+    Ok(p.revents)
+}
+
+/// Whether the peer of a connected socket has gone (without blocking).
+pub fn peer_gone(fd: c_int) -> bool {
+    let mut p = libc::pollfd { fd, events: libc::POLLRDHUP, revents: 0 };
+    // SAFETY: p is one valid pollfd.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r == 1 && p.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) != 0
+}
+
+// ---------------------------------------------------------------------------
+// Shared memory.
+
+/// A new close-on-exec memfd of `size` bytes, sealable.
+pub fn memfd(name: &std::ffi::CStr, size: usize) -> Result<Fd> {
+    // SAFETY: name is NUL-terminated.
+    let fd = check(unsafe {
+        libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) as libc::c_long
+    })?;
+    let fd = Fd(fd as c_int);
+    // SAFETY: ftruncate takes no pointers.
+    retry(|| unsafe { libc::ftruncate(fd.raw(), size as libc::off_t) as libc::c_long })?;
+    Ok(fd)
+}
+
+pub fn add_seals(fd: &Fd, seals: c_int) -> Result<()> {
+    fcntl_int(fd.raw(), libc::F_ADD_SEALS, seals).map(drop)
+}
+
+pub fn seals(fd: &Fd) -> Result<c_int> {
+    fcntl_int(fd.raw(), libc::F_GET_SEALS, 0)
+}
+
+pub fn fstat(fd: c_int) -> Result<libc::stat> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: st is writable storage for one stat.
+    check(unsafe { libc::fstat(fd, st.as_mut_ptr()) as libc::c_long })?;
+    // SAFETY: fstat succeeded, so st is initialised.
+    Ok(unsafe { st.assume_init() })
+}
+
+/// Writes all of `bytes` at `offset`.
+pub fn pwrite_all(fd: &Fd, mut bytes: &[u8], mut offset: usize) -> Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: bytes is a readable buffer of the given length.
+        let n = retry(|| unsafe {
+            libc::pwrite(fd.raw(), bytes.as_ptr().cast(), bytes.len(), offset as libc::off_t) as libc::c_long
+        })? as usize;
+        if n == 0 {
+            return Err(Errno(libc::EIO));
+        }
+        bytes = &bytes[n..];
+        offset += n;
+    }
+    Ok(())
+}
+
+/// Fills `buf` from `offset`; a short file (e.g. one its owner shrank) is `EPROTO`.
+///
+/// # Safety
+/// `buf`/`len` must describe writable memory.
+pub unsafe fn pread_exact(fd: &Fd, buf: *mut u8, len: usize, offset: usize) -> Result<()> {
+    let mut done = 0;
+    while done < len {
+        // SAFETY: the caller guarantees buf..buf+len is writable; done < len.
+        let n = retry(|| unsafe {
+            libc::pread(fd.raw(), buf.add(done).cast(), len - done, (offset + done) as libc::off_t) as libc::c_long
+        })? as usize;
+        if n == 0 {
+            return Err(Errno(libc::EPROTO));
+        }
+        done += n;
+    }
+    Ok(())
+}
+
+/// An owned memory mapping, unmapped when dropped.
+pub struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: a Mapping is just an address range; synchronising access to the
+// bytes is the users' business (they use atomics or copy under a protocol).
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes of `fd` shared and writable.
+    pub fn shared(fd: &Fd, len: usize) -> Result<Mapping> {
+        // SAFETY: a fresh mapping chosen by the kernel aliases nothing of ours.
+        let p = unsafe {
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.raw(), 0)
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Errno::last());
+        }
+        Ok(Mapping { ptr: p.cast(), len })
+    }
+    pub fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len is a mapping this value owns.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// A fresh private anonymous mapping of `len` bytes (zero-filled), which the
+/// caller will own and `munmap`.
+pub fn map_anonymous(len: usize) -> Result<*mut u8> {
+    // SAFETY: a fresh mapping chosen by the kernel aliases nothing of ours.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED { Err(Errno::last()) } else { Ok(p.cast()) }
+}
+
+pub fn page_size() -> usize {
+    4096
+}
+
+pub fn round_up(n: usize, to: usize) -> Option<usize> {
+    n.checked_add(to - 1).map(|v| v / to * to)
+}
+
+// ---------------------------------------------------------------------------
+// epoll.
+
+pub fn epoll_create() -> Result<Fd> {
+    // SAFETY: epoll_create1 takes no pointers.
+    check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) as libc::c_long }).map(|fd| internal(fd as c_int))
+}
+
+pub fn epoll_ctl(ep: &Fd, op: c_int, fd: c_int, events: u32, token: u64) -> Result<()> {
+    let mut ev = libc::epoll_event { events, u64: token };
+    // SAFETY: ev is a valid epoll_event for the call.
+    check(unsafe { libc::epoll_ctl(ep.raw(), op, fd, &mut ev) as libc::c_long }).map(drop)
+}
+
+/// Waits for one event, retrying after signal handlers (idle server threads
+/// and the control thread must never surface a signal).
+pub fn epoll_wait_one(ep: &Fd) -> Result<(u32, u64)> {
+    loop {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: ev is writable storage for one event.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_epoll_wait,
+                ep.raw() as libc::c_long,
+                &raw mut ev,
+                1 as libc::c_long,
+                -1 as libc::c_long,
+            )
+        };
+        match check(r) {
+            Ok(1) => return Ok((ev.events, ev.u64)),
+            Ok(_) | Err(Errno(libc::EINTR)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// 64 random bits from the kernel.
+pub fn random_u64() -> u64 {
+    let mut v = 0u64;
+    loop {
+        // SAFETY: v is 8 writable bytes.
+        let r = unsafe { libc::getrandom((&raw mut v).cast(), 8, 0) };
+        if r == 8 {
+            return v;
+        }
+    }
+}
+
+pub fn getpid() -> libc::pid_t {
+    // SAFETY: getpid cannot fail and takes no pointers.
+    unsafe { libc::getpid() }
+}

@@ -1,0 +1,186 @@
+//! The wire protocol: fixed-size messages on AF_UNIX SOCK_SEQPACKET sockets,
+//! and the layout of a channel's shared region.
+//!
+//! Every message is exactly `MSG_LEN` bytes; descriptors ride along as
+//! SCM_RIGHTS. Decoding never trusts the peer: the length, magic and kind are
+//! checked here, and each size and count is checked against its limit where
+//! it is used. `docs/ARCHITECTURE.md` describes who sends what, when.
+
+/// "DOR1", little-endian; a new protocol version gets a new magic.
+pub const MAGIC: u32 = 0x3152_4f44;
+/// Every message's size.
+pub const MSG_LEN: usize = 48;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Kind {
+    /// client → door socket: a new channel. fds: [channel end, region memfd].
+    Hello = 1,
+    /// client → door socket: describe the door. fds: [reply socket].
+    Info = 2,
+    /// server → reply socket, and server → door descriptor at creation
+    /// (the "nameplate", only ever peeked): the door's identity.
+    /// seq = uniquifier, a = procedure, b = cookie, c = pid, d = attributes.
+    Identity = 3,
+    /// attacher → door socket: serve this listening socket (an attachment).
+    /// fds: [listener]; a = mode, b = uid, c = gid of the covered file.
+    Attach = 4,
+    /// opener → attachment: open the door. d = the open(2) flags.
+    Open = 5,
+    /// fdetach → attachment: stop serving this attachment.
+    Detach = 6,
+    /// attachment → opener: d = errno (0: fds = [door descriptor]).
+    Opened = 7,
+    /// client → channel: a call. seq, a = data size, d = descriptor count,
+    /// e = CALL_* flags. fds: descriptors, then the data memfd if CALL_DATA_MEMFD.
+    Call = 8,
+    /// server → channel: the results. seq, a = data size, c = errno,
+    /// d = descriptor count, e = CALL_DATA_MEMFD. fds as for Call.
+    Reply = 9,
+    /// Either way on a channel, before a Call or Reply with more descriptors
+    /// than one message carries: a batch of them. d = how many.
+    Descs = 10,
+}
+
+impl Kind {
+    fn from_u32(v: u32) -> Option<Kind> {
+        use Kind::*;
+        Some(match v {
+            1 => Hello,
+            2 => Info,
+            3 => Identity,
+            4 => Attach,
+            5 => Open,
+            6 => Detach,
+            7 => Opened,
+            8 => Call,
+            9 => Reply,
+            10 => Descs,
+            _ => return None,
+        })
+    }
+}
+
+/// Call/Reply flag: the data travels in a memfd of its own (too large for the region).
+pub const DATA_MEMFD: u32 = 1;
+/// Call flag: `door_call` was given no `door_arg_t`, so no results are accepted.
+pub const NO_RESULTS: u32 = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Msg {
+    pub kind: Kind,
+    pub seq: u64,
+    pub a: u64,
+    pub b: u64,
+    pub c: u64,
+    pub d: u32,
+    pub e: u32,
+}
+
+impl Msg {
+    pub fn new(kind: Kind) -> Msg {
+        Msg { kind, seq: 0, a: 0, b: 0, c: 0, d: 0, e: 0 }
+    }
+
+    pub fn encode(&self) -> [u8; MSG_LEN] {
+        let mut out = [0u8; MSG_LEN];
+        out[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+        out[4..8].copy_from_slice(&(self.kind as u32).to_le_bytes());
+        out[8..16].copy_from_slice(&self.seq.to_le_bytes());
+        out[16..24].copy_from_slice(&self.a.to_le_bytes());
+        out[24..32].copy_from_slice(&self.b.to_le_bytes());
+        out[32..40].copy_from_slice(&self.c.to_le_bytes());
+        out[40..44].copy_from_slice(&self.d.to_le_bytes());
+        out[44..48].copy_from_slice(&self.e.to_le_bytes());
+        out
+    }
+
+    /// Decodes a received message; `None` for anything malformed.
+    pub fn decode(bytes: &[u8]) -> Option<Msg> {
+        if bytes.len() != MSG_LEN {
+            return None;
+        }
+        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+        let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+        if u32_at(0) != MAGIC {
+            return None;
+        }
+        Some(Msg {
+            kind: Kind::from_u32(u32_at(4))?,
+            seq: u64_at(8),
+            a: u64_at(16),
+            b: u64_at(24),
+            c: u64_at(32),
+            d: u32_at(40),
+            e: u32_at(44),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A channel's shared region: made by the client, sealed against shrinking and
+// growing, passed once in Hello, mapped by both sides for the channel's life.
+//
+//   0            header page: the request state word (below)
+//   REQUEST_OFF  request data, written by the client, copied out by the server
+//   REPLY_OFF    reply data, written by the server, copied out by the client
+
+pub const REQUEST_OFF: usize = 4096;
+pub const REQUEST_CAP: usize = 64 * 1024;
+pub const REPLY_OFF: usize = REQUEST_OFF + REQUEST_CAP;
+pub const REPLY_CAP: usize = 64 * 1024;
+pub const REGION_LEN: usize = REPLY_OFF + REPLY_CAP;
+
+// The request state word (offset 0) tells whether a server thread has taken a
+// call: the client stores `pending(seq)` before sending, the server moves it
+// to `picked(seq)` with a compare-and-swap when it takes the call, and a
+// client interrupted while waiting tries to move it to `withdrawn(seq)`. The
+// one that wins decides: withdrawn calls never run (EAGAIN), picked calls may
+// have run (EINTR).
+pub fn pending(seq: u64) -> u64 {
+    seq << 2 | 1
+}
+pub fn picked(seq: u64) -> u64 {
+    seq << 2 | 2
+}
+pub fn withdrawn(seq: u64) -> u64 {
+    seq << 2 | 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let m = Msg { kind: Kind::Reply, seq: 7, a: 1 << 40, b: 3, c: u64::MAX, d: 9, e: DATA_MEMFD };
+        assert_eq!(Msg::decode(&m.encode()), Some(m));
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        let good = Msg::new(Kind::Call).encode();
+        assert!(Msg::decode(&good[..MSG_LEN - 1]).is_none());
+        let mut long = good.to_vec();
+        long.push(0);
+        assert!(Msg::decode(&long).is_none());
+        let mut bad_magic = good;
+        bad_magic[0] ^= 1;
+        assert!(Msg::decode(&bad_magic).is_none());
+        let mut bad_kind = good;
+        bad_kind[4..8].copy_from_slice(&99u32.to_le_bytes());
+        assert!(Msg::decode(&bad_kind).is_none());
+        bad_kind[4..8].copy_from_slice(&0u32.to_le_bytes());
+        assert!(Msg::decode(&bad_kind).is_none());
+    }
+
+    #[test]
+    fn states_are_distinct() {
+        for seq in [0u64, 1, 1 << 40] {
+            let s = [pending(seq), picked(seq), withdrawn(seq)];
+            assert!(s[0] != s[1] && s[1] != s[2] && s[0] != s[2]);
+        }
+        assert_ne!(pending(1), pending(2));
+        assert!(REGION_LEN % 4096 == 0);
+    }
+}
