@@ -156,16 +156,12 @@ fn attachment(path: &Path, st: &libc::stat) -> Option<Meta> {
     (meta.ino == st.st_ino && meta.dev == st.st_dev).then_some(meta)
 }
 
-/// Removes what a crashed or interrupted `fattach`/`fdetach` left in a stash
-/// whose path is not attached. Refuses (`EBUSY`) if the stash holds a file
-/// that is not also at the path, so nothing of the user's is ever lost.
-fn clear_stale_stash(path: &Path, stash: &Path, st: &libc::stat) -> Result<()> {
-    let covered = stash.join("covered");
-    if let Ok(cst) = stat_path(&covered) {
-        if cst.st_ino != st.st_ino || cst.st_dev != st.st_dev {
-            return Err(Errno(libc::EBUSY));
-        }
-    }
+/// Removes the stash of an attachment that is no longer at its path: what
+/// a crashed `fattach`/`fdetach` left, or what stays after the attached
+/// path was removed by hand (which illumos forbids, and daemons that
+/// `unlink` their door file before re-creating it would otherwise trip
+/// over). Its covered file is dropped: the path it covered is gone.
+fn clear_stale_stash(stash: &Path) -> Result<()> {
     for name in ["covered", "meta", "sock"] {
         if let Ok(c) = cstr(&stash.join(name)) {
             // SAFETY: c is NUL-terminated.
@@ -174,9 +170,7 @@ fn clear_stale_stash(path: &Path, stash: &Path, st: &libc::stat) -> Result<()> {
     }
     let c = cstr(stash)?;
     // SAFETY: c is NUL-terminated.
-    path_op(unsafe { libc::rmdir(c.as_ptr()) }).map_err(|_| Errno(libc::EBUSY))?;
-    let _ = path;
-    Ok(())
+    path_op(unsafe { libc::rmdir(c.as_ptr()) }).map_err(|_| Errno(libc::EBUSY))
 }
 
 /// `fattach(fd, path)`.
@@ -207,12 +201,18 @@ pub fn fattach(fd: c_int, path: *const libc::c_char) -> Result<()> {
     if unsafe { libc::mkdir(cstash.as_ptr(), 0o700) } != 0 {
         match Errno::last() {
             Errno(libc::EEXIST) => {
-                clear_stale_stash(&path, &stash, &st)?;
+                clear_stale_stash(&stash)?;
                 // SAFETY: as above.
                 path_op(unsafe { libc::mkdir(cstash.as_ptr(), 0o700) })?;
             }
             e => return Err(e),
         }
+    }
+    if euid == 0 {
+        // The attachment belongs to the covered file's owner, who may
+        // fdetach it (illumos' rule), so the stash is theirs too.
+        // SAFETY: cstash is NUL-terminated.
+        unsafe { libc::chown(cstash.as_ptr(), st.st_uid, st.st_gid) };
     }
     let r = build_attachment(fd, uniq, &path, &st, &stash);
     if r.is_err() {
@@ -287,13 +287,11 @@ pub fn fdetach(path: *const libc::c_char) -> Result<()> {
     }
     // Tell a live server to stop serving the attachment (it drops its
     // reference); a dead one has nothing to tell.
-    if let Ok(conn) = connect_attachment(&path) {
-        let reply = exchange(&conn, Msg::new(Kind::Detach));
-        if let Ok((m, _)) = reply {
-            if m.d != 0 {
-                return Err(Errno(m.d as c_int));
-            }
-        }
+    if let Ok(conn) = connect_attachment(&path)
+        && let Ok((m, _)) = exchange(&conn, Msg::new(Kind::Detach))
+        && m.d != 0
+    {
+        return Err(Errno(m.d as c_int));
     }
     let stash = stash_of(&path)?;
     let (cpath, ccovered) = (cstr(&path)?, cstr(&stash.join("covered"))?);

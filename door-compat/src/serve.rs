@@ -52,7 +52,6 @@ struct ServerThread {
     /// so no caller sees another's bytes past its own).
     args_used: usize,
     descs: Vec<door_desc_t>,
-    depletion_info: door_info_t,
 }
 
 std::thread_local! {
@@ -95,8 +94,6 @@ fn record() -> &'static mut ServerThread {
         args: Vec::new(),
         args_used: 0,
         descs: Vec::new(),
-        // SAFETY: door_info_t is plain old data; all-zero is valid.
-        depletion_info: unsafe { std::mem::zeroed() },
     }));
     RECORD.with(|c| c.set(rec));
     // SAFETY: the key exists; rec is the value its destructor will free.

@@ -55,19 +55,18 @@ impl Door {
     }
 }
 
-/// A pool of server threads: the process-wide one, or a private door's.
+/// A pool of server threads (for now the process-wide one; private pools
+/// come with `door_bind`).
 /// Idle threads wait in `epoll_wait` on `epoll`, which holds the channels of
 /// the pool's doors, each armed one-shot so exactly one thread takes a call.
 pub struct Pool {
     pub epoll: Fd,
     pub idle: AtomicUsize,
-    /// The door of a private pool; `None` for the process-wide pool.
-    pub private_door: Mutex<Option<u64>>,
 }
 
 impl Pool {
     fn new() -> Result<Arc<Pool>> {
-        Ok(Arc::new(Pool { epoll: sys::epoll_create()?, idle: AtomicUsize::new(0), private_door: Mutex::new(None) }))
+        Ok(Arc::new(Pool { epoll: sys::epoll_create()?, idle: AtomicUsize::new(0) }))
     }
 }
 

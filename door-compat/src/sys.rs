@@ -61,13 +61,6 @@ pub fn dupfd(fd: c_int, min: c_int, cloexec: bool) -> Result<c_int> {
         .map(|r| r as c_int)
 }
 
-/// `dup3(2)` without passing through libc's `dup3`.
-pub fn dup3(old: c_int, new: c_int, flags: c_int) -> Result<()> {
-    // SAFETY: dup3 only manipulates the descriptor table.
-    retry(|| unsafe { libc::syscall(libc::SYS_dup3, old as libc::c_long, new as libc::c_long, flags as libc::c_long) })
-        .map(drop)
-}
-
 /// `fcntl(fd, cmd, arg)` for integer commands, without libc's `fcntl`.
 pub fn fcntl_int(fd: c_int, cmd: c_int, arg: c_int) -> Result<c_int> {
     // SAFETY: the integer fcntl commands used here take no pointers.
@@ -485,9 +478,6 @@ impl Mapping {
     pub fn ptr(&self) -> *mut u8 {
         self.ptr
     }
-    pub fn len(&self) -> usize {
-        self.len
-    }
 }
 
 impl Drop for Mapping {
@@ -574,4 +564,48 @@ pub fn random_u64() -> u64 {
 pub fn getpid() -> libc::pid_t {
     // SAFETY: getpid cannot fail and takes no pointers.
     unsafe { libc::getpid() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors_travel_and_truncation_is_reported() {
+        let (a, b) = seqpacket_pair().unwrap();
+        let (p, q) = seqpacket_pair().unwrap();
+        send_with_fds(a.raw(), b"hi", &[p.raw(), q.raw()]).unwrap();
+        let mut buf = [0u8; 8];
+        let r = recv_with_fds(b.raw(), &mut buf, libc::MSG_DONTWAIT, true).unwrap();
+        assert_eq!((&buf[..r.len], r.fds.len(), r.truncated), (&b"hi"[..], 2, false));
+        // A payload longer than the buffer is reported, not silently cut.
+        send_with_fds(a.raw(), b"0123456789", &[]).unwrap();
+        let mut small = [0u8; 4];
+        assert!(recv_with_fds(b.raw(), &mut small, libc::MSG_DONTWAIT, true).unwrap().truncated);
+        // Nothing more: EAGAIN, not a hang.
+        assert_eq!(recv_with_fds(b.raw(), &mut buf, libc::MSG_DONTWAIT, true).err(), Some(Errno(libc::EAGAIN)));
+        drop(a);
+        assert!(peer_gone(b.raw()));
+    }
+
+    #[test]
+    fn internal_descriptors_are_tracked_until_closed() {
+        let (a, _b) = seqpacket_pair().unwrap();
+        mark_internal(&a);
+        let fd = a.raw() as usize;
+        assert!(INTERNAL_FDS[fd / 64].load(Ordering::Relaxed) & (1 << (fd % 64)) != 0);
+        drop(a);
+        assert!(INTERNAL_FDS[fd / 64].load(Ordering::Relaxed) & (1 << (fd % 64)) == 0);
+    }
+
+    #[test]
+    fn sockaddr_lengths() {
+        assert!(sockaddr_un(&[b'x'; 107]).is_ok());
+        assert_eq!(sockaddr_un(&[b'x'; 108]).err(), Some(Errno(libc::ENAMETOOLONG)));
+        let mut abs = vec![0u8];
+        abs.extend([b'y'; 107]);
+        assert!(sockaddr_un(&abs).is_ok());
+        assert_eq!(round_up(1, 4096), Some(4096));
+        assert_eq!(round_up(usize::MAX, 4096), None);
+    }
 }
