@@ -137,7 +137,15 @@ pub unsafe extern "C" fn door_call(d: c_int, params: *mut door_arg_t) -> c_int {
             }
         }
         let req = Request { data, descs, accepts_results: arg.is_some() };
-        let mut results = client::call(d, uniq, &req)?;
+        let outcome = client::call(d, uniq, &req);
+        // DOOR_RELEASE closes the caller's copies once the server has them:
+        // on success and on the errors illumos raises after translating
+        // descriptors, not on those raised before (EBADF for a revoked or
+        // dead door, EAGAIN, ENOTSUP...).
+        if matches!(outcome, Ok(_) | Err(Errno(libc::EINTR | libc::EMFILE | libc::EOVERFLOW))) {
+            descriptors::release(&req.descs);
+        }
+        let mut results = outcome?;
         let Some(arg) = arg else {
             results.finish();
             return Ok(0);
@@ -215,6 +223,7 @@ pub unsafe extern "C" fn door_revoke(d: c_int) -> c_int {
         let uniq = label::door_id(d)?;
         let door = server::local_door(uniq).ok_or(Errno(libc::EPERM))?;
         door.revoked.store(true, Ordering::SeqCst);
+        server::fail_waiting_calls(uniq);
         sys::close_raw(d);
         Ok(0)
     })

@@ -328,7 +328,14 @@ fn exchange(conn: &Fd, m: Msg) -> Result<(Msg, Vec<Fd>)> {
             r => r?,
         };
         let mut buf = [0u8; MSG_LEN + 1];
-        let r = sys::recv_with_fds(conn.raw(), &mut buf, libc::MSG_DONTWAIT, true)?;
+        let r = match sys::recv_with_fds(conn.raw(), &mut buf, libc::MSG_DONTWAIT, true) {
+            Err(Errno(libc::EAGAIN)) => continue,
+            r => r?,
+        };
+        if r.len == 0 && r.fds.is_empty() {
+            // The server went away before answering.
+            return Err(Errno(libc::ECONNRESET));
+        }
         if r.truncated {
             return Err(Errno(libc::EMFILE));
         }
@@ -372,7 +379,11 @@ pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resul
         Ok(()) => {
             let mut m = Msg::new(Kind::Open);
             m.d = flags as u32;
-            let (reply, mut fds) = exchange(&conn, m)?;
+            let (reply, mut fds) = match exchange(&conn, m) {
+                // The server died between our connect and its answer.
+                Err(Errno(libc::ECONNRESET | libc::EPIPE)) => return Ok(Opened::Door(place(dead_door(&meta, flags)?, flags)?)),
+                r => r?,
+            };
             if reply.d != 0 {
                 return Err(Errno(reply.d as c_int));
             }
@@ -387,8 +398,13 @@ pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resul
     };
     drop(conn);
     drop(opath);
-    let fd = sys::dupfd(door.raw(), 0, flags & libc::O_CLOEXEC != 0)?;
-    Ok(Opened::Door(fd))
+    Ok(Opened::Door(place(door, flags)?))
+}
+
+/// Moves a new door descriptor to the lowest free number, as `open` would
+/// have chosen, close-on-exec only if `O_CLOEXEC` was asked.
+fn place(door: Fd, flags: c_int) -> Result<c_int> {
+    sys::dupfd(door.raw(), 0, flags & libc::O_CLOEXEC != 0)
 }
 
 /// A descriptor for a door whose server is gone: a socket pair end whose

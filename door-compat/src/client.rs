@@ -129,7 +129,6 @@ pub fn call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Results> {
         return Err(Errno(libc::EBADF));
     }
     drop(data_fd);
-    descriptors::release(&req.descs);
     wait_reply(ch, seq)
 }
 

@@ -491,6 +491,29 @@ fn serve_opener(token: u64, door: &Arc<Door>, fd: c_int, listener: u64, perm: Pe
     with_server(|s| s.unwatch(token));
 }
 
+/// After `door_revoke`: callers whose calls no server thread has taken yet
+/// get `EBADF` now, as illumos wakes the callers waiting for a thread. Each
+/// waiting call is claimed the way a pool thread claims one (the state
+/// word's compare-and-swap), so it is answered exactly once; calls already
+/// taken finish normally.
+pub fn fail_waiting_calls(uniq: u64) {
+    let channels: Vec<Arc<Channel>> =
+        with_server(|s| s.channels.values().filter(|c| c.door.uniq == uniq).cloned().collect());
+    for ch in channels {
+        let state = ch.state().load(Ordering::SeqCst);
+        if state & 3 != wire::pending(0) {
+            continue;
+        }
+        let seq = state >> 2;
+        if ch.state().compare_exchange(state, wire::picked(seq), Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            let mut m = Msg::new(Kind::Reply);
+            m.seq = seq;
+            m.c = libc::EBADF as u64;
+            let _ = sys::send_with_fds(ch.sock.raw(), &m.encode(), &[]);
+        }
+    }
+}
+
 /// A new descriptor for `door`: the client end of a fresh pair, labelled and
 /// with its nameplate queued; the server end joins the control thread's set.
 pub fn new_descriptor(door: &Arc<Door>) -> Result<Fd> {

@@ -1,0 +1,199 @@
+/*
+ * Helpers shared by the door tests, on top of common.h: children that die
+ * with the test, waiting for a process with a deadline, passing small values
+ * through pipes, and a one-line door_call. Include this instead of common.h.
+ */
+#ifndef LIBDOOR_DOOR_TEST_H
+#define LIBDOOR_DOOR_TEST_H
+
+#include "common.h"
+
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+/* The kernel thread id of the caller (glibc's gettid() is not in every libc). */
+static inline pid_t thread_id(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+/*
+ * Forks a child running `child(arg)` that is SIGKILLed if the forking
+ * thread (the test's main thread) dies, so a test killed by its watchdog or
+ * by a failed CHECK leaves nothing behind. Only call it from a main thread.
+ */
+static inline pid_t spawn_tied(void (*child)(void *), void *arg)
+{
+	pid_t parent = getpid();
+	fflush(NULL);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		/* The parent may have died before prctl took effect: check. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+			_exit(98);
+		child(arg);
+		_exit(0);
+	}
+	return pid;
+}
+
+/*
+ * Ends the test (with an exit status run.sh reports) if it runs longer than
+ * `seconds`: SIGALRM's default action kills the process, and spawn_tied
+ * children follow it.
+ */
+static inline void watchdog(unsigned seconds)
+{
+	signal(SIGALRM, SIG_DFL);
+	alarm(seconds);
+}
+
+/*
+ * Waits up to `seconds` for `pid` to end. Returns 1 with its wait status in
+ * *status, or 0 if it is still running.
+ */
+static inline int ended_within(pid_t pid, double seconds, int *status)
+{
+	double end = now_seconds() + seconds;
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return 1;
+		CHECK(r == 0);
+		if (now_seconds() > end)
+			return 0;
+		/* Polling interval of the deadline loop, not a synchronisation. */
+		usleep(2000);
+	}
+}
+
+/*
+ * Waits up to `seconds` for `pid` to end and returns its wait status. On
+ * timeout the process is killed and the test fails, naming `what`.
+ */
+static inline int wait_within(pid_t pid, double seconds, const char *what)
+{
+	int status;
+	if (!ended_within(pid, seconds, &status)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		fprintf(stderr, "FAIL %s: %s (pid %d) did not finish within %.1f s\n", test_name, what, (int)pid, seconds);
+		exit(1);
+	}
+	return status;
+}
+
+/* Like reap_ok, with a deadline. */
+static inline void reap_ok_within(pid_t pid, double seconds, const char *what)
+{
+	int status = wait_within(pid, seconds, what);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "FAIL %s: %s (pid %d) ended with status 0x%x\n", test_name, what, (int)pid, status);
+		exit(1);
+	}
+}
+
+/* SIGKILLs `pid` and reaps it, requiring that it was still running. */
+static inline void kill_and_reap(pid_t pid)
+{
+	int status;
+	CHECK_OK(kill(pid, SIGKILL));
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+/*
+ * Reads exactly `n` bytes from the gate's pipe, waiting at most `seconds`.
+ * Fails the test on timeout or end of file. Both pipe ends are usually held
+ * by every process of a test, so end of file alone cannot be relied on.
+ */
+static inline void recv_within(struct gate *g, void *buf, size_t n, double seconds)
+{
+	double end = now_seconds() + seconds;
+	size_t got = 0;
+	while (got < n) {
+		double left = end - now_seconds();
+		if (left <= 0) {
+			fprintf(stderr, "FAIL %s: pipe read timed out after %.1f s\n", test_name, seconds);
+			exit(1);
+		}
+		struct pollfd p = { g->fd[0], POLLIN, 0 };
+		int r = poll(&p, 1, (int)(left * 1000) + 1);
+		if (r == -1 && errno == EINTR)
+			continue;
+		CHECK(r >= 0);
+		if (r == 0)
+			continue;
+		ssize_t k = read(g->fd[0], (char *)buf + got, n - got);
+		if (k == -1 && errno == EINTR)
+			continue;
+		CHECK(k > 0);
+		got += (size_t)k;
+	}
+}
+
+/* Writes `n` bytes (at most PIPE_BUF, so atomically) to the gate's pipe. */
+static inline void send_val(struct gate *g, const void *buf, size_t n)
+{
+	CHECK(n <= PIPE_BUF);
+	CHECK(write(g->fd[1], buf, n) == (ssize_t)n);
+}
+
+/* Waits for the gate to open, at most `seconds`. */
+static inline void gate_wait_within(struct gate *g, double seconds)
+{
+	char c;
+	recv_within(g, &c, 1, seconds);
+}
+
+/* Closes both ends of a gate this process does not use. */
+static inline void gate_close(struct gate *g)
+{
+	close(g->fd[0]);
+	close(g->fd[1]);
+}
+
+/*
+ * Calls door `fd` with `n` argument bytes at `arg` and copies up to `rsize`
+ * result bytes to `res` (which may be NULL when rsize is 0). Returns the
+ * result size, or -1 with errno from door_call. An overflow mapping, if the
+ * library made one, is unmapped.
+ */
+static inline long call_door(int fd, const void *arg, size_t n, void *res, size_t rsize)
+{
+	char buf[512];
+	door_arg_t a = { (char *)arg, n, NULL, 0, buf, sizeof buf };
+	if (door_call(fd, &a) == -1)
+		return -1;
+	size_t got = a.data_size;
+	if (got > 0 && res != NULL)
+		memcpy(res, a.data_ptr, got < rsize ? got : rsize);
+	if (a.rbuf != buf)
+		munmap(a.rbuf, a.rsize);
+	return (long)got;
+}
+
+/* door_info into a buffer first filled with 0xA5, so unwritten fields show. */
+static inline int info_of(int fd, door_info_t *di)
+{
+	memset(di, 0xA5, sizeof *di);
+	return door_info(fd, di);
+}
+
+/* Creates `path` (mode 0644) and attaches a new door with these arguments. */
+static inline int attach_new(const char *path, door_server_procedure_t *proc, void *cookie, uint_t attrs)
+{
+	make_file(path, 0644);
+	int d = door_create(proc, cookie, attrs);
+	CHECK(d >= 0);
+	CHECK_OK(fattach(d, path));
+	return d;
+}
+
+#endif
