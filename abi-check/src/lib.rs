@@ -102,7 +102,14 @@ const SYS_DOOR_TRAILER: &str = "\
 /// pointer types; the Rust side uses opaque stand-ins of the same names).
 fn door_h(src: &Path) -> String {
     use cbindgen::ItemType::*;
-    let body = pass(&[src.join("api.rs")], &[Functions], &[], &[]);
+    // The door functions live in api.rs and its siblings api_*.rs.
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(src)
+        .expect("read door-compat/src")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("api") && n.ends_with(".rs")))
+        .collect();
+    sources.sort();
+    let body = pass(&sources, &[Functions], &[], &[]);
     guard("_DOOR_H", DOOR_INCLUDES, &format!("{DOOR_TYPEDEFS}\n{body}"))
 }
 

@@ -198,6 +198,10 @@ fn interrupted(ch: ClientChannel, seq: u64) -> Errno {
         .state()
         .compare_exchange(wire::pending(seq), wire::withdrawn(seq), Ordering::SeqCst, Ordering::SeqCst)
         .is_ok();
+    if !withdrawn {
+        // Taken already: tell the server thread it has no client now.
+        let _ = ch.state().compare_exchange(wire::picked(seq), wire::abandoned(seq), Ordering::SeqCst, Ordering::SeqCst);
+    }
     put_channel(ch);
     Errno(if withdrawn { libc::EAGAIN } else { libc::EINTR })
 }

@@ -40,6 +40,14 @@ struct Current {
     channel: Arc<Channel>,
     seq: u64,
     no_results: bool,
+    caller: Caller,
+}
+
+/// Who made the current call, as the kernel attached it to the Call
+/// message (`SO_PASSCRED`): never anything the client itself wrote.
+pub struct Caller {
+    /// The calling process's pid, real uid and real gid.
+    pub cred: Option<libc::ucred>,
 }
 
 /// A server thread's state, on the heap, found through `RECORD`.
@@ -124,6 +132,35 @@ extern "C" fn thread_gone(p: *mut c_void) {
     drop(unsafe { std::mem::ManuallyDrop::take(&mut rec) });
 }
 
+/// The current invocation of this thread, if it still has its client.
+fn attached_call() -> Option<&'static Current> {
+    let p = RECORD.with(Cell::get);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: as in record(): this thread's own live record.
+    let rec = unsafe { &*p };
+    let cur = rec.current.as_ref().filter(|_| rec.pid == sys::getpid())?;
+    let attached = cur.channel.state().load(Ordering::SeqCst) == wire::picked(cur.seq)
+        && !sys::peer_gone(cur.channel.sock.raw());
+    attached.then_some(cur)
+}
+
+/// The kernel's account of the caller of the invocation this thread is
+/// serving; `None` when it serves none or its client has given up or died
+/// (illumos then fails `door_ucred` with EINVAL).
+pub fn current_caller() -> Option<libc::ucred> {
+    attached_call()?.caller.cred
+}
+
+/// Whether this thread's caller is still attached. A pid taken from
+/// `current_caller` and then confirmed by this names the calling process
+/// itself: while its channel is connected it cannot have exited, so its pid
+/// cannot have been reused.
+pub fn current_caller_attached() -> bool {
+    attached_call().is_some()
+}
+
 /// The pool this thread serves: a bound door's, or the process-wide one.
 fn my_pool() -> Result<Arc<Pool>> {
     with_server(|s| s.global_pool())
@@ -184,7 +221,7 @@ enum Taken {
 /// Reads one call from `channel`, checks it, and prepares its invocation.
 fn take_call(channel: &Arc<Channel>) -> Taken {
     let mut fds: Vec<Fd> = Vec::new();
-    let msg = loop {
+    let (msg, caller) = loop {
         let mut buf = [0u8; MSG_LEN + 1];
         let r = match sys::recv_with_fds(channel.sock.raw(), &mut buf, libc::MSG_DONTWAIT, false) {
             Err(Errno(libc::EAGAIN)) if fds.is_empty() => return Taken::Nothing,
@@ -208,7 +245,7 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
         }
         match msg.kind {
             Kind::Descs => continue,
-            Kind::Call => break msg,
+            Kind::Call => break (msg, Caller { cred: r.cred }),
             _ => return Taken::Closed,
         }
     };
@@ -247,7 +284,12 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
     for fd in fds {
         rec.descs.push(descriptors::describe(fd.into_raw()));
     }
-    rec.current = Some(Current { channel: channel.clone(), seq: msg.seq, no_results: msg.e & wire::NO_RESULTS != 0 });
+    rec.current = Some(Current {
+        channel: channel.clone(),
+        seq: msg.seq,
+        no_results: msg.e & wire::NO_RESULTS != 0,
+        caller,
+    });
     Taken::Call(Box::new(Dispatch {
         // SAFETY: proc_ is the procedure address door_create was given.
         procedure: Some(unsafe { std::mem::transmute::<usize, ServerProcedure>(door.proc_ as usize) }),

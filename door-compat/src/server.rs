@@ -427,6 +427,8 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
     }
     let region = Mapping::shared(&region_fd, wire::REGION_LEN)?;
     sys::mark_internal(&sock);
+    // Each call then carries the caller's identity, as the kernel knows it.
+    sys::pass_credentials(&sock);
     with_server(|s| {
         let id = s.token();
         let ch = Arc::new(Channel { id, sock, region, door: door.clone() });

@@ -312,6 +312,25 @@ pub fn send_with_fds(sock: c_int, bytes: &[u8], fds: &[c_int]) -> Result<()> {
     retry(|| unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) as libc::c_long }).map(drop)
 }
 
+/// `SO_PASSPIDFD` (Linux 6.5): every message received carries an
+/// `SCM_PIDFD`, a pidfd of the sending process.
+pub const SO_PASSPIDFD: c_int = 76;
+const SCM_PIDFD: c_int = 0x04;
+
+/// Asks the kernel to attach the sender's pid, uid and gid to every message
+/// `fd` receives (`SO_PASSCRED`). A pidfd per message (`SO_PASSPIDFD`)
+/// would cost a descriptor per call; the pid suffices while the sender is
+/// provably still connected (see `cred.rs`).
+pub fn pass_credentials(fd: &Fd) {
+    let one: c_int = 1;
+    for opt in [libc::SO_PASSCRED] {
+        // SAFETY: one is a valid int option value for the call's duration.
+        unsafe {
+            libc::setsockopt(fd.raw(), libc::SOL_SOCKET, opt, (&raw const one).cast(), size_of::<c_int>() as u32)
+        };
+    }
+}
+
 /// One received message.
 pub struct Received {
     /// Bytes of payload; 0 with no descriptors means end of file.
@@ -320,6 +339,11 @@ pub struct Received {
     pub fds: Vec<Fd>,
     /// The payload or the descriptors did not fit (MSG_TRUNC/MSG_CTRUNC).
     pub truncated: bool,
+    /// The sender, as the kernel saw it (only on sockets set up with
+    /// `pass_credentials`): a pidfd pinning the sending process...
+    pub pidfd: Option<Fd>,
+    /// ...and its pid, uid and gid.
+    pub cred: Option<libc::ucred>,
 }
 
 /// Receives one message into `buf`, taking at most `MAX_FDS_PER_MSG` descriptors.
@@ -327,7 +351,8 @@ pub struct Received {
 /// received descriptors are close-on-exec (application-visible ones are not).
 pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -> Result<Received> {
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    let mut cbuf = [0u64; (MAX_FDS_PER_MSG * 4 + 32) / 8];
+    // Room for a full SCM_RIGHTS, an SCM_PIDFD and an SCM_CREDENTIALS.
+    let mut cbuf = [0u64; (MAX_FDS_PER_MSG * 4 + 128) / 8];
     // SAFETY: msghdr is plain old data; all-zero is valid.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
@@ -338,23 +363,34 @@ pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -
     // SAFETY: msg describes live, writable buffers (buf, cbuf) for the whole call.
     let n = retry(|| unsafe { libc::recvmsg(sock, &mut msg, flags) as libc::c_long })? as usize;
     let mut fds = Vec::new();
+    let (mut pidfd, mut cred) = (None, None);
     // SAFETY: the kernel filled msg_control with well-formed headers within
-    // msg_controllen; CMSG_FIRSTHDR/NXTHDR stay within it.
+    // msg_controllen; CMSG_FIRSTHDR/NXTHDR stay within it, and each payload
+    // is as long as its header says.
     unsafe {
         let mut cm = libc::CMSG_FIRSTHDR(&msg);
         while !cm.is_null() {
-            if (*cm).cmsg_level == libc::SOL_SOCKET && (*cm).cmsg_type == libc::SCM_RIGHTS {
-                let bytes = (*cm).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
-                let data = libc::CMSG_DATA(cm).cast::<c_int>();
-                for i in 0..bytes / size_of::<c_int>() {
-                    fds.push(Fd(data.add(i).read_unaligned()));
+            let bytes = (*cm).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+            let data = libc::CMSG_DATA(cm);
+            match ((*cm).cmsg_level, (*cm).cmsg_type) {
+                (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
+                    for i in 0..bytes / size_of::<c_int>() {
+                        fds.push(Fd(data.cast::<c_int>().add(i).read_unaligned()));
+                    }
                 }
+                (libc::SOL_SOCKET, SCM_PIDFD) if bytes >= size_of::<c_int>() => {
+                    pidfd = Some(Fd(data.cast::<c_int>().read_unaligned()));
+                }
+                (libc::SOL_SOCKET, libc::SCM_CREDENTIALS) if bytes >= size_of::<libc::ucred>() => {
+                    cred = Some(data.cast::<libc::ucred>().read_unaligned());
+                }
+                _ => {}
             }
             cm = libc::CMSG_NXTHDR(&msg, cm);
         }
     }
     let truncated = msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0;
-    Ok(Received { len: n, fds, truncated })
+    Ok(Received { len: n, fds, truncated, pidfd, cred })
 }
 
 /// Waits until `fd` is readable or hung up, or a signal handler runs.

@@ -146,6 +146,11 @@ pub fn picked(seq: u64) -> u64 {
 pub fn withdrawn(seq: u64) -> u64 {
     seq << 2 | 3
 }
+/// A taken call whose client gave up (interrupted): its server thread has
+/// no client any more (`door_ucred` fails; results are discarded).
+pub fn abandoned(seq: u64) -> u64 {
+    seq << 2
+}
 
 #[cfg(test)]
 mod tests {
@@ -177,8 +182,12 @@ mod tests {
     #[test]
     fn states_are_distinct() {
         for seq in [0u64, 1, 1 << 40] {
-            let s = [pending(seq), picked(seq), withdrawn(seq)];
-            assert!(s[0] != s[1] && s[1] != s[2] && s[0] != s[2]);
+            let s = [pending(seq), picked(seq), withdrawn(seq), abandoned(seq)];
+            for i in 0..4 {
+                for j in 0..i {
+                    assert_ne!(s[i], s[j]);
+                }
+            }
         }
         assert_ne!(pending(1), pending(2));
         assert!(REGION_LEN % 4096 == 0);
