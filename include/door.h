@@ -105,6 +105,80 @@ int door_revoke(int d);
  */
 door_server_func_t *door_server_create(door_server_func_t *create_func);
 
+/**
+ * Binds the calling thread to the private pool of door `did`, which this
+ * process created with `DOOR_PRIVATE`: from its next `door_return` on, the
+ * thread serves only that door.
+ *
+ * Errors: `EBADF` (not a door), `EINVAL` (not a private door, or another
+ * process's door).
+ *
+ * # Safety
+ * Plain integer argument; always safe to call.
+ */
+int door_bind(int did);
+
+/**
+ * Unbinds the calling thread from its private door.
+ *
+ * Errors: `EBADF` (the thread is not bound).
+ *
+ * # Safety
+ * Always safe to call.
+ */
+int door_unbind(void);
+
+/**
+ * Creates a private door (`DOOR_PRIVATE` is implied) whose `nthread`
+ * server threads are started by `thr_create_func`, each running
+ * `thr_setup_func(crcookie)` (if given) before binding to the door. The
+ * creation function must start one thread running `startf(startf_arg)` and
+ * return 1, or return 0 to decline or -1 on failure. Unless
+ * `DOOR_NO_DEPLETION_CB` is set, it is called once more whenever the pool
+ * runs out of idle threads (with `DOOR_DEPLETION_CB` in the info; 0 is then
+ * an acceptable answer).
+ *
+ * Errors: `EINVAL` (bad attributes, `DOOR_PRIVCREATE`, `nthread < 1`, NULL
+ * `thr_create_func`, or the creation function declined), `EPIPE` (it
+ * returned -1), `EBADF` (a thread could not bind), `ENOMEM`. On any of
+ * these the door is revoked and its threads exit. Any other return value
+ * from the creation function aborts the process, as on illumos.
+ *
+ * # Safety
+ * The function pointers must have the illumos signatures.
+ */
+int door_xcreate(door_server_procedure_t *server_procedure,
+                 void *cookie,
+                 uint_t attributes,
+                 door_xcreate_server_func_t *thr_create_func,
+                 door_xcreate_thrsetup_func_t *thr_setup_func,
+                 void *crcookie,
+                 int nthread);
+
+/**
+ * Reads one of door `d`'s limits on requests (`DOOR_PARAM_DATA_MAX`,
+ * `DOOR_PARAM_DATA_MIN`, `DOOR_PARAM_DESC_MAX`). Works on any door.
+ *
+ * Errors: `EBADF` (not a door), `EINVAL` (unknown parameter), `EFAULT`.
+ *
+ * # Safety
+ * `out` must point to writable storage for a `size_t`.
+ */
+int door_getparam(int d, int param, size_t *out);
+
+/**
+ * Sets one of door `d`'s limits on requests. Only the creating process may.
+ *
+ * Errors: `EBADF` (not a door, or revoked), `EPERM` (another process's
+ * door), `EINVAL` (unknown parameter, `DATA_MIN` above `DATA_MAX` or the
+ * reverse), `ENOTSUP` (a non-zero `DESC_MAX` on a `DOOR_REFUSE_DESC` door),
+ * `ERANGE` (`DESC_MAX` above `INT_MAX`).
+ *
+ * # Safety
+ * Plain arguments; always safe to call.
+ */
+int door_setparam(int d, int param, size_t val);
+
 #ifdef __cplusplus
 }
 #endif

@@ -18,9 +18,13 @@
 #include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 typedef void (*procedure_fn)(void *, char *, size_t, void *, uint64_t);
 typedef void (*server_fn)(void *);
+
+typedef void *(*start_fn)(void *);
+typedef int (*xcreate_fn)(void *, start_fn, void *, void *);
 
 /* Must match serve::Dispatch. */
 struct dispatch {
@@ -32,6 +36,9 @@ struct dispatch {
 	uint64_t n_desc;
 	server_fn depletion;
 	void *depletion_info;
+	xcreate_fn xcreate;
+	void *startf_arg;
+	void *crcookie;
 };
 
 /* Must match lib.rs Ops. */
@@ -39,7 +46,10 @@ struct ops {
 	void (*next)(struct dispatch *);
 	int (*reply)(char *, size_t, void *, unsigned);
 	int (*open_door)(int, const char *, int);
+	int (*bind_door)(uint64_t);
 };
+
+void *libdoor_xcreate_startf(void *arg);
 
 const struct ops *libdoor_ops;
 
@@ -61,6 +71,8 @@ static void serve_forever(void)
 		pthread_exit(NULL);
 	if (current.depletion != NULL)
 		current.depletion(current.depletion_info);
+	if (current.xcreate != NULL)
+		(void)current.xcreate(current.depletion_info, libdoor_xcreate_startf, current.startf_arg, current.crcookie);
 	current.procedure(current.cookie, current.argp, current.arg_size, current.dp, current.n_desc);
 	/*
 	 * The procedure returned instead of calling door_return: as on
@@ -104,4 +116,77 @@ void libdoor_default_server_create(void *info)
 	(void)pthread_create(&t, &attr, server_thread, NULL);
 	pthread_attr_destroy(&attr);
 	sched_yield();
+}
+
+/*
+ * door_xcreate's threads. The application's creation function starts each
+ * with startf(startf_arg); the thread runs the setup function (or disables
+ * cancellation, as libc does without one), binds to the door, reports to
+ * the creator, and parks in door_return. The argument is a heap record that
+ * outlives every thread that may read it: door_xcreate waits for the
+ * threads it was told about, and a door's depletion record lives as long as
+ * the process (so illumos' dangling-argument crash cannot happen).
+ */
+struct xstart {
+	uint64_t door;
+	void (*setup)(void *);
+	void *crcookie;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int reported;
+	int failed;
+};
+
+struct xstart *libdoor_xstart_new(uint64_t door, void (*setup)(void *), void *crcookie)
+{
+	struct xstart *x = calloc(1, sizeof *x);
+	if (x == NULL)
+		return NULL;
+	x->door = door;
+	x->setup = setup;
+	x->crcookie = crcookie;
+	pthread_mutex_init(&x->lock, NULL);
+	pthread_cond_init(&x->cond, NULL);
+	return x;
+}
+
+/* Names the door the record's threads bind to. */
+void libdoor_xstart_set_door(struct xstart *x, uint64_t door)
+{
+	x->door = door;
+}
+
+/* Waits until `n` threads have reported; returns how many failed to bind. */
+int libdoor_xstart_wait(struct xstart *x, int n)
+{
+	pthread_mutex_lock(&x->lock);
+	while (x->reported < n)
+		pthread_cond_wait(&x->cond, &x->lock);
+	int failed = x->failed;
+	x->reported = 0;
+	x->failed = 0;
+	pthread_mutex_unlock(&x->lock);
+	return failed;
+}
+
+void *libdoor_xcreate_startf(void *arg)
+{
+	struct xstart *x = arg;
+
+	if (x->setup != NULL) {
+		x->setup(x->crcookie);
+	} else {
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, NULL);
+	}
+	int ok = libdoor_ops->bind_door(x->door) == 0;
+	pthread_mutex_lock(&x->lock);
+	x->reported++;
+	x->failed += !ok;
+	pthread_cond_broadcast(&x->cond);
+	pthread_mutex_unlock(&x->lock);
+	if (!ok)
+		return NULL;
+	libdoor_door_return(NULL, 0, NULL, 0);
+	return NULL;
 }

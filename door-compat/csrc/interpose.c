@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* The head of lib.rs Ops (only open_door is used here). */
 struct ops {
 	void (*next)(void *);
 	int (*reply)(char *, size_t, void *, unsigned);

@@ -232,6 +232,20 @@ pub struct door_server_func_t {
     _opaque: [u8; 0],
 }
 
+/// Opaque stand-in for the C function type `door_xcreate_server_func_t`.
+/// cbindgen:ignore
+#[repr(C)]
+pub struct door_xcreate_server_func_t {
+    _opaque: [u8; 0],
+}
+
+/// Opaque stand-in for the C function type `door_xcreate_thrsetup_func_t`.
+/// cbindgen:ignore
+#[repr(C)]
+pub struct door_xcreate_thrsetup_func_t {
+    _opaque: [u8; 0],
+}
+
 const _: () = {
     use core::mem::{align_of, offset_of, size_of};
     assert!(size_of::<door_desc_t>() == 24 && align_of::<door_desc_t>() == 4);

@@ -14,7 +14,7 @@ use crate::boundary::ffi;
 use crate::client::{self, Request};
 use crate::descriptors;
 use crate::label;
-use crate::server::{self, Door, with_server};
+use crate::server::{self, Depletion, Door, Params, Pool, with_server};
 use crate::sys::{self, Errno};
 
 /// The creation function installed by `door_server_create`; NULL means the
@@ -52,43 +52,66 @@ pub unsafe extern "C" fn door_create(
     attributes: uint_t,
 ) -> c_int {
     ffi(|| {
-        if attributes & !DOOR_CREATE_MASK != 0
-            || attributes & (DOOR_UNREF | DOOR_UNREF_MULTI) == DOOR_UNREF | DOOR_UNREF_MULTI
-            || attributes & (DOOR_NO_DEPLETION_CB | DOOR_PRIVCREATE) != 0
-        {
+        if attributes & (DOOR_NO_DEPLETION_CB | DOOR_PRIVCREATE) != 0 {
             return Err(Errno(libc::EINVAL));
         }
         let private = attributes & DOOR_PRIVATE != 0;
-        let (door, first) = with_server(|s| {
-            let pool = s.global_pool()?;
-            let uniq = loop {
-                let u = sys::random_u64();
-                if u != 0 && s.door(u).is_none() {
-                    break u;
-                }
-            };
-            let door = Arc::new(Door {
-                uniq,
-                proc_: server_procedure as usize as u64,
-                cookie: cookie as usize as u64,
-                attributes: AtomicU32::new(attributes),
-                revoked: AtomicBool::new(false),
-                pool,
-            });
-            s.add_door(door.clone())?;
-            let first = !private && !s.first_door_done;
-            s.first_door_done |= !private;
-            Ok::<_, Errno>((door, first))
-        })?;
-        let fd = server::new_descriptor(&door)?;
+        let depletion = if private { Depletion::Private } else { Depletion::Process };
+        let (door, fd, first) = create(server_procedure as usize, cookie as usize, attributes, depletion)?;
         // The creation function runs before door_create returns, as on
-        // illumos: for the first ordinary door of the process with NULL.
-        if first {
+        // illumos: for the first ordinary door of the process with NULL,
+        // for every private door with the door's info.
+        if private {
+            let mut info = door.info();
+            // SAFETY: a creation function takes a door_info_t pointer.
+            unsafe { server_func()(&mut info) };
+        } else if first {
             // SAFETY: a creation function takes a door_info_t pointer or NULL.
             unsafe { server_func()(std::ptr::null_mut()) };
         }
         Ok(fd.into_raw())
     })
+}
+
+/// Makes a door and its first descriptor: the shared part of `door_create`
+/// and `door_xcreate`. Also says whether this is the process's first
+/// ordinary door (whose creation calls the creation function with NULL).
+pub fn create(
+    procedure: usize,
+    cookie: usize,
+    attributes: u32,
+    depletion: Depletion,
+) -> Result<(Arc<Door>, sys::Fd, bool), Errno> {
+    if attributes & !DOOR_CREATE_MASK != 0
+        || attributes & (DOOR_UNREF | DOOR_UNREF_MULTI) == DOOR_UNREF | DOOR_UNREF_MULTI
+    {
+        return Err(Errno(libc::EINVAL));
+    }
+    let private = attributes & DOOR_PRIVATE != 0;
+    let (door, first) = with_server(|s| {
+        let pool = if private { Pool::new(depletion)? } else { s.global_pool()? };
+        let uniq = loop {
+            let u = sys::random_u64();
+            if u != 0 && s.door(u).is_none() {
+                break u;
+            }
+        };
+        let door = Arc::new(Door {
+            uniq,
+            proc_: procedure as u64,
+            cookie: cookie as u64,
+            attributes: AtomicU32::new(attributes),
+            revoked: AtomicBool::new(false),
+            pool,
+            params: Params::new(attributes),
+        });
+        s.add_door(door.clone())?;
+        let first = !private && !s.first_door_done;
+        s.first_door_done |= !private;
+        Ok::<_, Errno>((door, first))
+    })?;
+    let fd = server::new_descriptor(&door)?;
+    Ok((door, fd, first))
 }
 
 /// Calls the door `d`. See door_call(3C): arguments from `params`, results
@@ -193,17 +216,19 @@ pub unsafe extern "C" fn door_return(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn door_info(d: c_int, info: *mut door_info_t) -> c_int {
     ffi(|| {
-        if d == DOOR_QUERY {
-            return Err(Errno(libc::EBADF));
-        }
-        let uniq = label::door_id(d)?;
+        let di = if d == DOOR_QUERY {
+            // The private door this thread is bound to.
+            crate::serve::bound_door().ok_or(Errno(libc::EBADF))?.info()
+        } else {
+            let uniq = label::door_id(d)?;
+            match server::local_door(uniq) {
+                Some(door) => door.info(),
+                None => crate::results::remote_info(d, uniq),
+            }
+        };
         if info.is_null() {
             return Err(Errno(libc::EFAULT));
         }
-        let di = match server::local_door(uniq) {
-            Some(door) => door.info(),
-            None => crate::results::remote_info(d, uniq),
-        };
         // SAFETY: info is writable (checked non-NULL; the caller vouches).
         unsafe { info.write_unaligned(di) };
         Ok(0)

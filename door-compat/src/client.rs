@@ -243,18 +243,50 @@ impl Results {
     }
 }
 
-/// Asks a live server to describe its door (`door_info` from another process).
-pub fn query_identity(door_fd: c_int) -> Result<Identity> {
+/// Asks a live server to describe its door (`door_info` and
+/// `door_getparam` from another process): its identity and its limits.
+fn query(door_fd: c_int) -> Result<(Identity, Msg)> {
     let (mine, theirs) = sys::seqpacket_pair()?;
     sys::send_with_fds(door_fd, &Msg::new(Kind::Info).encode(), &[theirs.raw()])?;
     drop(theirs);
-    sys::wait_readable(mine.raw())?;
-    let mut buf = [0u8; MSG_LEN + 1];
-    let r = sys::recv_with_fds(mine.raw(), &mut buf, libc::MSG_DONTWAIT, true)?;
-    if !r.fds.is_empty() || r.truncated {
+    let read = || -> Result<Msg> {
+        loop {
+            match sys::wait_readable(mine.raw()) {
+                Err(Errno(libc::EINTR)) => continue,
+                r => r?,
+            };
+            let mut buf = [0u8; MSG_LEN + 1];
+            let r = sys::recv_with_fds(mine.raw(), &mut buf, libc::MSG_DONTWAIT, true)?;
+            if !r.fds.is_empty() || r.truncated {
+                return Err(Errno(libc::EPROTO));
+            }
+            return Msg::decode(&buf[..r.len]).ok_or(Errno(libc::EPIPE));
+        }
+    };
+    let id = Identity::from_msg(&read()?).ok_or(Errno(libc::EPROTO))?;
+    let params = read()?;
+    if params.kind != Kind::Params {
         return Err(Errno(libc::EPROTO));
     }
-    Msg::decode(&buf[..r.len]).and_then(|m| Identity::from_msg(&m)).ok_or(Errno(libc::EPIPE))
+    Ok((id, params))
+}
+
+/// `door_info` of another process's live door.
+pub fn query_identity(door_fd: c_int) -> Result<Identity> {
+    query(door_fd).map(|(id, _)| id)
+}
+
+/// `door_getparam` of another process's door: [DATA_MAX, DATA_MIN,
+/// DESC_MAX]. Once the server is gone the limits no longer matter; the
+/// illumos defaults are reported.
+pub fn query_params(door_fd: c_int, uniq: u64) -> [usize; 3] {
+    match query(door_fd) {
+        Ok((_, p)) => [p.a as usize, p.b as usize, p.c as usize],
+        Err(_) => {
+            let refuse = nameplate_or_blank(door_fd, uniq).attributes & DOOR_REFUSE_DESC != 0;
+            [usize::MAX, 0, if refuse { 0 } else { c_int::MAX as usize }]
+        }
+    }
 }
 
 /// The door descriptor's nameplate, or a blank one.

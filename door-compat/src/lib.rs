@@ -18,6 +18,7 @@
 
 pub mod abi;
 mod api;
+mod api_pool;
 mod attach;
 mod boundary;
 mod client;
@@ -40,9 +41,15 @@ struct Ops {
     next: extern "C" fn(*mut serve::Dispatch),
     reply: extern "C" fn(*mut libc::c_char, usize, *mut abi::door_desc_t, u32) -> libc::c_int,
     open_door: extern "C" fn(libc::c_int, *const libc::c_char, libc::c_int) -> libc::c_int,
+    bind_door: extern "C" fn(u64) -> libc::c_int,
 }
 
-static OPS: Ops = Ops { next: serve::next_invocation, reply: serve::reply, open_door: open_door_hook };
+static OPS: Ops = Ops {
+    next: serve::next_invocation,
+    reply: serve::reply,
+    open_door: open_door_hook,
+    bind_door: api_pool::bind_door_hook,
+};
 
 /// Called by the C `open` interposers after libc failed with `ENXIO` (the
 /// path is a socket): a door descriptor, -1 with errno, or -2 when the path
@@ -63,12 +70,21 @@ extern "C" fn open_door_hook(dirfd: libc::c_int, path: *const libc::c_char, flag
 /// The C half's functions (`csrc/`), hidden inside the library.
 mod csrc {
     use crate::abi::{door_desc_t, door_info_t, uint_t};
-    use libc::{c_char, c_int};
+    use libc::{c_char, c_int, c_void};
     unsafe extern "C" {
         /// Hands C the Rust callbacks (`door_loop.c`).
         pub fn libdoor_set_ops(ops: *const super::Ops);
         /// The default creation function (`door_loop.c`).
         pub fn libdoor_default_server_create(info: *mut door_info_t);
+        /// door_xcreate's thread start routine (`door_loop.c`).
+        pub fn libdoor_xcreate_startf(arg: *mut c_void) -> *mut c_void;
+        /// A start record for door_xcreate's threads (`door_loop.c`).
+        pub fn libdoor_xstart_new(door: u64, setup: Option<unsafe extern "C" fn(*mut c_void)>, crcookie: *mut c_void)
+        -> *mut c_void;
+        /// Names the door a start record's threads bind to.
+        pub fn libdoor_xstart_set_door(x: *mut c_void, door: u64);
+        /// Waits for `n` started threads to report; how many failed to bind.
+        pub fn libdoor_xstart_wait(x: *mut c_void, n: c_int) -> c_int;
         /// `door_return`'s body (`door_loop.c`).
         pub fn libdoor_door_return(
             data_ptr: *mut c_char,

@@ -17,7 +17,7 @@ use libc::{c_char, c_int, c_void};
 
 use crate::abi::*;
 use crate::descriptors;
-use crate::server::{Channel, Pool, with_server};
+use crate::server::{CLOSING_TOKEN, Channel, Depletion, Door, Pool, XCreateFn, with_server};
 use crate::sys::{self, Errno, Fd, Result};
 use crate::wire::{self, Kind, MSG_LEN, Msg};
 
@@ -30,9 +30,33 @@ pub struct Dispatch {
     pub arg_size: usize,
     pub dp: *mut door_desc_t,
     pub n_desc: u64,
-    /// The creation function to call first because the pool ran dry.
+    /// The creation function to call first because the pool ran dry...
     pub depletion: Option<ServerFunc>,
     pub depletion_info: *mut door_info_t,
+    /// ...or, for a `door_xcreate` door, its own creation function, called
+    /// as `xcreate(depletion_info, startf, startf_arg, crcookie)`.
+    pub xcreate: Option<XCreateFn>,
+    pub startf_arg: *mut c_void,
+    pub crcookie: *mut c_void,
+}
+
+impl Dispatch {
+    /// Nothing to run: the thread exits.
+    fn none() -> Dispatch {
+        Dispatch {
+            procedure: None,
+            cookie: std::ptr::null_mut(),
+            argp: std::ptr::null_mut(),
+            arg_size: 0,
+            dp: std::ptr::null_mut(),
+            n_desc: 0,
+            depletion: None,
+            depletion_info: std::ptr::null_mut(),
+            xcreate: None,
+            startf_arg: std::ptr::null_mut(),
+            crcookie: std::ptr::null_mut(),
+        }
+    }
 }
 
 /// The call a server thread is serving.
@@ -60,6 +84,14 @@ struct ServerThread {
     /// so no caller sees another's bytes past its own).
     args_used: usize,
     descs: Vec<door_desc_t>,
+    /// The private door this thread serves (`door_bind`); None: the
+    /// process-wide pool.
+    bound: Option<Arc<Door>>,
+    /// This is a forked copy of a thread that was bound in the parent: its
+    /// `door_return` fails with EINVAL until `door_unbind` (illumos).
+    bound_stale: bool,
+    /// The `door_info_t` handed to a creation function on depletion.
+    depletion_info: door_info_t,
 }
 
 std::thread_local! {
@@ -93,6 +125,10 @@ fn record() -> &'static mut ServerThread {
         if let Some(cur) = rec.current.take() {
             std::mem::forget(cur);
         }
+        if let Some(door) = rec.bound.take() {
+            std::mem::forget(door);
+            rec.bound_stale = true;
+        }
         rec.pid = sys::getpid();
         return rec;
     }
@@ -102,6 +138,10 @@ fn record() -> &'static mut ServerThread {
         args: Vec::new(),
         args_used: 0,
         descs: Vec::new(),
+        bound: None,
+        bound_stale: false,
+        // SAFETY: door_info_t is plain old data; all-zero is valid.
+        depletion_info: unsafe { std::mem::zeroed() },
     }));
     RECORD.with(|c| c.set(rec));
     // SAFETY: the key exists; rec is the value its destructor will free.
@@ -162,28 +202,88 @@ pub fn current_caller_attached() -> bool {
 }
 
 /// The pool this thread serves: a bound door's, or the process-wide one.
-fn my_pool() -> Result<Arc<Pool>> {
-    with_server(|s| s.global_pool())
+fn my_pool(rec: &ServerThread) -> Result<Arc<Pool>> {
+    match &rec.bound {
+        Some(door) => Ok(door.pool.clone()),
+        None => with_server(|s| s.global_pool()),
+    }
+}
+
+/// `door_bind`: this thread will serve `door`'s private pool.
+pub fn bind(door: Arc<Door>) {
+    let rec = record();
+    rec.bound = Some(door);
+    rec.bound_stale = false;
+}
+
+/// `door_unbind`: `EBADF` if this thread is not bound.
+pub fn unbind() -> Result<()> {
+    let rec = record();
+    if rec.bound.take().is_none() && !std::mem::take(&mut rec.bound_stale) {
+        return Err(Errno(libc::EBADF));
+    }
+    Ok(())
+}
+
+/// The door this thread is bound to (`door_info(DOOR_QUERY)`).
+pub fn bound_door() -> Option<Arc<Door>> {
+    let p = RECORD.with(Cell::get);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: as in record(): this thread's own live record.
+    let rec = unsafe { &*p };
+    if rec.pid != sys::getpid() { None } else { rec.bound.clone() }
+}
+
+/// Sets in `d` the creation callback to run before the procedure, because
+/// taking this call left the pool without an idle thread (illumos runs it
+/// in the dispatched thread, before the procedure).
+fn add_depletion(d: &mut Dispatch, rec: &mut ServerThread, pool: &Pool, door: &Door) {
+    let mut info = door.info();
+    info.di_attributes |= DOOR_DEPLETION_CB;
+    rec.depletion_info = info;
+    let info_ptr: *mut door_info_t = &mut rec.depletion_info;
+    match pool.depletion {
+        Depletion::Process => d.depletion = Some(crate::api::server_func()),
+        Depletion::Private => {
+            d.depletion = Some(crate::api::server_func());
+            d.depletion_info = info_ptr;
+        }
+        Depletion::XCreate { enabled: false, .. } => {}
+        Depletion::XCreate { create, startf_arg, crcookie, enabled: true } => {
+            d.xcreate = Some(create);
+            d.depletion_info = info_ptr;
+            d.startf_arg = startf_arg as *mut c_void;
+            d.crcookie = crcookie as *mut c_void;
+        }
+    }
 }
 
 /// Called by the C loop: waits for the next call and describes it in `d`.
-/// On a failure that leaves the thread nothing to serve, `d.procedure` is
-/// NULL and the thread exits.
+/// On a failure that leaves the thread nothing to serve (or a dismissed
+/// pool), `d.procedure` is NULL and the thread exits.
 pub extern "C" fn next_invocation(d: *mut Dispatch) {
     let r = std::panic::catch_unwind(|| {
-        let pool = my_pool()?;
+        let rec = record();
+        let pool = my_pool(rec)?;
         loop {
+            if pool.closed.load(Ordering::SeqCst) {
+                return Err(Errno(libc::EBADF));
+            }
             pool.idle.fetch_add(1, Ordering::SeqCst);
             let waited = sys::epoll_wait_one(&pool.epoll);
             let idle_before = pool.idle.fetch_sub(1, Ordering::SeqCst);
             let (_, id) = waited?;
+            if id == CLOSING_TOKEN {
+                continue;
+            }
             let Some(channel) = with_server(|s| s.channel(id)) else { continue };
             match take_call(&channel) {
                 Taken::Call(dispatch) => {
                     let mut dispatch = *dispatch;
                     if idle_before == 1 {
-                        dispatch.depletion = Some(crate::api::server_func());
-                        dispatch.depletion_info = std::ptr::null_mut();
+                        add_depletion(&mut dispatch, record(), &pool, &channel.door);
                     }
                     return Ok::<Dispatch, Errno>(dispatch);
                 }
@@ -194,16 +294,7 @@ pub extern "C" fn next_invocation(d: *mut Dispatch) {
     });
     let dispatch = match r {
         Ok(Ok(dispatch)) => dispatch,
-        _ => Dispatch {
-            procedure: None,
-            cookie: std::ptr::null_mut(),
-            argp: std::ptr::null_mut(),
-            arg_size: 0,
-            dp: std::ptr::null_mut(),
-            n_desc: 0,
-            depletion: None,
-            depletion_info: std::ptr::null_mut(),
-        },
+        _ => Dispatch::none(),
     };
     // SAFETY: d points at the C loop's dispatch record, valid and writable.
     unsafe { d.write(dispatch) };
@@ -266,13 +357,22 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
     {
         return Taken::Nothing;
     }
+    // illumos checks in this order, before any descriptor is translated.
     let door = &channel.door;
-    if door.revoked.load(Ordering::SeqCst) {
-        answer(channel, msg.seq, libc::EBADF);
-        return Taken::Nothing;
-    }
-    if !fds.is_empty() && door.attributes.load(Ordering::Relaxed) & DOOR_REFUSE_DESC != 0 {
-        answer(channel, msg.seq, libc::ENOTSUP);
+    let p = &door.params;
+    let refused = if door.revoked.load(Ordering::SeqCst) {
+        Some(libc::EBADF)
+    } else if size < p.data_min.load(Ordering::Relaxed) || size > p.data_max.load(Ordering::Relaxed) {
+        Some(libc::ENOBUFS)
+    } else if !fds.is_empty() && door.attributes.load(Ordering::Relaxed) & DOOR_REFUSE_DESC != 0 {
+        Some(libc::ENOTSUP)
+    } else if fds.len() > p.desc_max.load(Ordering::Relaxed) {
+        Some(libc::ENFILE)
+    } else {
+        None
+    };
+    if let Some(errno) = refused {
+        answer(channel, msg.seq, errno);
         return Taken::Nothing;
     }
     let rec = record();
@@ -298,8 +398,7 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
         arg_size: size,
         dp: if rec.descs.is_empty() { std::ptr::null_mut() } else { rec.descs.as_mut_ptr() },
         n_desc: rec.descs.len() as u64,
-        depletion: None,
-        depletion_info: std::ptr::null_mut(),
+        ..Dispatch::none()
     }))
 }
 
@@ -352,6 +451,9 @@ fn answer(channel: &Channel, seq: u64, errno: c_int) {
 pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, n_desc: u32) -> c_int {
     let r = std::panic::catch_unwind(|| {
         let rec = record();
+        if rec.bound_stale {
+            return Err(Errno(libc::EINVAL));
+        }
         let descs = descriptors::read_outgoing(desc, n_desc)?;
         let Some(cur) = rec.current.take() else {
             descriptors::release(&descs);

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use libc::c_int;
+use libc::{c_int, c_void};
 
 use crate::abi::*;
 use crate::label::{self, Identity};
@@ -25,6 +25,22 @@ pub struct Door {
     pub attributes: AtomicU32,
     pub revoked: AtomicBool,
     pub pool: Arc<Pool>,
+    pub params: Params,
+}
+
+/// `door_setparam`'s limits on requests (illumos defaults: no data limit,
+/// and no descriptor limit unless the door refuses descriptors).
+pub struct Params {
+    pub data_max: AtomicUsize,
+    pub data_min: AtomicUsize,
+    pub desc_max: AtomicUsize,
+}
+
+impl Params {
+    pub fn new(attributes: u32) -> Params {
+        let desc_max = if attributes & DOOR_REFUSE_DESC != 0 { 0 } else { c_int::MAX as usize };
+        Params { data_max: AtomicUsize::new(usize::MAX), data_min: AtomicUsize::new(0), desc_max: AtomicUsize::new(desc_max) }
+    }
 }
 
 impl Door {
@@ -55,18 +71,59 @@ impl Door {
     }
 }
 
-/// A pool of server threads (for now the process-wide one; private pools
-/// come with `door_bind`).
+/// A pool of server threads: the process-wide one, or one private door's.
 /// Idle threads wait in `epoll_wait` on `epoll`, which holds the channels of
 /// the pool's doors, each armed one-shot so exactly one thread takes a call.
 pub struct Pool {
     pub epoll: Fd,
     pub idle: AtomicUsize,
+    /// Who makes more threads when the last idle one is taken.
+    pub depletion: Depletion,
+    /// Set when a failed `door_xcreate` dismisses the pool's threads; the
+    /// `closing` eventfd in the epoll set wakes them to exit.
+    pub closed: AtomicBool,
+    closing: Fd,
 }
 
+/// The creation callback a pool runs on depletion (illumos door_calls.c).
+#[derive(Clone, Copy)]
+pub enum Depletion {
+    /// The process-wide pool: `door_server_create`'s function, with NULL.
+    Process,
+    /// A `door_create(DOOR_PRIVATE)` door: the same function, with the
+    /// door's info marked `DOOR_DEPLETION_CB`.
+    Private,
+    /// A `door_xcreate` door: its own thread-creation function (unless
+    /// `DOOR_NO_DEPLETION_CB`), with `startf` and its argument.
+    XCreate { create: XCreateFn, startf_arg: usize, crcookie: usize, enabled: bool },
+}
+
+/// `door_xcreate_server_func_t`.
+pub type XCreateFn =
+    unsafe extern "C" fn(*mut door_info_t, unsafe extern "C" fn(*mut c_void) -> *mut c_void, *mut c_void, *mut c_void) -> c_int;
+
+/// The pool epoll token of the `closing` eventfd.
+pub const CLOSING_TOKEN: u64 = 1;
+
 impl Pool {
-    fn new() -> Result<Arc<Pool>> {
-        Ok(Arc::new(Pool { epoll: sys::epoll_create()?, idle: AtomicUsize::new(0) }))
+    pub fn new(depletion: Depletion) -> Result<Arc<Pool>> {
+        let epoll = sys::epoll_create()?;
+        // SAFETY: eventfd takes no pointers.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if efd < 0 {
+            return Err(Errno::last());
+        }
+        let closing = sys::internal(efd);
+        sys::epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, closing.raw(), libc::EPOLLIN as u32, CLOSING_TOKEN)?;
+        Ok(Arc::new(Pool { epoll, idle: AtomicUsize::new(0), depletion, closed: AtomicBool::new(false), closing }))
+    }
+
+    /// Dismisses every thread of the pool: each wakes and exits.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64.
+        unsafe { libc::write(self.closing.raw(), (&raw const one).cast(), 8) };
     }
 }
 
@@ -201,7 +258,7 @@ impl Server {
         if let Some(p) = &self.global_pool {
             return Ok(p.clone());
         }
-        let p = Pool::new()?;
+        let p = Pool::new(Depletion::Process)?;
         self.global_pool = Some(p.clone());
         Ok(p)
     }
@@ -383,7 +440,12 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
                 if door.revoked.load(Ordering::Relaxed) {
                     id.d |= DOOR_REVOKED;
                 }
+                let mut params = Msg::new(Kind::Params);
+                params.a = door.params.data_max.load(Ordering::Relaxed) as u64;
+                params.b = door.params.data_min.load(Ordering::Relaxed) as u64;
+                params.c = door.params.desc_max.load(Ordering::Relaxed) as u64;
                 let _ = sys::send_with_fds(reply.raw(), &id.encode(), &[]);
+                let _ = sys::send_with_fds(reply.raw(), &params.encode(), &[]);
             }
         }
         Kind::Attach => {

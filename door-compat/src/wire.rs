@@ -40,6 +40,9 @@ pub enum Kind {
     /// Either way on a channel, before a Call or Reply with more descriptors
     /// than one message carries: a batch of them. d = how many.
     Descs = 10,
+    /// server → reply socket, after the Identity that answers Info: the
+    /// door's limits. a = DATA_MAX, b = DATA_MIN, c = DESC_MAX.
+    Params = 11,
 }
 
 impl Kind {
@@ -56,6 +59,7 @@ impl Kind {
             8 => Call,
             9 => Reply,
             10 => Descs,
+            11 => Params,
             _ => return None,
         })
     }
