@@ -106,6 +106,36 @@ int door_revoke(int d);
 door_server_func_t *door_server_create(door_server_func_t *create_func);
 
 /**
+ * The credentials of the caller of the invocation this thread is serving:
+ * real, effective and saved uid and gid, supplementary groups, and pid.
+ * During an unreferenced notification: pid 0 and the server's own.
+ * When `*info` is NULL a new record of `ucred_size()` bytes is allocated
+ * (release it with `ucred_free`) and its address stored in `*info`;
+ * otherwise the record `*info` points to is filled. On failure `*info` is
+ * unchanged.
+ *
+ * Errors: `EINVAL` (this thread serves no call, or its client gave up or
+ * died, or changed its credentials while calling), `EFAULT` (NULL `info`),
+ * `ENOMEM`, `EAGAIN` (out of descriptors).
+ *
+ * # Safety
+ * `info` must be NULL or point to a writable pointer that is NULL or points
+ * to a record of `ucred_size()` bytes.
+ */
+int door_ucred(ucred_t **info);
+
+/**
+ * The obsolete form of `door_ucred`: the caller's effective and real uid
+ * and gid and its pid. `dc_resv` is left untouched.
+ *
+ * Errors: `EINVAL` (as `door_ucred`), `EFAULT` (NULL `info`), `EAGAIN`.
+ *
+ * # Safety
+ * `info` must be NULL or point to a writable `door_cred_t`.
+ */
+int door_cred(door_cred_t *info);
+
+/**
  * Binds the calling thread to the private pool of door `did`, which this
  * process created with `DOOR_PRIVATE`: from its next `door_return` on, the
  * thread serves only that door.

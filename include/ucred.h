@@ -20,34 +20,9 @@ struct _mac_label_impl;
 struct priv_set;
 
 /**
- * An opaque credential record (illumos `struct ucred_s`).
- */
-struct ucred_s;
-
-/**
  * `ucred_t`: a self-contained credential record of `ucred_size()` bytes.
  */
 typedef struct ucred_s ucred_t;
-
-/**
- * `priv_set_t`.
- */
-typedef struct priv_set priv_set_t;
-
-/**
- * A privilege set name, such as `PRIV_EFFECTIVE`.
- */
-typedef const char *priv_ptype_t;
-
-/**
- * `m_label_t`.
- */
-typedef struct _mac_label_impl m_label_t;
-
-/**
- * `bslabel_t`, the same type as `m_label_t`.
- */
-typedef struct _mac_label_impl bslabel_t;
 
 /**
  * Zone id; Linux has one zone, the global zone 0.
@@ -60,9 +35,201 @@ typedef int zoneid_t;
 typedef int projid_t;
 
 /**
+ * `bslabel_t`, the same type as `m_label_t`.
+ */
+typedef struct _mac_label_impl bslabel_t;
+
+/**
+ * `priv_set_t`.
+ */
+typedef struct priv_set priv_set_t;
+
+/**
+ * A privilege set name, such as `PRIV_EFFECTIVE`.
+ */
+typedef const char *priv_ptype_t;
+
+/**
+ * `unsigned int`, which illumos' `<sys/types.h>` calls `uint_t`.
+ */
+typedef unsigned int uint_t;
+
+/**
+ * `m_label_t`.
+ */
+typedef struct _mac_label_impl m_label_t;
+
+/**
  * `ucred_get(P_MYID)`: the calling process.
  */
 #define P_MYID -1
+
+/**
+ * The credentials of process `pid`, or of the caller for `P_MYID`, in a
+ * new record to release with `ucred_free`. Any user may read any
+ * process's credentials, as Linux's `/proc` allows.
+ *
+ * Errors (NULL returned): `ESRCH` (no such process), `EINVAL` (a negative
+ * pid other than `P_MYID`), `EACCES` (`/proc` hides the process),
+ * `EAGAIN` (its credentials kept changing while read), `EMFILE`,
+ * `ENFILE`, `ENOMEM`.
+ *
+ * # Safety
+ * Plain integer argument; always safe to call.
+ */
+ucred_t *ucred_get(pid_t pid);
+
+/**
+ * Releases a record from `ucred_get`, `getpeerucred` or `door_ucred`:
+ * `free(3)`.
+ *
+ * # Safety
+ * `uc` must be NULL or a record this library allocated, not yet freed.
+ */
+void ucred_free(ucred_t *uc);
+
+/**
+ * The size of every record, constant for the life of the process.
+ *
+ * # Safety
+ * Always safe to call.
+ */
+size_t ucred_size(void);
+
+/**
+ * The effective uid; `(uid_t)-1` with `EINVAL` when unknown.
+ *
+ * # Safety
+ * `uc` must be NULL or a valid record.
+ */
+uid_t ucred_geteuid(const ucred_t *uc);
+
+/**
+ * The real uid; `(uid_t)-1` with `EINVAL` when unknown.
+ *
+ * # Safety
+ * `uc` must be NULL or a valid record.
+ */
+uid_t ucred_getruid(const ucred_t *uc);
+
+/**
+ * The saved uid; `(uid_t)-1` with `EINVAL` when unknown.
+ *
+ * # Safety
+ * `uc` must be NULL or a valid record.
+ */
+uid_t ucred_getsuid(const ucred_t *uc);
+
+/**
+ * The effective gid; `(gid_t)-1` with `EINVAL` when unknown.
+ *
+ * # Safety
+ * `uc` must be NULL or a valid record.
+ */
+gid_t ucred_getegid(const ucred_t *uc);
+
+/**
+ * The real gid; `(gid_t)-1` with `EINVAL` when unknown.
+ *
+ * # Safety
+ * `uc` must be NULL or a valid record.
+ */
+gid_t ucred_getrgid(const ucred_t *uc);
+
+/**
+ * The saved gid; `(gid_t)-1` with `EINVAL` when unknown.
+ *
+ * # Safety
+ * `uc` must be NULL or a valid record.
+ */
+gid_t ucred_getsgid(const ucred_t *uc);
+
+/**
+ * The number of supplementary groups, with `*groups` pointing at them
+ * inside the record (NULL when there are none).
+ *
+ * Errors (-1 returned): `EINVAL` (NULL record, or groups unknown),
+ * `EFAULT` (NULL `groups`).
+ *
+ * # Safety
+ * `uc` must be NULL or a valid record; `groups` NULL or writable. The
+ * pointer stored is valid as long as the record.
+ */
+int ucred_getgroups(const ucred_t *uc, const gid_t **groups);
+
+/**
+ * The process; 0 for the caller of an unreferenced notification; -1 with
+ * `EINVAL` when unknown (a socket peer in a pid namespace this process
+ * cannot see).
+ *
+ * # Safety
+ * `uc` must be NULL or a valid record.
+ */
+pid_t ucred_getpid(const ucred_t *uc);
+
+/**
+ * The zone: always 0, the global zone (Linux has no zones); -1 with
+ * `EINVAL` for a NULL record.
+ *
+ * # Safety
+ * `uc` must be NULL or a valid record.
+ */
+zoneid_t ucred_getzoneid(const ucred_t *uc);
+
+/**
+ * The project: always 3, illumos' `default` project (Linux has no
+ * projects); -1 with `EINVAL` for a NULL record.
+ *
+ * # Safety
+ * `uc` must be NULL or a valid record.
+ */
+projid_t ucred_getprojid(const ucred_t *uc);
+
+/**
+ * The security label: always NULL with `EINVAL`, as on an illumos system
+ * without Trusted Extensions (Linux has no such labels).
+ *
+ * # Safety
+ * Always safe to call; the record is not read.
+ */
+bslabel_t *ucred_getlabel(const ucred_t *uc);
+
+/**
+ * A privilege set: always NULL with `EINVAL`, illumos' answer for a
+ * record without privilege sets. Linux has no privilege sets (its
+ * capabilities are not the same model), and libdoor provides no
+ * `priv_*` functions to examine one; decide on the uids instead.
+ *
+ * # Safety
+ * Always safe to call; neither argument is read.
+ */
+const priv_set_t *ucred_getprivset(const ucred_t *uc, priv_ptype_t set);
+
+/**
+ * A process flag (`PRIV_AWARE`, `NET_MAC_AWARE`...): always `(uint_t)-1`
+ * with `EINVAL`, illumos' answer for a record without them.
+ *
+ * # Safety
+ * Always safe to call; the record is not read.
+ */
+uint_t ucred_getpflags(const ucred_t *uc, uint_t flags);
+
+/**
+ * The credentials of the peer of the connected AF_UNIX socket `fd`: its
+ * pid, effective ids and groups as the kernel recorded them at `connect`
+ * (or `socketpair`), and its real and saved ids when the peer process is
+ * still there with those effective ids (else unknown). Stored into
+ * `*ucred` when it is not NULL, else into a new record whose address goes
+ * to `*ucred`; on failure `*ucred` is unchanged.
+ *
+ * Errors: `EBADF`, `ENOTSUP` (not an AF_UNIX socket; a door descriptor,
+ * as on illumos), `ENOTCONN`, `EFAULT` (NULL `ucred`), `ENOMEM`.
+ *
+ * # Safety
+ * `ucred` must be NULL or point to a writable pointer that is NULL or
+ * points to a record of `ucred_size()` bytes.
+ */
+int getpeerucred(int fd, ucred_t **ucred);
 
 #ifdef __cplusplus
 }

@@ -5,7 +5,7 @@
 //! crossing into C. The work is done in the modules named in each body.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 use libc::{c_char, c_int, c_void};
 
@@ -104,13 +104,16 @@ pub fn create(
             revoked: AtomicBool::new(false),
             pool,
             params: Params::new(attributes),
+            refs: AtomicUsize::new(0),
+            holds: AtomicUsize::new(0),
+            unref_queued: AtomicBool::new(false),
         });
         s.add_door(door.clone())?;
         let first = !private && !s.first_door_done;
         s.first_door_done |= !private;
         Ok::<_, Errno>((door, first))
     })?;
-    let fd = server::new_descriptor(&door)?;
+    let fd = server::new_descriptor(&door, true)?;
     Ok((door, fd, first))
 }
 

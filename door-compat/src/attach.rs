@@ -264,7 +264,13 @@ fn build_attachment(fd: c_int, uniq: u64, path: &Path, st: &libc::stat, stash: &
     m.a = meta.perm.0 as u64;
     m.b = meta.perm.1 as u64;
     m.c = meta.perm.2 as u64;
-    sys::send_with_fds(fd, &m.encode(), &[listener.raw()]).map_err(|_| Errno(libc::EBADF))?;
+    let (mine, theirs) = sys::seqpacket_pair()?;
+    sys::send_with_fds(fd, &m.encode(), &[listener.raw(), theirs.raw()]).map_err(|_| Errno(libc::EBADF))?;
+    drop(theirs);
+    let (answer, _) = read_answer(&mine).map_err(|_| Errno(libc::EBADF))?;
+    if answer.d != 0 {
+        return Err(Errno(answer.d as c_int));
+    }
     // SAFETY: both are NUL-terminated.
     path_op(unsafe { libc::rename(csock.as_ptr(), cpath.as_ptr()) })?;
     let cstash = cstr(stash)?;
@@ -322,6 +328,11 @@ fn connect_attachment(path: &Path) -> Result<Fd> {
 /// Sends one message on a fresh attachment connection and reads the answer.
 fn exchange(conn: &Fd, m: Msg) -> Result<(Msg, Vec<Fd>)> {
     sys::send_with_fds(conn.raw(), &m.encode(), &[])?;
+    read_answer(conn)
+}
+
+/// Reads an Opened answer: its errno in `d`, and any descriptor.
+fn read_answer(conn: &Fd) -> Result<(Msg, Vec<Fd>)> {
     loop {
         match sys::wait_readable(conn.raw()) {
             Err(Errno(libc::EINTR)) => continue,

@@ -20,3 +20,20 @@ pub fn ffi(body: impl FnOnce() -> Result<c_int>) -> c_int {
         }
     }
 }
+
+/// Runs the body of an API function that returns a value rather than an
+/// int status: `Err(e)` sets `errno = e` and returns `failed`, as does a
+/// panic (with `EIO`). Success leaves `errno` untouched.
+pub fn ffi_or<T>(failed: T, body: impl FnOnce() -> Result<T>) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            set_errno(e);
+            failed
+        }
+        Err(_) => {
+            set_errno(Errno(libc::EIO));
+            failed
+        }
+    }
+}

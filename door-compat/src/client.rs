@@ -123,8 +123,9 @@ pub fn call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Results> {
         msg.e |= wire::DATA_MEMFD;
         Some(descriptors::data_memfd(req.data)?)
     };
+    let (descs, _copies) = descriptors::for_passing(&req.descs);
     ch.state().store(wire::pending(seq), Ordering::SeqCst);
-    if descriptors::send_message(ch.sock.raw(), msg, &req.descs, data_fd.as_ref()).is_err() {
+    if descriptors::send_message(ch.sock.raw(), msg, &descs, data_fd.as_ref()).is_err() {
         // The server is gone, or dropped this channel: the door is unusable.
         return Err(Errno(libc::EBADF));
     }

@@ -100,3 +100,50 @@ pub fn send_message(sock: c_int, mut msg: Msg, descs: &[door_desc_t], data_fd: O
     }
     sys::send_with_fds(sock, &msg.encode(), last)
 }
+
+/// What to send for `descs`: door descriptors go as fresh copies of their
+/// own (each a reference the door's server counts for unreferenced
+/// notifications; an SCM_RIGHTS copy would share the sender's), everything
+/// else as is. Returns the list to send and the copies, to close once sent.
+/// A door whose copy cannot be made (its server is gone) goes as is.
+pub fn for_passing(descs: &[door_desc_t]) -> (Vec<door_desc_t>, Vec<Fd>) {
+    let mut out = descs.to_vec();
+    let mut copies = Vec::new();
+    for d in out.iter_mut() {
+        let fd = fd_of(d);
+        let Ok(uniq) = label::door_id(fd) else { continue };
+        if let Ok(copy) = copy_door(fd, uniq) {
+            d.d_data = door_desc_t__d_data { d_desc: door_desc_t__d_desc { d_descriptor: copy.raw(), d_id: uniq } };
+            copies.push(copy);
+        }
+    }
+    (out, copies)
+}
+
+/// A new counted descriptor for the door behind `fd`: made here if this
+/// process serves it, else asked of its server (Clone).
+fn copy_door(fd: c_int, uniq: u64) -> Result<Fd> {
+    if let Some(door) = server::local_door(uniq) {
+        return server::new_descriptor(&door, true);
+    }
+    let (mine, theirs) = sys::seqpacket_pair()?;
+    sys::send_with_fds(fd, &Msg::new(Kind::Clone).encode(), &[theirs.raw()])?;
+    drop(theirs);
+    loop {
+        match sys::wait_readable(mine.raw()) {
+            Err(Errno(libc::EINTR)) => continue,
+            r => r?,
+        };
+        let mut buf = [0u8; crate::wire::MSG_LEN + 1];
+        let mut r = sys::recv_with_fds(mine.raw(), &mut buf, libc::MSG_DONTWAIT, true)?;
+        let m = Msg::decode(&buf[..r.len]).filter(|m| m.kind == Kind::Opened).ok_or(Errno(libc::EPROTO))?;
+        if m.d != 0 {
+            return Err(Errno(m.d as c_int));
+        }
+        let copy = r.fds.pop().filter(|_| r.fds.is_empty()).ok_or(Errno(libc::EPROTO))?;
+        if label::door_id(copy.raw()) != Ok(uniq) {
+            return Err(Errno(libc::EPROTO));
+        }
+        return Ok(copy);
+    }
+}

@@ -5,6 +5,8 @@
 //!
 //! - `abi`: illumos types and constants (the headers are generated from it);
 //! - `api`, `stropts`: the exported functions, thin shells over the rest;
+//! - `api_cred`, `ucred`: `door_ucred`, `door_cred` and `<ucred.h>`;
+//!   `cred`: reading credentials from the kernel;
 //! - `boundary`: errno and panic handling at the C boundary;
 //! - `sys`: raw system calls and owned descriptors, mappings, the fork set;
 //! - `wire`: the message format and the shared region layout;
@@ -19,9 +21,11 @@
 pub mod abi;
 mod api;
 mod api_pool;
+mod api_cred;
 mod attach;
 mod boundary;
 mod client;
+mod cred;
 mod descriptors;
 #[cfg(not(test))]
 mod interpose;

@@ -17,7 +17,7 @@ use libc::{c_char, c_int, c_void};
 
 use crate::abi::*;
 use crate::descriptors;
-use crate::server::{CLOSING_TOKEN, Channel, Depletion, Door, Pool, XCreateFn, with_server};
+use crate::server::{CLOSING_TOKEN, Channel, Depletion, Door, Pool, UNREF_TOKEN, XCreateFn, with_server};
 use crate::sys::{self, Errno, Fd, Result};
 use crate::wire::{self, Kind, MSG_LEN, Msg};
 
@@ -92,6 +92,8 @@ struct ServerThread {
     bound_stale: bool,
     /// The `door_info_t` handed to a creation function on depletion.
     depletion_info: door_info_t,
+    /// The pool whose unreferenced notification this thread is delivering.
+    unref: Option<Arc<Pool>>,
 }
 
 std::thread_local! {
@@ -129,6 +131,9 @@ fn record() -> &'static mut ServerThread {
             std::mem::forget(door);
             rec.bound_stale = true;
         }
+        if let Some(pool) = rec.unref.take() {
+            std::mem::forget(pool);
+        }
         rec.pid = sys::getpid();
         return rec;
     }
@@ -142,6 +147,7 @@ fn record() -> &'static mut ServerThread {
         bound_stale: false,
         // SAFETY: door_info_t is plain old data; all-zero is valid.
         depletion_info: unsafe { std::mem::zeroed() },
+        unref: None,
     }));
     RECORD.with(|c| c.set(rec));
     // SAFETY: the key exists; rec is the value its destructor will free.
@@ -160,6 +166,9 @@ extern "C" fn thread_gone(p: *mut c_void) {
     let mut rec = std::mem::ManuallyDrop::new(rec);
     if rec.pid != sys::getpid() {
         return;
+    }
+    if let Some(pool) = rec.unref.take() {
+        pool.rearm_unref();
     }
     if let Some(cur) = rec.current.take() {
         let mut m = Msg::new(Kind::Reply);
@@ -278,6 +287,20 @@ pub extern "C" fn next_invocation(d: *mut Dispatch) {
             if id == CLOSING_TOKEN {
                 continue;
             }
+            if id == UNREF_TOKEN {
+                match take_unref(rec, &pool) {
+                    Some((mut dispatch, door)) => {
+                        if idle_before == 1 {
+                            add_depletion(&mut dispatch, record(), &pool, &door);
+                        }
+                        return Ok(dispatch);
+                    }
+                    None => {
+                        pool.rearm_unref();
+                        continue;
+                    }
+                }
+            }
             let Some(channel) = with_server(|s| s.channel(id)) else { continue };
             match take_call(&channel) {
                 Taken::Call(dispatch) => {
@@ -298,6 +321,40 @@ pub extern "C" fn next_invocation(d: *mut Dispatch) {
     };
     // SAFETY: d points at the C loop's dispatch record, valid and writable.
     unsafe { d.write(dispatch) };
+}
+
+/// Takes one queued unreferenced notification: the procedure runs with
+/// `argp == DOOR_UNREF_DATA`, no data and no descriptors (illumos). The
+/// queue stays disarmed until this delivery's `door_return`.
+fn take_unref(rec: &mut ServerThread, pool: &Arc<Pool>) -> Option<(Dispatch, Arc<Door>)> {
+    let mut buf = [0u8; 9];
+    let r = sys::recv_with_fds(pool.unref_out.raw(), &mut buf, libc::MSG_DONTWAIT, true).ok()?;
+    let uniq = u64::from_le_bytes(buf[..8].try_into().ok().filter(|_| r.len == 8)?);
+    let door = with_server(|s| s.door(uniq))?;
+    door.unref_queued.store(false, Ordering::SeqCst);
+    if door.revoked.load(Ordering::SeqCst) {
+        return None;
+    }
+    rec.unref = Some(pool.clone());
+    let dispatch = Dispatch {
+        // SAFETY: proc_ is the procedure address door_create was given.
+        procedure: Some(unsafe { std::mem::transmute::<usize, ServerProcedure>(door.proc_ as usize) }),
+        cookie: door.cookie as usize as *mut c_void,
+        argp: DOOR_UNREF_DATA,
+        ..Dispatch::none()
+    };
+    Some((dispatch, door))
+}
+
+/// `argp` of an unreferenced invocation.
+const DOOR_UNREF_DATA: *mut c_char = 1 as *mut c_char;
+
+/// Whether this thread is delivering an unreferenced notification (during
+/// which illumos' `door_ucred` reports pid 0 and the server's own identity).
+pub fn serving_unref() -> bool {
+    let p = RECORD.with(Cell::get);
+    // SAFETY: as in record(): this thread's own live record.
+    !p.is_null() && unsafe { (*p).unref.is_some() }
 }
 
 enum Taken {
@@ -455,6 +512,14 @@ pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, 
             return Err(Errno(libc::EINVAL));
         }
         let descs = descriptors::read_outgoing(desc, n_desc)?;
+        if rec.unref.is_some() {
+            // An unreferenced notification accepts no results.
+            if size > 0 || n_desc > 0 {
+                return Err(Errno(libc::E2BIG));
+            }
+            rec.unref.take().expect("checked").rearm_unref();
+            return Ok(());
+        }
         let Some(cur) = rec.current.take() else {
             descriptors::release(&descs);
             return Ok(());
@@ -503,5 +568,6 @@ fn send_results(channel: &Channel, seq: u64, bytes: &[u8], descs: &[door_desc_t]
         m.e |= wire::DATA_MEMFD;
         Some(descriptors::data_memfd(bytes)?)
     };
-    descriptors::send_message(channel.sock.raw(), m, descs, data_fd.as_ref())
+    let (descs, _copies) = descriptors::for_passing(descs);
+    descriptors::send_message(channel.sock.raw(), m, &descs, data_fd.as_ref())
 }

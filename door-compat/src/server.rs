@@ -26,6 +26,16 @@ pub struct Door {
     pub revoked: AtomicBool,
     pub pool: Arc<Pool>,
     pub params: Params,
+    /// References, in illumos' sense (doors-spec §5.6): live descriptor
+    /// families that count (the creator's, and each copy passed in a call)
+    /// plus attachments. The kernel tells us when a family's last
+    /// descriptor closes: its door socket reads end of file.
+    pub refs: AtomicUsize,
+    /// Descriptor families from `open` of an attached path: holds, which
+    /// keep the door referenced (`DOOR_IS_UNREF` clear) but never trigger.
+    pub holds: AtomicUsize,
+    /// An unreferenced notification is queued and not yet taken.
+    pub unref_queued: AtomicBool,
 }
 
 /// `door_setparam`'s limits on requests (illumos defaults: no data limit,
@@ -50,16 +60,46 @@ impl Door {
             proc_: self.proc_,
             cookie: self.cookie,
             pid: sys::getpid(),
-            attributes: self.attributes.load(Ordering::Relaxed),
+            attributes: self.attributes_now(),
+        }
+    }
+
+    /// The attributes `door_info` reports now, but for `DOOR_LOCAL`.
+    pub fn attributes_now(&self) -> u32 {
+        let mut attributes = self.attributes.load(Ordering::Relaxed);
+        if self.revoked.load(Ordering::Relaxed) {
+            attributes |= DOOR_REVOKED;
+        }
+        if self.refs.load(Ordering::SeqCst) <= 1 && self.holds.load(Ordering::SeqCst) == 0 {
+            attributes |= DOOR_IS_UNREF;
+        }
+        attributes & DOOR_ATTR_MASK
+    }
+
+    /// One reference gone: when that leaves exactly one, the door is
+    /// unreferenced and, if it asked, its server hears of it (once for
+    /// `DOOR_UNREF`, which is then cleared; every time for
+    /// `DOOR_UNREF_MULTI`, never twice on the queue). Revoked doors hear
+    /// nothing.
+    fn drop_ref(&self) {
+        if self.refs.fetch_sub(1, Ordering::SeqCst) != 2 || self.revoked.load(Ordering::SeqCst) {
+            return;
+        }
+        let attributes = self.attributes.load(Ordering::SeqCst);
+        let queue = if attributes & DOOR_UNREF != 0 {
+            self.attributes.fetch_and(!DOOR_UNREF, Ordering::SeqCst) & DOOR_UNREF != 0
+        } else {
+            attributes & DOOR_UNREF_MULTI != 0 && !self.unref_queued.swap(true, Ordering::SeqCst)
+        };
+        if queue {
+            self.unref_queued.store(true, Ordering::SeqCst);
+            self.pool.queue_unref(self.uniq);
         }
     }
 
     /// `door_info` as this (the serving) process sees it.
     pub fn info(&self) -> door_info_t {
-        let mut attributes = self.attributes.load(Ordering::Relaxed) | DOOR_LOCAL;
-        if self.revoked.load(Ordering::Relaxed) {
-            attributes |= DOOR_REVOKED;
-        }
+        let attributes = self.attributes_now() | DOOR_LOCAL;
         door_info_t {
             di_target: sys::getpid(),
             di_proc: self.proc_,
@@ -83,6 +123,11 @@ pub struct Pool {
     /// `closing` eventfd in the epoll set wakes them to exit.
     pub closed: AtomicBool,
     closing: Fd,
+    /// Unreferenced notifications waiting for a thread of this pool: door
+    /// ids written to `unref_in`, read (one-shot) from `unref_out`, which
+    /// sits in the epoll set under `UNREF_TOKEN`.
+    unref_in: Fd,
+    pub unref_out: Fd,
 }
 
 /// The creation callback a pool runs on depletion (illumos door_calls.c).
@@ -104,6 +149,8 @@ pub type XCreateFn =
 
 /// The pool epoll token of the `closing` eventfd.
 pub const CLOSING_TOKEN: u64 = 1;
+/// The pool epoll token of the unreferenced-notification queue.
+pub const UNREF_TOKEN: u64 = 0;
 
 impl Pool {
     pub fn new(depletion: Depletion) -> Result<Arc<Pool>> {
@@ -115,7 +162,41 @@ impl Pool {
         }
         let closing = sys::internal(efd);
         sys::epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, closing.raw(), libc::EPOLLIN as u32, CLOSING_TOKEN)?;
-        Ok(Arc::new(Pool { epoll, idle: AtomicUsize::new(0), depletion, closed: AtomicBool::new(false), closing }))
+        let (unref_in, unref_out) = sys::seqpacket_pair()?;
+        sys::mark_internal(&unref_in);
+        sys::mark_internal(&unref_out);
+        sys::epoll_ctl(
+            &epoll,
+            libc::EPOLL_CTL_ADD,
+            unref_out.raw(),
+            (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
+            UNREF_TOKEN,
+        )?;
+        Ok(Arc::new(Pool {
+            epoll,
+            idle: AtomicUsize::new(0),
+            depletion,
+            closed: AtomicBool::new(false),
+            closing,
+            unref_in,
+            unref_out,
+        }))
+    }
+
+    fn queue_unref(&self, uniq: u64) {
+        let _ = sys::send_with_fds(self.unref_in.raw(), &uniq.to_le_bytes(), &[]);
+    }
+
+    /// Lets the pool's threads take the next unreferenced notification;
+    /// one at a time, so deliveries are serialised as on illumos.
+    pub fn rearm_unref(&self) {
+        let _ = sys::epoll_ctl(
+            &self.epoll,
+            libc::EPOLL_CTL_MOD,
+            self.unref_out.raw(),
+            (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
+            UNREF_TOKEN,
+        );
     }
 
     /// Dismisses every thread of the pool: each wakes and exits.
@@ -186,8 +267,9 @@ impl Perm {
 
 /// Something the control thread watches.
 enum Source {
-    /// The server end of door descriptors: Hello, Info and Attach arrive here.
-    DoorSocket { door: Arc<Door>, sock: Fd },
+    /// The server end of door descriptors: Hello, Info, Attach and Clone
+    /// arrive here. `counted`: a reference (not a hold from `open`).
+    DoorSocket { door: Arc<Door>, sock: Fd, counted: bool },
     /// A socket bound at an attached path.
     Listener { door: Arc<Door>, sock: Fd, perm: Perm },
     /// A connection to an attachment, waiting for its Open or Detach.
@@ -289,7 +371,13 @@ impl Server {
 
     fn unwatch(&mut self, token: u64) {
         // Closing the descriptor removes it from the epoll set.
-        self.sources.remove(&token);
+        match self.sources.remove(&token) {
+            Some(Source::DoorSocket { door, counted: true, .. } | Source::Listener { door, .. }) => door.drop_ref(),
+            Some(Source::DoorSocket { door, counted: false, .. }) => {
+                door.holds.fetch_sub(1, Ordering::SeqCst);
+            }
+            _ => {}
+        }
     }
 
     pub fn door(&self, uniq: u64) -> Option<Arc<Door>> {
@@ -392,7 +480,7 @@ fn serve_source(token: u64) {
     // until this thread lets it go.
     let snap = with_server(|s| {
         s.sources.get(&token).map(|src| match src {
-            Source::DoorSocket { door, sock } => Snapshot::DoorSocket(door.clone(), sock.raw()),
+            Source::DoorSocket { door, sock, .. } => Snapshot::DoorSocket(door.clone(), sock.raw()),
             Source::Listener { door, sock, perm } => Snapshot::Listener(door.clone(), sock.raw(), *perm),
             Source::Opener { door, sock, listener, perm } => Snapshot::Opener(door.clone(), sock.raw(), *listener, *perm),
         })
@@ -448,14 +536,33 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
                 let _ = sys::send_with_fds(reply.raw(), &params.encode(), &[]);
             }
         }
-        Kind::Attach => {
-            if let [listener] = fds.as_slice() {
-                let perm = Perm { mode: msg.a as u32 & 0o7777, uid: msg.b as u32, gid: msg.c as u32 };
-                if is_listening_seqpacket(listener.raw()) {
-                    let mut fds = fds;
-                    let sock = fds.pop().expect("one descriptor");
-                    let _ = with_server(|s| s.watch(Source::Listener { door: door.clone(), sock, perm }));
+        Kind::Clone => {
+            // A copy of the door for passing in a call: a reference of its own.
+            if let [reply] = fds.as_slice() {
+                let mut m = Msg::new(Kind::Opened);
+                let door_end = new_descriptor(door, true);
+                if let Err(e) = &door_end {
+                    m.d = e.0 as u32;
                 }
+                let fds: Vec<c_int> = door_end.iter().map(Fd::raw).collect();
+                let _ = sys::send_with_fds(reply.raw(), &m.encode(), &fds);
+            }
+        }
+        Kind::Attach => {
+            // fds: [listener, reply socket]; answered once the attachment
+            // counts, so fattach returns with the door referenced by it.
+            let mut fds = fds;
+            if fds.len() == 2 && is_listening_seqpacket(fds[0].raw()) {
+                let reply = fds.pop().expect("two descriptors");
+                let sock = fds.pop().expect("two descriptors");
+                let perm = Perm { mode: msg.a as u32 & 0o7777, uid: msg.b as u32, gid: msg.c as u32 };
+                door.refs.fetch_add(1, Ordering::SeqCst);
+                let mut answer = Msg::new(Kind::Opened);
+                if let Err(e) = with_server(|s| s.watch(Source::Listener { door: door.clone(), sock, perm })) {
+                    door.refs.fetch_sub(1, Ordering::SeqCst);
+                    answer.d = e.0 as u32;
+                }
+                let _ = sys::send_with_fds(reply.raw(), &answer.encode(), &[]);
             }
         }
         _ => {}
@@ -535,7 +642,7 @@ fn serve_opener(token: u64, door: &Arc<Door>, fd: c_int, listener: u64, perm: Pe
             if !perm.allows(cred.uid, cred.gid, &groups, read, write) {
                 reply.d = libc::EACCES as u32;
             } else {
-                match new_descriptor(door) {
+                match new_descriptor(door, false) {
                     Ok(c) => door_end = Some(c),
                     Err(e) => reply.d = e.0 as u32,
                 }
@@ -580,11 +687,19 @@ pub fn fail_waiting_calls(uniq: u64) {
 
 /// A new descriptor for `door`: the client end of a fresh pair, labelled and
 /// with its nameplate queued; the server end joins the control thread's set.
-pub fn new_descriptor(door: &Arc<Door>) -> Result<Fd> {
+///
+/// `counted` descriptors are references (`door_create`'s, and copies passed
+/// in calls); the others (from `open` of an attached path) are holds.
+pub fn new_descriptor(door: &Arc<Door>, counted: bool) -> Result<Fd> {
     let (client, server) = sys::seqpacket_pair()?;
     label::bind(&client, door.uniq)?;
     label::put_nameplate(&server, door.identity())?;
-    with_server(|s| s.watch(Source::DoorSocket { door: door.clone(), sock: server }))?;
+    let count = if counted { &door.refs } else { &door.holds };
+    count.fetch_add(1, Ordering::SeqCst);
+    if let Err(e) = with_server(|s| s.watch(Source::DoorSocket { door: door.clone(), sock: server, counted })) {
+        count.fetch_sub(1, Ordering::SeqCst);
+        return Err(e);
+    }
     Ok(client)
 }
 

@@ -23,7 +23,8 @@ pub enum Kind {
     /// seq = uniquifier, a = procedure, b = cookie, c = pid, d = attributes.
     Identity = 3,
     /// attacher → door socket: serve this listening socket (an attachment).
-    /// fds: [listener]; a = mode, b = uid, c = gid of the covered file.
+    /// fds: [listener, reply socket]; a = mode, b = uid, c = gid of the
+    /// covered file. Answered with Opened on the reply socket.
     Attach = 4,
     /// opener → attachment: open the door. d = the open(2) flags.
     Open = 5,
@@ -43,6 +44,10 @@ pub enum Kind {
     /// server → reply socket, after the Identity that answers Info: the
     /// door's limits. a = DATA_MAX, b = DATA_MIN, c = DESC_MAX.
     Params = 11,
+    /// client → door socket: a new descriptor for this door, to pass on in
+    /// a call (a reference of its own). fds: [reply socket]; the answer is
+    /// Opened with the descriptor.
+    Clone = 12,
 }
 
 impl Kind {
@@ -60,6 +65,7 @@ impl Kind {
             9 => Reply,
             10 => Descs,
             11 => Params,
+            12 => Clone,
             _ => return None,
         })
     }

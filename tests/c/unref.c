@@ -1,0 +1,165 @@
+/* Unreferenced notifications: svc.configd's per-client door (dup, pass with
+ * DOOR_RELEASE; the client's close or death brings DOOR_UNREF), nscd's
+ * attachment (fdetach of the only outside reference brings it), DOOR_UNREF
+ * cleared once queued, DOOR_UNREF_MULTI every time, DOOR_IS_UNREF, no
+ * notification for revoked doors or for a door only its creator holds. */
+#include "common.h"
+#include <poll.h>
+
+static int note[2];          /* procedure -> main: one byte per unref */
+static int per_client[3];    /* 0: UNREF, 1: UNREF_MULTI, 2: revoked later */
+static int in_unref_is_unref = -1, in_unref_e2big = -1;
+
+/* Per-client doors: only unref deliveries are expected. */
+static void client_door_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
+{
+	int which = (int)(intptr_t)cookie;
+	if (argp == DOOR_UNREF_DATA) {
+		CHECK(size == 0 && dp == NULL && n == 0);
+		door_info_t di;
+		CHECK_OK(door_info(per_client[which], &di));
+		in_unref_is_unref = (di.di_attributes & DOOR_IS_UNREF) != 0;
+		/* An unref invocation accepts no results. */
+		in_unref_e2big = door_return("x", 1, NULL, 0) == -1 && errno == E2BIG;
+		char c = (char)('0' + which);
+		CHECK(write(note[1], &c, 1) == 1);
+		door_return(NULL, 0, NULL, 0);
+	}
+	door_return("hi", 2, NULL, 0);
+}
+
+/* The main door hands out a dup of per-client door `argp[0]` with DOOR_RELEASE. */
+static void main_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
+{
+	(void)cookie; (void)size; (void)dp; (void)n;
+	static door_desc_t d;
+	int which = argp[0] - '0';
+	d.d_attributes = DOOR_DESCRIPTOR | DOOR_RELEASE;
+	d.d_data.d_desc.d_descriptor = dup(per_client[which]);
+	door_return(NULL, 0, &d, 1);
+}
+
+/* Waits up to `ms` for one notification; returns its byte or 0. */
+static char next_note(int ms)
+{
+	struct pollfd p = { note[0], POLLIN, 0 };
+	if (poll(&p, 1, ms) != 1)
+		return 0;
+	char c;
+	CHECK(read(note[0], &c, 1) == 1);
+	return c;
+}
+
+static char path[512], nscd_path[512];
+
+/* Gets per-client door `which` from the main door; returns its descriptor. */
+static int get_client_door(int main_fd, int which)
+{
+	char arg = (char)('0' + which), rbuf[64];
+	door_arg_t a = { &arg, 1, NULL, 0, rbuf, sizeof rbuf };
+	CHECK_OK(door_call(main_fd, &a));
+	CHECK(a.desc_num == 1);
+	door_desc_t d;
+	memcpy(&d, a.desc_ptr, sizeof d);
+	int fd = d.d_data.d_desc.d_descriptor;
+	a = (door_arg_t){ NULL, 0, NULL, 0, rbuf, sizeof rbuf };
+	CHECK_OK(door_call(fd, &a));
+	CHECK(a.data_size == 2);
+	return fd;
+}
+
+struct plan { int which; int die; };
+
+static void client(void *arg)
+{
+	struct plan *p = arg;
+	int m = open(path, O_RDONLY);
+	CHECK(m >= 0);
+	int fd = get_client_door(m, p->which);
+	close(m);
+	if (p->die)
+		kill(getpid(), SIGKILL);
+	close(fd);
+}
+
+static void run_client(int which, int die)
+{
+	struct plan p = { which, die };
+	pid_t pid = spawn(client, &p);
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(die ? WIFSIGNALED(status) : (WIFEXITED(status) && WEXITSTATUS(status) == 0));
+}
+
+static void detacher(void *arg)
+{
+	(void)arg;
+	CHECK_OK(fdetach(nscd_path));
+}
+
+int main(void)
+{
+	test_name = "unref";
+	char *dir = test_dir();
+	snprintf(path, sizeof path, "%s/main", dir);
+	snprintf(nscd_path, sizeof nscd_path, "%s/nscd", dir);
+	make_file(path, 0644);
+	make_file(nscd_path, 0644);
+	CHECK_OK(pipe(note));
+
+	per_client[0] = door_create(client_door_proc, (void *)0, DOOR_UNREF);
+	per_client[1] = door_create(client_door_proc, (void *)1, DOOR_UNREF_MULTI);
+	per_client[2] = door_create(client_door_proc, (void *)2, DOOR_UNREF);
+	int main_door = door_create(main_proc, NULL, 0);
+	CHECK(per_client[0] >= 0 && per_client[1] >= 0 && per_client[2] >= 0 && main_door >= 0);
+	CHECK_OK(fattach(main_door, path));
+
+	/* Only the creator holds it: unreferenced, and no notification. */
+	door_info_t di;
+	CHECK_OK(door_info(per_client[0], &di));
+	CHECK((di.di_attributes & (DOOR_UNREF | DOOR_IS_UNREF)) == (DOOR_UNREF | DOOR_IS_UNREF));
+	CHECK(next_note(200) == 0);
+
+	/* svc.configd: the client closes its copy -> one DOOR_UNREF. */
+	run_client(0, 0);
+	CHECK(next_note(5000) == '0');
+	CHECK(in_unref_is_unref == 1 && in_unref_e2big == 1);
+	CHECK_OK(door_info(per_client[0], &di));
+	CHECK(!(di.di_attributes & DOOR_UNREF)); /* cleared once queued */
+	/* Once only. */
+	run_client(0, 0);
+	CHECK(next_note(300) == 0);
+
+	/* DOOR_UNREF_MULTI: every time, including when the client dies. */
+	run_client(1, 0);
+	CHECK(next_note(5000) == '1');
+	run_client(1, 1);
+	CHECK(next_note(5000) == '1');
+	CHECK_OK(door_info(per_client[1], &di));
+	CHECK(di.di_attributes & DOOR_UNREF_MULTI);
+
+	/* A revoked door hears nothing. */
+	int keep = dup(per_client[2]);
+	int m = open(path, O_RDONLY);
+	CHECK(m >= 0);
+	int copy = get_client_door(m, 2); /* the server process itself as client */
+	close(m);
+	CHECK_OK(door_revoke(per_client[2]));
+	close(copy);
+	CHECK(next_note(300) == 0);
+	close(keep);
+
+	/* nscd: the attachment is the only outside reference; fdetach from
+	 * another process brings the notification. */
+	int nscd = door_create(client_door_proc, (void *)0, DOOR_UNREF);
+	per_client[0] = nscd;
+	CHECK_OK(fattach(nscd, nscd_path));
+	CHECK_OK(door_info(nscd, &di));
+	CHECK(!(di.di_attributes & DOOR_IS_UNREF));
+	CHECK(next_note(100) == 0);
+	reap_ok(spawn(detacher, NULL));
+	CHECK(next_note(5000) == '0');
+
+	CHECK_OK(fdetach(path));
+	PASS();
+}
