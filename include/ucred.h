@@ -9,6 +9,12 @@
 extern "C" {
 #endif
 
+/** `unsigned int`, which illumos' <sys/types.h> calls `uint_t`. */
+#ifndef _LIBDOOR_UINT_T
+#define _LIBDOOR_UINT_T
+typedef unsigned int uint_t;
+#endif
+
 /**
  * An opaque security label (illumos `struct _mac_label_impl`).
  */
@@ -48,11 +54,6 @@ typedef struct priv_set priv_set_t;
  * A privilege set name, such as `PRIV_EFFECTIVE`.
  */
 typedef const char *priv_ptype_t;
-
-/**
- * `unsigned int`, which illumos' `<sys/types.h>` calls `uint_t`.
- */
-typedef unsigned int uint_t;
 
 /**
  * `m_label_t`.

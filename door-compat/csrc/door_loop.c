@@ -13,6 +13,7 @@
  * The jump does not save or restore the signal mask, as on illumos.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -47,6 +48,9 @@ struct ops {
 	int (*reply)(char *, size_t, void *, unsigned);
 	int (*open_door)(int, const char *, int);
 	int (*bind_door)(uint64_t);
+	int (*call_start)(int, void *, void **, int *);
+	int (*call_step)(void **, int);
+	void (*call_cancel)(void *);
 };
 
 void *libdoor_xcreate_startf(void *arg);
@@ -189,4 +193,37 @@ void *libdoor_xcreate_startf(void *arg)
 		return NULL;
 	libdoor_door_return(NULL, 0, NULL, 0);
 	return NULL;
+}
+
+/*
+ * door_call: Rust sends the call and reads the reply; the waiting happens
+ * here, in poll(2), so that door_call is a cancellation point whose
+ * unwinding passes only C frames, and so that a caught signal interrupts
+ * it even under SA_RESTART (poll is never restarted).
+ */
+static void give_up_call(void *arg)
+{
+	void **in_flight = arg;
+	if (*in_flight != NULL)
+		libdoor_ops->call_cancel(*in_flight);
+	*in_flight = NULL;
+}
+
+int libdoor_door_call(int d, void *params)
+{
+	void *in_flight;
+	int fd = -1;
+
+	pthread_testcancel();
+	int r = libdoor_ops->call_start(d, params, &in_flight, &fd);
+	if (in_flight == NULL)
+		return r;
+	pthread_cleanup_push(give_up_call, &in_flight);
+	while (in_flight != NULL) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		int n = poll(&p, 1, -1);
+		r = libdoor_ops->call_step(&in_flight, n < 0 && errno == EINTR);
+	}
+	pthread_cleanup_pop(0);
+	return r;
 }

@@ -11,8 +11,6 @@ use libc::{c_char, c_int, c_void};
 
 use crate::abi::*;
 use crate::boundary::ffi;
-use crate::client::{self, Request};
-use crate::descriptors;
 use crate::label;
 use crate::server::{self, Depletion, Door, Params, Pool, with_server};
 use crate::sys::{self, Errno};
@@ -130,56 +128,12 @@ pub fn create(
 /// # Safety
 /// `params`, if not NULL, must point to a valid `door_arg_t` whose buffers
 /// are valid for the sizes it gives.
+#[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn door_call(d: c_int, params: *mut door_arg_t) -> c_int {
-    ffi(|| {
-        let uniq = label::door_id(d)?;
-        // SAFETY: the caller passed a valid door_arg_t or NULL.
-        let arg = unsafe { params.as_mut() };
-        let (data, descs) = match &arg {
-            None => (&[][..], Vec::new()),
-            Some(a) => {
-                let descs = descriptors::read_outgoing(a.desc_ptr, a.desc_num)?;
-                let data = if a.data_size == 0 {
-                    &[][..]
-                } else if a.data_ptr.is_null() {
-                    return Err(Errno(libc::EFAULT));
-                } else {
-                    // SAFETY: the caller guarantees data_size readable bytes.
-                    unsafe { std::slice::from_raw_parts(a.data_ptr.cast::<u8>(), a.data_size) }
-                };
-                (data, descs)
-            }
-        };
-        if !descs.is_empty() {
-            // Refused before any descriptor is consumed (illumos order).
-            let plate = client::nameplate_or_blank(d, uniq);
-            if plate.attributes & DOOR_REFUSE_DESC != 0 {
-                return Err(Errno(libc::ENOTSUP));
-            }
-            if let Err(e) = descriptors::check_outgoing(&descs) {
-                descriptors::release(&descs);
-                return Err(e);
-            }
-        }
-        let req = Request { data, descs, accepts_results: arg.is_some() };
-        let outcome = client::call(d, uniq, &req);
-        // DOOR_RELEASE closes the caller's copies once the server has them:
-        // on success and on the errors illumos raises after translating
-        // descriptors, not on those raised before (EBADF for a revoked or
-        // dead door, EAGAIN, ENOTSUP...).
-        if matches!(outcome, Ok(_) | Err(Errno(libc::EINTR | libc::EMFILE | libc::EOVERFLOW))) {
-            descriptors::release(&req.descs);
-        }
-        let mut results = outcome?;
-        let Some(arg) = arg else {
-            results.finish();
-            return Ok(0);
-        };
-        let placed = crate::results::place(arg, &mut results);
-        results.finish();
-        placed.map(|()| 0)
-    })
+    // door_call is a cancellation point: it waits in C (`csrc/door_loop.c`),
+    // so that cancellation unwinds no Rust frame; the work is in `call.rs`.
+    core::arch::naked_asm!("jmp {target}", target = sym crate::csrc::libdoor_door_call)
 }
 
 /// Returns results to the caller of the current invocation and waits for
@@ -251,6 +205,7 @@ pub unsafe extern "C" fn door_revoke(d: c_int) -> c_int {
         let uniq = label::door_id(d)?;
         let door = server::local_door(uniq).ok_or(Errno(libc::EPERM))?;
         door.revoked.store(true, Ordering::SeqCst);
+        server::publish_limits(uniq);
         server::fail_waiting_calls(uniq);
         sys::close_raw(d);
         Ok(0)

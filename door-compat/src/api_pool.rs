@@ -148,6 +148,8 @@ pub unsafe extern "C" fn door_xcreate(
         if let Some(errno) = failure {
             door.revoked.store(true, Ordering::SeqCst);
             door.pool.close();
+            drop(fd);
+            server::discard_door(door.uniq);
             return Err(Errno(errno));
         }
         Ok(fd.into_raw())
@@ -230,6 +232,7 @@ pub unsafe extern "C" fn door_setparam(d: c_int, param: c_int, val: usize) -> c_
             }
             _ => return Err(Errno(libc::EINVAL)),
         }
+        server::publish_limits(uniq);
         Ok(0)
     })
 }

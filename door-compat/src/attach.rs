@@ -34,13 +34,14 @@ use crate::wire::{Kind, MSG_LEN, Msg};
 
 const META_MAGIC: &str = "libdoor-attachment 1";
 
-/// An attachment's record, as kept in `meta`.
+/// An attachment's record, as kept in `meta`: the socket's device and
+/// inode, the covered file's (mode, uid, gid), and the door's id.
 #[derive(Debug, PartialEq)]
-struct Meta {
-    dev: u64,
-    ino: u64,
-    perm: (u32, u32, u32),
-    uniq: u64,
+pub struct Meta {
+    pub dev: u64,
+    pub ino: u64,
+    pub perm: (u32, u32, u32),
+    pub uniq: u64,
 }
 
 impl Meta {
@@ -80,14 +81,7 @@ fn cstr(p: &Path) -> Result<CString> {
 }
 
 fn stat_path(p: &Path) -> Result<libc::stat> {
-    let c = cstr(p)?;
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: c is NUL-terminated; st is writable storage for one stat.
-    if unsafe { libc::stat(c.as_ptr(), st.as_mut_ptr()) } != 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: stat succeeded.
-    Ok(unsafe { st.assume_init() })
+    sys::fstatat(libc::AT_FDCWD, &cstr(p)?, 0)
 }
 
 fn path_op(r: c_int) -> Result<()> {
@@ -154,6 +148,25 @@ fn attachment(path: &Path, st: &libc::stat) -> Option<Meta> {
     }
     let meta = Meta::decode(&read_file(&stash_of(path).ok()?.join("meta"))?)?;
     (meta.ino == st.st_ino && meta.dev == st.st_dev).then_some(meta)
+}
+
+/// The attachment that `fd`, a descriptor of a path (`O_PATH`), names: the
+/// path is found through `/proc/self/fd`, so its stash is found even when
+/// the descriptor was opened relative to a directory or through a symlink.
+pub fn attachment_of(fd: c_int) -> Option<Meta> {
+    let st = sys::fstat(fd).ok()?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return None;
+    }
+    let mut link = vec![0u8; libc::PATH_MAX as usize];
+    let proc_path = CString::new(format!("/proc/self/fd/{fd}")).expect("no NUL");
+    // SAFETY: proc_path is NUL-terminated; link is writable for its length.
+    let n = unsafe { libc::readlink(proc_path.as_ptr(), link.as_mut_ptr().cast(), link.len()) };
+    if n <= 0 {
+        return None;
+    }
+    link.truncate(n as usize);
+    attachment(Path::new(std::ffi::OsStr::from_bytes(&link)), &st)
 }
 
 /// Removes the stash of an attachment that is no longer at its path: what
@@ -291,18 +304,18 @@ pub fn fdetach(path: *const libc::c_char) -> Result<()> {
     if euid != 0 && euid != meta.perm.1 {
         return Err(Errno(libc::EPERM));
     }
-    // Tell a live server to stop serving the attachment (it drops its
-    // reference); a dead one has nothing to tell.
-    if let Ok(conn) = connect_attachment(&path)
-        && let Ok((m, _)) = exchange(&conn, Msg::new(Kind::Detach))
-        && m.d != 0
-    {
-        return Err(Errno(m.d as c_int));
-    }
+    // Connect to a live server first (a dead one has nothing to hear), put
+    // the covered file back, and only then tell the server to stop serving
+    // the attachment (it drops its reference): a failed rename leaves the
+    // attachment working.
+    let conn = connect_attachment(&path).ok();
     let stash = stash_of(&path)?;
     let (cpath, ccovered) = (cstr(&path)?, cstr(&stash.join("covered"))?);
     // SAFETY: both are NUL-terminated.
     path_op(unsafe { libc::rename(ccovered.as_ptr(), cpath.as_ptr()) })?;
+    if let Some(conn) = conn {
+        let _ = exchange(&conn, Msg::new(Kind::Detach));
+    }
     if let Ok(c) = cstr(&stash.join("meta")) {
         // SAFETY: c is NUL-terminated.
         unsafe { libc::unlink(c.as_ptr()) };
@@ -373,18 +386,9 @@ pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resul
     let Ok(opath) = sys::openat(dirfd, cpath, libc::O_PATH | (flags & libc::O_NOFOLLOW), 0) else {
         return Ok(Opened::NotADoor);
     };
-    let st = sys::fstat(opath.raw())?;
-    let mut link = vec![0u8; libc::PATH_MAX as usize];
-    let proc_path = CString::new(format!("/proc/self/fd/{}", opath.raw())).expect("no NUL");
-    // SAFETY: proc_path is NUL-terminated; link is writable for its length.
-    let n = unsafe { libc::readlink(proc_path.as_ptr(), link.as_mut_ptr().cast(), link.len()) };
-    if n <= 0 {
-        return Ok(Opened::NotADoor);
-    }
-    link.truncate(n as usize);
-    let abs = PathBuf::from(std::ffi::OsStr::from_bytes(&link));
-    let Some(meta) = attachment(&abs, &st) else { return Ok(Opened::NotADoor) };
+    let Some(meta) = attachment_of(opath.raw()) else { return Ok(Opened::NotADoor) };
 
+    let proc_path = format!("/proc/self/fd/{}", opath.raw());
     let conn = sys::seqpacket_socket()?;
     let door = match sys::connect(&conn, proc_path.as_bytes()) {
         Ok(()) => {

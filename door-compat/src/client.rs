@@ -36,9 +36,58 @@ impl ClientChannel {
         let region_fd = sys::memfd(c"libdoor-channel", wire::REGION_LEN)?;
         sys::add_seals(&region_fd, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL)?;
         let region = Mapping::shared(&region_fd, wire::REGION_LEN)?;
+        // The server's end must ask for credentials before our first call
+        // is queued on it, or that call would arrive without them.
+        sys::pass_credentials(&theirs);
         sys::send_with_fds(door_fd, &Msg::new(Kind::Hello).encode(), &[theirs.raw(), region_fd.raw()])
             .map_err(|_| Errno(libc::EBADF))?;
+        drop(theirs);
+        // The server answers once the channel is in its pool, its limits
+        // published; end of file means it refused or is gone.
+        loop {
+            match sys::wait_readable(mine.raw()) {
+                Err(Errno(libc::EINTR)) => continue,
+                r => r?,
+            };
+            let mut buf = [0u8; MSG_LEN + 1];
+            match sys::recv_with_fds(mine.raw(), &mut buf, libc::MSG_DONTWAIT, true) {
+                Err(Errno(libc::EAGAIN)) => continue,
+                Ok(r) if Msg::decode(&buf[..r.len]).is_some_and(|m| m.kind == Kind::Opened) => break,
+                _ => return Err(Errno(libc::EBADF)),
+            }
+        }
         Ok(ClientChannel { uniq, sock: mine, region, seq: 0, pid: sys::getpid() })
+    }
+
+    /// The server's limits, checked before sending as illumos checks them
+    /// before choosing a server thread: EBADF (revoked), ENOBUFS (data size
+    /// outside DATA_MIN..DATA_MAX), ENOTSUP (descriptors to a door that
+    /// refuses them), ENFILE (more than DESC_MAX).
+    fn check_limits(&self, size: usize, ndesc: usize) -> Result<()> {
+        let word = |i: usize| {
+            // SAFETY: LIMITS_OFF + 40 is within the header page, 8-aligned;
+            // the access is atomic.
+            unsafe { (*self.region.ptr().add(wire::LIMITS_OFF + 8 * i).cast::<AtomicU64>()).load(Ordering::SeqCst) }
+        };
+        let (revoked, min, max, desc_max, refuses) = (word(0), word(1), word(2), word(3), word(4));
+        if revoked != 0 {
+            Err(Errno(libc::EBADF))
+        } else if (size as u64) < min || size as u64 > max {
+            Err(Errno(libc::ENOBUFS))
+        } else if ndesc > 0 && refuses != 0 {
+            Err(Errno(libc::ENOTSUP))
+        } else if ndesc as u64 > desc_max {
+            Err(Errno(libc::ENFILE))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The server's name for this channel, which it wrote in the region.
+    fn server_id(&self) -> u64 {
+        // SAFETY: the region is at least a page; offset 8 is in bounds and
+        // 8-aligned; the access is atomic.
+        unsafe { (*self.region.ptr().add(wire::CHANNEL_ID_OFF).cast::<AtomicU64>()).load(Ordering::SeqCst) }
     }
 
     fn state(&self) -> &AtomicU64 {
@@ -100,11 +149,36 @@ pub enum ResultData {
     Memfd(Fd),
 }
 
-/// Sends one call and waits for its results. On success the channel comes
-/// back inside the results (its reply area holds the data) and the caller
-/// returns it with `finish`.
-pub fn call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Results> {
+/// A call sent and not yet answered.
+pub struct Pending {
+    ch: ClientChannel,
+    seq: u64,
+    /// Descriptors received so far (from leading Descs messages).
+    fds: Vec<Fd>,
+}
+
+impl Pending {
+    /// The descriptor to wait on until it is readable.
+    pub fn fd(&self) -> c_int {
+        self.ch.sock.raw()
+    }
+}
+
+/// What one step of waiting gave.
+pub enum Step {
+    /// Not answered yet: wait again.
+    Wait(Pending),
+    Done(Result<Results>),
+}
+
+/// Sends one call. The caller then waits until `Pending::fd` is readable
+/// and calls `receive`, or `interrupted` if a signal handler ran meanwhile.
+pub fn start(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
     let mut ch = take_channel(uniq, door_fd)?;
+    if let Err(e) = ch.check_limits(req.data.len(), req.descs.len()) {
+        put_channel(ch);
+        return Err(e);
+    }
     ch.seq += 1;
     let seq = ch.seq;
     let mut msg = Msg::new(Kind::Call);
@@ -129,79 +203,79 @@ pub fn call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Results> {
         // The server is gone, or dropped this channel: the door is unusable.
         return Err(Errno(libc::EBADF));
     }
-    drop(data_fd);
-    wait_reply(ch, seq)
+    Ok(Pending { ch, seq, fds: Vec::new() })
 }
 
-/// Waits for the reply to `seq`, discarding replies to earlier calls that
-/// were interrupted.
-fn wait_reply(ch: ClientChannel, seq: u64) -> Result<Results> {
-    let mut fds: Vec<Fd> = Vec::new();
-    loop {
-        match sys::wait_readable(ch.sock.raw()) {
-            Err(Errno(libc::EINTR)) => return Err(interrupted(ch, seq)),
-            Err(e) => return Err(e),
-            Ok(_) => {}
-        }
-        let mut buf = [0u8; MSG_LEN + 1];
-        let r = match sys::recv_with_fds(ch.sock.raw(), &mut buf, libc::MSG_DONTWAIT, false) {
-            Err(Errno(libc::EAGAIN)) => continue,
-            Err(_) => return Err(server_gone(ch, seq)),
-            Ok(r) => r,
-        };
-        if r.len == 0 && r.fds.is_empty() {
-            return Err(server_gone(ch, seq));
-        }
-        let Some(msg) = Msg::decode(&buf[..r.len]) else { return Err(Errno(libc::EPROTO)) };
-        let truncated = r.truncated;
-        fds.extend(r.fds);
-        if msg.seq != seq {
-            fds.clear();
-            continue;
-        }
-        if truncated {
-            // Our descriptor table could not take the results.
-            drop(fds);
-            put_channel(ch);
-            return Err(Errno(libc::EMFILE));
-        }
-        match msg.kind {
-            Kind::Descs if fds.len() <= DOOR_MAX_DESC + 1 => continue,
-            Kind::Reply => {}
-            _ => return Err(Errno(libc::EPROTO)),
-        }
-        if msg.c != 0 {
-            let e = msg.c as c_int;
-            put_channel(ch);
-            return Err(Errno(if e > 0 && e < 4096 { e } else { libc::EPROTO }));
-        }
-        let memfd = msg.e & wire::DATA_MEMFD != 0;
-        let size = msg.a as usize;
-        if msg.d as usize + usize::from(memfd) != fds.len() || (!memfd && size > wire::REPLY_CAP) {
-            return Err(Errno(libc::EPROTO));
-        }
-        let data = if memfd {
-            let fd = fds.pop().expect("counted above");
-            put_channel(ch);
-            ResultData::Memfd(fd)
-        } else {
-            ResultData::Region(ch)
-        };
-        return Ok(Results { data, size, fds });
+/// Reads what arrived for a pending call: its reply, or not yet (a
+/// batch of descriptors, or the late reply to an earlier interrupted call,
+/// which is discarded along with its descriptors).
+pub fn receive(p: Pending) -> Step {
+    let Pending { ch, seq, mut fds } = p;
+    let mut buf = [0u8; MSG_LEN + 1];
+    let r = match sys::recv_with_fds(ch.sock.raw(), &mut buf, libc::MSG_DONTWAIT, false) {
+        Err(Errno(libc::EAGAIN)) => return Step::Wait(Pending { ch, seq, fds }),
+        Err(_) => return Step::Done(Err(server_gone(ch, seq))),
+        Ok(r) => r,
+    };
+    if r.len == 0 && r.fds.is_empty() {
+        return Step::Done(Err(server_gone(ch, seq)));
     }
+    let Some(msg) = Msg::decode(&buf[..r.len]) else { return Step::Done(Err(Errno(libc::EPROTO))) };
+    let truncated = r.truncated;
+    if msg.seq != seq {
+        return Step::Wait(Pending { ch, seq, fds });
+    }
+    fds.extend(r.fds);
+    if truncated {
+        // Our descriptor table could not take the results.
+        drop(fds);
+        put_channel(ch);
+        return Step::Done(Err(Errno(libc::EMFILE)));
+    }
+    match msg.kind {
+        Kind::Descs if fds.len() <= DOOR_MAX_DESC + 1 => return Step::Wait(Pending { ch, seq, fds }),
+        Kind::Reply => {}
+        _ => return Step::Done(Err(Errno(libc::EPROTO))),
+    }
+    if msg.c != 0 {
+        let e = msg.c as c_int;
+        put_channel(ch);
+        return Step::Done(Err(Errno(if e > 0 && e < 4096 { e } else { libc::EPROTO })));
+    }
+    let memfd = msg.e & wire::DATA_MEMFD != 0;
+    let size = msg.a as usize;
+    if msg.d as usize + usize::from(memfd) != fds.len() || (!memfd && size > wire::REPLY_CAP) {
+        return Step::Done(Err(Errno(libc::EPROTO)));
+    }
+    let data = if memfd {
+        let fd = fds.pop().expect("counted above");
+        put_channel(ch);
+        ResultData::Memfd(fd)
+    } else {
+        ResultData::Region(ch)
+    };
+    Step::Done(Ok(Results { data, size, fds }))
 }
 
-/// A signal handler ran while we waited. If no server thread had taken the
-/// call, withdraw it: `EAGAIN`, and it never runs. Otherwise `EINTR`; its
-/// results, when they come, are discarded.
-fn interrupted(ch: ClientChannel, seq: u64) -> Errno {
+/// A signal handler ran while we waited, or the thread is being cancelled.
+/// If no server thread had taken the call, withdraw it: `EAGAIN`, and it
+/// never runs. Otherwise `EINTR`: the server thread has no client now (its
+/// `door_ucred` fails, its results are discarded by sequence number), and
+/// its server is told, so that it can cancel the thread (`DOOR_NO_CANCEL`
+/// doors excepted).
+pub fn interrupted(p: Pending, door_fd: c_int) -> Errno {
+    let Pending { ch, seq, .. } = p;
     let withdrawn = ch
         .state()
         .compare_exchange(wire::pending(seq), wire::withdrawn(seq), Ordering::SeqCst, Ordering::SeqCst)
         .is_ok();
-    if !withdrawn {
-        // Taken already: tell the server thread it has no client now.
-        let _ = ch.state().compare_exchange(wire::picked(seq), wire::abandoned(seq), Ordering::SeqCst, Ordering::SeqCst);
+    if !withdrawn
+        && ch.state().compare_exchange(wire::picked(seq), wire::abandoned(seq), Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    {
+        let mut m = Msg::new(Kind::Abandon);
+        m.seq = seq;
+        m.a = ch.server_id();
+        let _ = sys::send_with_fds(door_fd, &m.encode(), &[]);
     }
     put_channel(ch);
     Errno(if withdrawn { libc::EAGAIN } else { libc::EINTR })

@@ -198,11 +198,13 @@ pub fn of_peer(fd: c_int) -> Result<Creds> {
         gid: [UNKNOWN, peer.gid, UNKNOWN],
         groups,
     };
-    if let Some(now) = peer_pidfd(fd).and_then(|pidfd| pidfd_info(&pidfd).ok()) {
-        if now.euid == peer.uid && now.egid == peer.gid && now.pid as pid_t == peer.pid {
-            creds.uid = [now.ruid, now.euid, now.suid];
-            creds.gid = [now.rgid, now.egid, now.sgid];
-        }
+    if let Some(now) = peer_pidfd(fd).and_then(|pidfd| pidfd_info(&pidfd).ok())
+        && now.euid == peer.uid
+        && now.egid == peer.gid
+        && now.pid as pid_t == peer.pid
+    {
+        creds.uid = [now.ruid, now.euid, now.suid];
+        creds.gid = [now.rgid, now.egid, now.sgid];
     }
     Ok(creds)
 }

@@ -1,12 +1,15 @@
-//! The interposed `open` family.
+//! The interposed `open` and `stat` families.
 //!
 //! libc's `open` of an attached path fails with `ENXIO` (it is a socket);
-//! illumos programs expect a door descriptor. These exported names are tail
-//! jumps into C (`csrc/interpose.c`), because `open` and `openat` are
+//! illumos programs expect a door descriptor. libc's `stat` of a door shows
+//! a socket; illumos programs expect `S_IFDOOR`. These exported names are
+//! tail jumps into C (`csrc/interpose.c`), because `open` and `openat` are
 //! variadic and only C can read their `mode` argument portably (variadic
-//! definitions are not stable Rust). The C side calls the next definition
-//! (libc's) first, so a path that is not a door costs nothing extra; only on
-//! `ENXIO` does it ask `attach::open_door`.
+//! definitions are not stable Rust), and because C has glibc's `struct stat`
+//! and `struct statx` as they are. The C side calls the next definition
+//! (libc's) first, so a file that is not a door costs nothing extra; only on
+//! `ENXIO` does it ask `attach::open_door`, and only when `stat` succeeded
+//! on a socket does it ask `stat::stat_door_hook`.
 //!
 //! These names are deliberately absent from the headers.
 
@@ -40,4 +43,22 @@ tail_jump! {
     __openat64_2 => libdoor___openat64_2,
     creat => libdoor_creat,
     creat64 => libdoor_creat64,
+    stat => libdoor_stat,
+    stat64 => libdoor_stat64,
+    lstat => libdoor_lstat,
+    lstat64 => libdoor_lstat64,
+    fstat => libdoor_fstat,
+    fstat64 => libdoor_fstat64,
+    fstatat => libdoor_fstatat,
+    fstatat64 => libdoor_fstatat64,
+    statx => libdoor_statx,
+    // For programs built against glibc < 2.33.
+    __xstat => libdoor___xstat,
+    __xstat64 => libdoor___xstat64,
+    __lxstat => libdoor___lxstat,
+    __lxstat64 => libdoor___lxstat64,
+    __fxstat => libdoor___fxstat,
+    __fxstat64 => libdoor___fxstat64,
+    __fxstatat => libdoor___fxstatat,
+    __fxstatat64 => libdoor___fxstatat64,
 }

@@ -16,7 +16,8 @@
 //! - `client`: channels and the call itself; `results`: where results go;
 //! - `descriptors`: descriptor passing and bulk data;
 //! - `attach`: `fattach`, `fdetach`, and opening an attached path;
-//! - `interpose`: the `open` family.
+//! - `interpose`: the `open` and `stat` families; `stat`: what `stat`
+//!   reports for doors.
 
 pub mod abi;
 mod api;
@@ -24,6 +25,7 @@ mod api_pool;
 mod api_cred;
 mod attach;
 mod boundary;
+mod call;
 mod client;
 mod cred;
 mod descriptors;
@@ -33,6 +35,7 @@ mod label;
 mod results;
 mod serve;
 mod server;
+mod stat;
 mod stropts;
 mod sys;
 pub mod ucred;
@@ -46,6 +49,9 @@ struct Ops {
     reply: extern "C" fn(*mut libc::c_char, usize, *mut abi::door_desc_t, u32) -> libc::c_int,
     open_door: extern "C" fn(libc::c_int, *const libc::c_char, libc::c_int) -> libc::c_int,
     bind_door: extern "C" fn(u64) -> libc::c_int,
+    call_start: extern "C" fn(libc::c_int, *mut abi::door_arg_t, *mut *mut call::InFlight, *mut libc::c_int) -> libc::c_int,
+    call_step: extern "C" fn(*mut *mut call::InFlight, libc::c_int) -> libc::c_int,
+    call_cancel: extern "C" fn(*mut call::InFlight),
 }
 
 static OPS: Ops = Ops {
@@ -53,6 +59,9 @@ static OPS: Ops = Ops {
     reply: serve::reply,
     open_door: open_door_hook,
     bind_door: api_pool::bind_door_hook,
+    call_start: call::start,
+    call_step: call::step,
+    call_cancel: call::cancel,
 };
 
 /// Called by the C `open` interposers after libc failed with `ENXIO` (the
@@ -89,6 +98,8 @@ mod csrc {
         pub fn libdoor_xstart_set_door(x: *mut c_void, door: u64);
         /// Waits for `n` started threads to report; how many failed to bind.
         pub fn libdoor_xstart_wait(x: *mut c_void, n: c_int) -> c_int;
+        /// `door_call`'s body: send, wait (a cancellation point), finish (`door_loop.c`).
+        pub fn libdoor_door_call(d: c_int, params: *mut crate::abi::door_arg_t) -> c_int;
         /// `door_return`'s body (`door_loop.c`).
         pub fn libdoor_door_return(
             data_ptr: *mut c_char,
@@ -102,6 +113,7 @@ mod csrc {
 /// Runs when the library is loaded, before `main` or any constructor of a
 /// library loaded after us: hands C its callbacks and arms the fork handlers.
 extern "C" fn init() {
+    stat::install();
     // SAFETY: OPS is a static, valid forever; the atfork handlers are
     // extern "C" functions that take no arguments.
     unsafe {

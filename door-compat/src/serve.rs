@@ -171,6 +171,7 @@ extern "C" fn thread_gone(p: *mut c_void) {
         pool.rearm_unref();
     }
     if let Some(cur) = rec.current.take() {
+        cur.channel.stop_serving();
         let mut m = Msg::new(Kind::Reply);
         m.seq = cur.seq;
         m.c = libc::EINTR as u64;
@@ -441,6 +442,8 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
     for fd in fds {
         rec.descs.push(descriptors::describe(fd.into_raw()));
     }
+    // SAFETY: pthread_self cannot fail.
+    *channel.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some((msg.seq, unsafe { libc::pthread_self() }));
     rec.current = Some(Current {
         channel: channel.clone(),
         seq: msg.seq,
@@ -539,6 +542,7 @@ pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, 
         }
         // SAFETY: the caller passed `size` readable bytes at `data` (checked non-NULL).
         let bytes = if size == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) } };
+        cur.channel.stop_serving();
         let sent = send_results(&cur.channel, cur.seq, bytes, &descs);
         descriptors::release(&descs);
         if sent.is_err() {

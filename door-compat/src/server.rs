@@ -215,6 +215,9 @@ pub struct Channel {
     pub sock: Fd,
     pub region: Mapping,
     pub door: Arc<Door>,
+    /// The call being served on this channel and the thread serving it,
+    /// for cancelling that thread when its client gives up.
+    pub serving: Mutex<Option<(u64, libc::pthread_t)>>,
 }
 
 impl Channel {
@@ -224,6 +227,48 @@ impl Channel {
         // mapped while self lives; an AtomicU64 may alias memory another
         // process writes, since every access is atomic.
         unsafe { &*self.region.ptr().cast::<AtomicU64>() }
+    }
+
+    /// The client gave up on call `seq`: cancel the thread serving it, as
+    /// illumos does, unless the door is `DOOR_NO_CANCEL`. Cancellation acts
+    /// only if that thread enabled it (library threads do not).
+    fn abandoned(&self, seq: u64) {
+        if self.door.attributes.load(Ordering::Relaxed) & DOOR_NO_CANCEL != 0
+            || self.state().load(Ordering::SeqCst) != wire::abandoned(seq)
+        {
+            return;
+        }
+        let serving = self.serving.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((s, thread)) = *serving
+            && s == seq
+        {
+            // SAFETY: the thread is alive: it clears `serving` (under this
+            // lock) before it finishes the call or exits.
+            unsafe { libc::pthread_cancel(thread) };
+        }
+    }
+
+    /// Writes the door's current limits where the client reads them.
+    pub fn publish_limits(&self) {
+        let d = &self.door;
+        let values = [
+            u64::from(d.revoked.load(Ordering::SeqCst)),
+            d.params.data_min.load(Ordering::SeqCst) as u64,
+            d.params.data_max.load(Ordering::SeqCst) as u64,
+            d.params.desc_max.load(Ordering::SeqCst) as u64,
+            u64::from(d.attributes.load(Ordering::SeqCst) & DOOR_REFUSE_DESC != 0),
+        ];
+        for (i, v) in values.into_iter().enumerate() {
+            // SAFETY: LIMITS_OFF + 40 is within the region's header page,
+            // 8-aligned; the access is atomic.
+            unsafe { (*self.region.ptr().add(wire::LIMITS_OFF + 8 * i).cast::<AtomicU64>()).store(v, Ordering::SeqCst) };
+        }
+    }
+
+    /// The serving thread is done with its call (it is about to answer,
+    /// or exiting): no cancellation may target it for that call any more.
+    pub fn stop_serving(&self) {
+        *self.serving.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Lets the pool's threads take the next call on this channel.
@@ -370,8 +415,13 @@ impl Server {
     }
 
     fn unwatch(&mut self, token: u64) {
-        // Closing the descriptor removes it from the epoll set.
-        match self.sources.remove(&token) {
+        let removed = self.sources.remove(&token);
+        // Closing alone would not take it out of the epoll set if another
+        // process still shared the socket.
+        if let (Some(src), Some(ep)) = (&removed, &self.control) {
+            let _ = sys::epoll_ctl(ep, libc::EPOLL_CTL_DEL, src.sock().raw(), 0, 0);
+        }
+        match removed {
             Some(Source::DoorSocket { door, counted: true, .. } | Source::Listener { door, .. }) => door.drop_ref(),
             Some(Source::DoorSocket { door, counted: false, .. }) => {
                 door.holds.fetch_sub(1, Ordering::SeqCst);
@@ -497,7 +547,12 @@ fn serve_source(token: u64) {
 /// (yet) or the message was malformed and dropped; `Err` at end of file.
 fn read_control(fd: c_int) -> std::result::Result<Option<(Msg, Vec<Fd>)>, ()> {
     let mut buf = [0u8; MSG_LEN + 1];
-    match sys::recv_with_fds(fd, &mut buf, libc::MSG_DONTWAIT, true) {
+    let received = sys::recv_with_fds(fd, &mut buf, libc::MSG_DONTWAIT, true);
+    // Whatever came is ours until handed on: a fork must not carry it off.
+    if let Ok(r) = &received {
+        r.fds.iter().for_each(sys::mark_internal);
+    }
+    match received {
         Err(Errno(libc::EAGAIN)) => Ok(None),
         Err(_) => Err(()),
         Ok(r) if r.len == 0 && r.fds.is_empty() => {
@@ -546,6 +601,11 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
                 }
                 let fds: Vec<c_int> = door_end.iter().map(Fd::raw).collect();
                 let _ = sys::send_with_fds(reply.raw(), &m.encode(), &fds);
+            }
+        }
+        Kind::Abandon => {
+            if let Some(ch) = with_server(|s| s.channel(msg.a)).filter(|ch| ch.door.uniq == door.uniq) {
+                ch.abandoned(msg.seq);
             }
         }
         Kind::Attach => {
@@ -600,7 +660,10 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
     sys::pass_credentials(&sock);
     with_server(|s| {
         let id = s.token();
-        let ch = Arc::new(Channel { id, sock, region, door: door.clone() });
+        // SAFETY: the region is REGION_LEN bytes; the id word is in bounds
+        // and 8-aligned; the access is atomic.
+        unsafe { (*region.ptr().add(wire::CHANNEL_ID_OFF).cast::<AtomicU64>()).store(id, Ordering::SeqCst) };
+        let ch = Arc::new(Channel { id, sock, region, door: door.clone(), serving: Mutex::new(None) });
         sys::epoll_ctl(
             &door.pool.epoll,
             libc::EPOLL_CTL_ADD,
@@ -608,9 +671,25 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
             (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
             id,
         )?;
-        s.channels.insert(id, ch);
-        Ok(())
+        ch.publish_limits();
+        s.channels.insert(id, ch.clone());
+        Ok::<_, Errno>(ch)
     })
+    .map(|ch| {
+        // The client waits for this before its first call, so the limits
+        // it checks are already published.
+        let _ = sys::send_with_fds(ch.sock.raw(), &Msg::new(Kind::Opened).encode(), &[]);
+    })
+}
+
+/// Republishes a door's limits to all its channels (after `door_setparam`
+/// or `door_revoke`).
+pub fn publish_limits(uniq: u64) {
+    let channels: Vec<Arc<Channel>> =
+        with_server(|s| s.channels.values().filter(|c| c.door.uniq == uniq).cloned().collect());
+    for ch in channels {
+        ch.publish_limits();
+    }
 }
 
 fn serve_listener(door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm) {
@@ -660,6 +739,29 @@ fn serve_opener(token: u64, door: &Arc<Door>, fd: c_int, listener: u64, perm: Pe
     let fds: Vec<c_int> = door_end.iter().map(Fd::raw).collect();
     let _ = sys::send_with_fds(fd, &reply.encode(), &fds);
     with_server(|s| s.unwatch(token));
+}
+
+/// Forgets a door that never worked (a failed `door_xcreate`): its table
+/// entry, its sockets and its channels go now, so the caller sees no
+/// descriptor left behind.
+pub fn discard_door(uniq: u64) {
+    let leftovers = with_server(|s| {
+        let door = s.doors.remove(&uniq);
+        let tokens: Vec<u64> = s
+            .sources
+            .iter()
+            .filter(|(_, src)| match src {
+                Source::DoorSocket { door, .. } | Source::Listener { door, .. } | Source::Opener { door, .. } => {
+                    door.uniq == uniq
+                }
+            })
+            .map(|(t, _)| *t)
+            .collect();
+        let sources: Vec<Source> = tokens.iter().filter_map(|t| s.sources.remove(t)).collect();
+        s.channels.retain(|_, ch| ch.door.uniq != uniq);
+        (door, sources)
+    });
+    drop(leftovers);
 }
 
 /// After `door_revoke`: callers whose calls no server thread has taken yet

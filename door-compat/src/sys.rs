@@ -1,9 +1,9 @@
 //! Raw system calls: the only way libdoor's own code touches descriptors.
 //!
-//! libdoor interposes `open`, and may later interpose `close` and `dup`, so
-//! its own I/O must never go through those libc names: descriptors are opened
-//! and closed with `syscall(2)` here, and everything else uses libc functions
-//! libdoor does not interpose. Errors are `Errno` values, turned into `-1` and
+//! libdoor interposes `open` and the `stat` family, and may later interpose
+//! `close` and `dup`, so its own I/O must never go through those libc names:
+//! descriptors are opened, closed and examined with `syscall(2)` here, and
+//! everything else uses libc functions libdoor does not interpose. Errors are `Errno` values, turned into `-1` and
 //! `errno` only at the C boundary.
 
 use std::mem::{MaybeUninit, size_of};
@@ -312,11 +312,6 @@ pub fn send_with_fds(sock: c_int, bytes: &[u8], fds: &[c_int]) -> Result<()> {
     retry(|| unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) as libc::c_long }).map(drop)
 }
 
-/// `SO_PASSPIDFD` (Linux 6.5): every message received carries an
-/// `SCM_PIDFD`, a pidfd of the sending process.
-pub const SO_PASSPIDFD: c_int = 76;
-const SCM_PIDFD: c_int = 0x04;
-
 /// Asks the kernel to attach the sender's pid, uid and gid to every message
 /// `fd` receives (`SO_PASSCRED`). A pidfd per message (`SO_PASSPIDFD`)
 /// would cost a descriptor per call; the pid suffices while the sender is
@@ -339,10 +334,8 @@ pub struct Received {
     pub fds: Vec<Fd>,
     /// The payload or the descriptors did not fit (MSG_TRUNC/MSG_CTRUNC).
     pub truncated: bool,
-    /// The sender, as the kernel saw it (only on sockets set up with
-    /// `pass_credentials`): a pidfd pinning the sending process...
-    pub pidfd: Option<Fd>,
-    /// ...and its pid, uid and gid.
+    /// The sender's pid, uid and gid, as the kernel saw them (only on
+    /// sockets set up with `pass_credentials`).
     pub cred: Option<libc::ucred>,
 }
 
@@ -351,7 +344,7 @@ pub struct Received {
 /// received descriptors are close-on-exec (application-visible ones are not).
 pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -> Result<Received> {
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    // Room for a full SCM_RIGHTS, an SCM_PIDFD and an SCM_CREDENTIALS.
+    // Room for a full SCM_RIGHTS and an SCM_CREDENTIALS.
     let mut cbuf = [0u64; (MAX_FDS_PER_MSG * 4 + 128) / 8];
     // SAFETY: msghdr is plain old data; all-zero is valid.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -363,7 +356,7 @@ pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -
     // SAFETY: msg describes live, writable buffers (buf, cbuf) for the whole call.
     let n = retry(|| unsafe { libc::recvmsg(sock, &mut msg, flags) as libc::c_long })? as usize;
     let mut fds = Vec::new();
-    let (mut pidfd, mut cred) = (None, None);
+    let mut cred = None;
     // SAFETY: the kernel filled msg_control with well-formed headers within
     // msg_controllen; CMSG_FIRSTHDR/NXTHDR stay within it, and each payload
     // is as long as its header says.
@@ -378,11 +371,10 @@ pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -
                         fds.push(Fd(data.cast::<c_int>().add(i).read_unaligned()));
                     }
                 }
-                (libc::SOL_SOCKET, SCM_PIDFD) if bytes >= size_of::<c_int>() => {
-                    pidfd = Some(Fd(data.cast::<c_int>().read_unaligned()));
-                }
                 (libc::SOL_SOCKET, libc::SCM_CREDENTIALS) if bytes >= size_of::<libc::ucred>() => {
-                    cred = Some(data.cast::<libc::ucred>().read_unaligned());
+                    // pid 0: the message was queued before the receiver asked
+                    // for credentials; the kernel then attaches none.
+                    cred = Some(data.cast::<libc::ucred>().read_unaligned()).filter(|c| c.pid > 0);
                 }
                 _ => {}
             }
@@ -390,7 +382,7 @@ pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -
         }
     }
     let truncated = msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0;
-    Ok(Received { len: n, fds, truncated, pidfd, cred })
+    Ok(Received { len: n, fds, truncated, cred })
 }
 
 /// Waits until `fd` is readable or hung up, or a signal handler runs.
@@ -444,11 +436,28 @@ pub fn seals(fd: &Fd) -> Result<c_int> {
     fcntl_int(fd.raw(), libc::F_GET_SEALS, 0)
 }
 
+// On x86_64, glibc's `struct stat` is the kernel's, so the raw system calls
+// below fill it directly.
+const _: () = assert!(size_of::<libc::stat>() == 144);
+
+/// `fstat(2)` without libc's `fstat`, which libdoor interposes.
 pub fn fstat(fd: c_int) -> Result<libc::stat> {
     let mut st = MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: st is writable storage for one stat.
-    check(unsafe { libc::fstat(fd, st.as_mut_ptr()) as libc::c_long })?;
+    // SAFETY: st is writable storage for one kernel struct stat.
+    check(unsafe { libc::syscall(libc::SYS_fstat, fd as libc::c_long, st.as_mut_ptr()) })?;
     // SAFETY: fstat succeeded, so st is initialised.
+    Ok(unsafe { st.assume_init() })
+}
+
+/// `fstatat(2)` without libc's stat family, which libdoor interposes.
+pub fn fstatat(dirfd: c_int, path: &std::ffi::CStr, flags: c_int) -> Result<libc::stat> {
+    let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: path is NUL-terminated; st is writable storage for one kernel
+    // struct stat.
+    check(unsafe {
+        libc::syscall(libc::SYS_newfstatat, dirfd as libc::c_long, path.as_ptr(), st.as_mut_ptr(), flags as libc::c_long)
+    })?;
+    // SAFETY: fstatat succeeded, so st is initialised.
     Ok(unsafe { st.assume_init() })
 }
 

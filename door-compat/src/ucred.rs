@@ -16,6 +16,7 @@ use std::ptr::null_mut;
 
 use libc::{c_int, c_void, gid_t, pid_t, uid_t};
 
+use crate::abi::uint_t;
 use crate::boundary::{ffi, ffi_or};
 use crate::cred::{self, Creds, UNKNOWN};
 use crate::sys::{self, Errno, Result};
@@ -70,9 +71,6 @@ pub type zoneid_t = libc::c_int;
 
 /// Project id.
 pub type projid_t = libc::c_int;
-
-/// `unsigned int`, which illumos' `<sys/types.h>` calls `uint_t`.
-pub type uint_t = libc::c_uint;
 
 /// `ucred_get(P_MYID)`: the calling process.
 pub const P_MYID: libc::pid_t = -1;

@@ -48,6 +48,10 @@ pub enum Kind {
     /// a call (a reference of its own). fds: [reply socket]; the answer is
     /// Opened with the descriptor.
     Clone = 12,
+    /// client → door socket: I gave up on call `seq` on channel `a` (the
+    /// id the server wrote in the region). Lets the server cancel the thread
+    /// serving it, unless the door is `DOOR_NO_CANCEL`.
+    Abandon = 13,
 }
 
 impl Kind {
@@ -66,6 +70,7 @@ impl Kind {
             10 => Descs,
             11 => Params,
             12 => Clone,
+            13 => Abandon,
             _ => return None,
         })
     }
@@ -131,10 +136,19 @@ impl Msg {
 // A channel's shared region: made by the client, sealed against shrinking and
 // growing, passed once in Hello, mapped by both sides for the channel's life.
 //
-//   0            header page: the request state word (below)
+//   0            header page: the request state word (below), and at
+//                CHANNEL_ID_OFF the server's id for the channel, at
+//                LIMITS_OFF the door's published limits
 //   REQUEST_OFF  request data, written by the client, copied out by the server
 //   REPLY_OFF    reply data, written by the server, copied out by the client
 
+/// Where the server writes its id for the channel (for Abandon).
+pub const CHANNEL_ID_OFF: usize = 8;
+/// Where the server publishes the door's state for the client's checks
+/// before a call is sent (illumos makes them before choosing a server
+/// thread): revoked (0/1), DATA_MIN, DATA_MAX, DESC_MAX, refuses
+/// descriptors (0/1); one u64 each. The server checks again on receipt.
+pub const LIMITS_OFF: usize = 16;
 pub const REQUEST_OFF: usize = 4096;
 pub const REQUEST_CAP: usize = 64 * 1024;
 pub const REPLY_OFF: usize = REQUEST_OFF + REQUEST_CAP;

@@ -11,6 +11,12 @@
 extern "C" {
 #endif
 
+/** `unsigned int`, which illumos' <sys/types.h> calls `uint_t`. */
+#ifndef _LIBDOOR_UINT_T
+#define _LIBDOOR_UINT_T
+typedef unsigned int uint_t;
+#endif
+
 /**
  * Deliver one unreferenced notification.
  */
@@ -185,11 +191,6 @@ extern "C" {
  * Most descriptors one call or one return may carry (illumos `door_max_desc`).
  */
 #define DOOR_MAX_DESC 1024
-
-/**
- * `unsigned int`, which illumos calls `uint_t`.
- */
-typedef unsigned int uint_t;
 
 /**
  * A pointer carried as a 64-bit integer.

@@ -20,8 +20,10 @@ export LIBDOOR_TEST_TMP="$tmp"
 # symbol as abort() under another soname: at run time the preloaded libdoor
 # must supply them all (and its open interposers), or the test aborts.
 nm -D --defined-only "$lib/libdoor.so" | awk '$2 == "T" && $3 ~ /^(door_|fattach|fdetach|ucred_|getpeerucred)/ { print "void " $3 "(void) { abort(); }" }' \
-	| { echo '#include <stdlib.h>'; cat; } > "$build/stub.c"
-gcc -shared -fPIC -o "$build/libdoorstub.so" "$build/stub.c" -Wl,-soname,libdoorstub.so
+	| { echo '#include <stdlib.h>'; cat; } > "$build/stub.$$.c"
+gcc -shared -fPIC -o "$build/libdoorstub.so.$$" "$build/stub.$$.c" -Wl,-soname,libdoorstub.so
+mv -f "$build/libdoorstub.so.$$" "$build/libdoorstub.so"   # atomic: other runs may be using it
+rm -f "$build/stub.$$.c"
 cflags=(-std=gnu11 -O1 -g -Wall -Wextra -Werror -D_FORTIFY_SOURCE=2 -I "$root/include" -pthread)
 passed=0; failed=0; failures=()
 

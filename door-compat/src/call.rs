@@ -1,0 +1,151 @@
+//! `door_call`, driven from C.
+//!
+//! `door_call` is a pthread cancellation point, and glibc cancels by
+//! unwinding, which must not pass through Rust frames. So the C function
+//! (`libdoor_door_call` in `csrc/door_loop.c`) does the waiting itself, in
+//! `poll` (a cancellation point, and never restarted after a signal
+//! handler, even under SA_RESTART), and calls these three functions, each
+//! of which returns before any waiting:
+//!
+//! - `start` checks the arguments and sends the call;
+//! - `step` reads what arrived (or handles the interruption) and, once the
+//!   reply is in, places the results;
+//! - `cancel`, from a cancellation cleanup handler, gives the call up.
+//!
+//! Between them the call in flight lives on the heap, owned by the C loop
+//! through a raw pointer.
+
+use libc::c_int;
+
+use crate::abi::*;
+use crate::client::{self, Pending, Request, Results, Step};
+use crate::descriptors;
+use crate::label;
+use crate::sys::{Errno, Result, set_errno};
+
+/// A call between its sending and its reply.
+pub struct InFlight {
+    d: c_int,
+    params: *mut door_arg_t,
+    /// The caller's descriptors, for `DOOR_RELEASE` once the outcome is known.
+    descs: Vec<door_desc_t>,
+    pending: Pending,
+}
+
+/// Turns an outcome into the C return value, setting errno on failure.
+fn c_result(r: std::thread::Result<Result<()>>) -> c_int {
+    match r {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
+            set_errno(e);
+            -1
+        }
+        Err(_) => {
+            set_errno(Errno(libc::EIO));
+            -1
+        }
+    }
+}
+
+/// Checks the arguments and sends the call. Returns 0 with `*out` set (the
+/// caller waits for `*fd` to be readable), or -1 with errno and `*out` NULL.
+pub extern "C" fn start(d: c_int, params: *mut door_arg_t, out: *mut *mut InFlight, fd: *mut c_int) -> c_int {
+    // SAFETY: out and fd point at the C caller's locals.
+    unsafe { out.write(std::ptr::null_mut()) };
+    let r = std::panic::catch_unwind(|| -> Result<()> {
+        let in_flight = send(d, params)?;
+        // SAFETY: as above.
+        unsafe {
+            fd.write(in_flight.pending.fd());
+            out.write(Box::into_raw(Box::new(in_flight)));
+        }
+        Ok(())
+    });
+    c_result(r)
+}
+
+fn send(d: c_int, params: *mut door_arg_t) -> Result<InFlight> {
+    let uniq = label::door_id(d)?;
+    // SAFETY: the caller passed a valid door_arg_t or NULL.
+    let arg = unsafe { params.as_ref() };
+    let (data, descs) = match arg {
+        None => (&[][..], Vec::new()),
+        Some(a) => {
+            let descs = descriptors::read_outgoing(a.desc_ptr, a.desc_num)?;
+            let data = if a.data_size == 0 {
+                &[][..]
+            } else if a.data_ptr.is_null() {
+                return Err(Errno(libc::EFAULT));
+            } else {
+                // SAFETY: the caller guarantees data_size readable bytes.
+                unsafe { std::slice::from_raw_parts(a.data_ptr.cast::<u8>(), a.data_size) }
+            };
+            (data, descs)
+        }
+    };
+    // The server checks its limits (EBADF, ENOBUFS, ENOTSUP, ENFILE, in
+    // illumos' order); a malformed descriptor list fails here, releasing.
+    if let Err(e) = descriptors::check_outgoing(&descs) {
+        descriptors::release(&descs);
+        return Err(e);
+    }
+    let req = Request { data, descs, accepts_results: arg.is_some() };
+    let pending = client::start(d, uniq, &req)?;
+    Ok(InFlight { d, params, descs: req.descs, pending })
+}
+
+/// One step after the wait: `interrupted` says a signal handler ran. While
+/// the reply is not in, `*slot` stays set and 0 is returned (wait again);
+/// once the call is over `*slot` is NULL and the result is returned.
+pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int) -> c_int {
+    // SAFETY: *slot is the InFlight that start() leaked, owned by the caller.
+    let in_flight = unsafe { Box::from_raw(slot.read()) };
+    // SAFETY: slot points at the C caller's local.
+    unsafe { slot.write(std::ptr::null_mut()) };
+    let InFlight { d, params, descs, pending } = *in_flight;
+    if interrupted != 0 {
+        let e = client::interrupted(pending, d);
+        return c_result(Ok(finish(&descs, params, Err(e))));
+    }
+    match client::receive(pending) {
+        Step::Wait(pending) => {
+            // SAFETY: as above.
+            unsafe { slot.write(Box::into_raw(Box::new(InFlight { d, params, descs, pending }))) };
+            0
+        }
+        Step::Done(outcome) => c_result(std::panic::catch_unwind(|| finish(&descs, params, outcome))),
+    }
+}
+
+/// The calling thread is being cancelled while it waits: give the call up
+/// as a signal would (the server is told; late results are discarded).
+pub extern "C" fn cancel(in_flight: *mut InFlight) {
+    if in_flight.is_null() {
+        return;
+    }
+    let _ = std::panic::catch_unwind(|| {
+        // SAFETY: the InFlight that start() leaked, owned by the caller.
+        let InFlight { d, pending, .. } = *unsafe { Box::from_raw(in_flight) };
+        client::interrupted(pending, d);
+    });
+}
+
+/// Ends a call: `DOOR_RELEASE` for the caller's descriptors once the
+/// server had them (on success and on the errors illumos raises after
+/// translating descriptors; not on those raised before, such as EBADF for a
+/// revoked or dead door, EAGAIN, ENOTSUP, ENOBUFS, ENFILE), then the results
+/// placed as illumos places them.
+fn finish(descs: &[door_desc_t], params: *mut door_arg_t, outcome: Result<Results>) -> Result<()> {
+    if matches!(outcome, Ok(_) | Err(Errno(libc::EINTR | libc::EMFILE | libc::EOVERFLOW))) {
+        descriptors::release(descs);
+    }
+    let mut results = outcome?;
+    // SAFETY: the caller's door_arg_t, or NULL, still valid during its call.
+    let Some(arg) = (unsafe { params.as_mut() }) else {
+        results.finish();
+        return Ok(());
+    };
+    let placed = crate::results::place(arg, &mut results);
+    results.finish();
+    placed
+}
