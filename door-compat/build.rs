@@ -4,6 +4,7 @@ fn main() {
     cc::Build::new()
         .file("csrc/door_loop.c")
         .file("csrc/interpose.c")
+        .file("csrc/dup.c")
         .flag("-fvisibility=hidden")
         // Unwind tables let pthread_exit and cancellation unwind through
         // the service loop.

@@ -122,7 +122,7 @@ pub fn for_passing(descs: &[door_desc_t]) -> (Vec<door_desc_t>, Vec<Fd>) {
 
 /// A new counted descriptor for the door behind `fd`: made here if this
 /// process serves it, else asked of its server (Clone).
-fn copy_door(fd: c_int, uniq: u64) -> Result<Fd> {
+pub fn copy_door(fd: c_int, uniq: u64) -> Result<Fd> {
     if let Some(door) = server::local_door(uniq) {
         return server::new_descriptor(&door, true);
     }

@@ -43,6 +43,12 @@ tail_jump! {
     __openat64_2 => libdoor___openat64_2,
     creat => libdoor_creat,
     creat64 => libdoor_creat64,
+    // csrc/dup.c: duplicated doors count as references (see dup.rs).
+    dup => libdoor_dup,
+    dup2 => libdoor_dup2,
+    dup3 => libdoor_dup3,
+    fcntl => libdoor_fcntl,
+    fcntl64 => libdoor_fcntl64,
     stat => libdoor_stat,
     stat64 => libdoor_stat64,
     lstat => libdoor_lstat,

@@ -42,11 +42,18 @@ pub fn door_id(fd: c_int) -> Result<u64> {
     if addr.sun_family != libc::AF_UNIX as libc::sa_family_t || len as usize != off + LABEL_LEN {
         return Err(Errno(libc::EBADF));
     }
-    let name: Vec<u8> = addr.sun_path[..LABEL_LEN].iter().map(|&c| c as u8).collect();
+    // No allocation: this runs on every interposed dup, possibly in a
+    // signal handler or a forked child.
+    let mut name = [0u8; LABEL_LEN];
+    for (dst, src) in name.iter_mut().zip(&addr.sun_path[..LABEL_LEN]) {
+        *dst = *src as u8;
+    }
     if &name[..PREFIX.len()] != PREFIX {
         return Err(Errno(libc::EBADF));
     }
-    Ok(u64::from_le_bytes(name[PREFIX.len()..PREFIX.len() + 8].try_into().expect("8 bytes")))
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&name[PREFIX.len()..PREFIX.len() + 8]);
+    Ok(u64::from_le_bytes(id))
 }
 
 /// What a door's nameplate says.

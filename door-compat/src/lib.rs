@@ -30,6 +30,8 @@ mod client;
 mod cred;
 mod descriptors;
 #[cfg(not(test))]
+mod dup;
+#[cfg(not(test))]
 mod interpose;
 mod label;
 mod results;
@@ -114,6 +116,8 @@ mod csrc {
 /// library loaded after us: hands C its callbacks and arms the fork handlers.
 extern "C" fn init() {
     stat::install();
+    #[cfg(not(test))]
+    dup::install();
     // SAFETY: OPS is a static, valid forever; the atfork handlers are
     // extern "C" functions that take no arguments.
     unsafe {

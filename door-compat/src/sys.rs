@@ -61,6 +61,13 @@ pub fn dupfd(fd: c_int, min: c_int, cloexec: bool) -> Result<c_int> {
         .map(|r| r as c_int)
 }
 
+/// `dup3(2)` without passing through libc's (interposed) `dup3`.
+pub fn dup3(old: c_int, new: c_int, flags: c_int) -> Result<()> {
+    // SAFETY: dup3 only manipulates the descriptor table.
+    retry(|| unsafe { libc::syscall(libc::SYS_dup3, old as libc::c_long, new as libc::c_long, flags as libc::c_long) })
+        .map(drop)
+}
+
 /// `fcntl(fd, cmd, arg)` for integer commands, without libc's `fcntl`.
 pub fn fcntl_int(fd: c_int, cmd: c_int, arg: c_int) -> Result<c_int> {
     // SAFETY: the integer fcntl commands used here take no pointers.

@@ -138,6 +138,43 @@ int main(void)
 	CHECK_OK(door_info(per_client[1], &di));
 	CHECK(di.di_attributes & DOOR_UNREF_MULTI);
 
+	/* Every descriptor counts, dups included: dup + close of the dup in the
+	 * server brings a notification (the door only its creator holds is
+	 * referenced twice while the dup lives). */
+	int dups[4];
+	dups[0] = dup(per_client[1]);
+	dups[1] = fcntl(per_client[1], F_DUPFD_CLOEXEC, 0);
+	CHECK(dups[0] >= 0 && dups[1] >= 0);
+	CHECK(fcntl(dups[1], F_GETFD) == FD_CLOEXEC && fcntl(dups[0], F_GETFD) == 0);
+	CHECK_OK(door_info(dups[0], &di));
+	CHECK(!(di.di_attributes & DOOR_IS_UNREF));
+	close(dups[0]);
+	CHECK(next_note(300) == 0); /* still two: the creator's and dups[1] */
+	close(dups[1]);
+	CHECK(next_note(5000) == '1');
+	/* dup2/dup3 onto a chosen number too, and the copy still works. */
+	dups[2] = dup2(per_client[1], 100);
+	CHECK(dups[2] == 100);
+	char rb[8];
+	door_arg_t a = { NULL, 0, NULL, 0, rb, sizeof rb };
+	CHECK_OK(door_call(100, &a));
+	CHECK(a.data_size == 2);
+	close(100);
+	CHECK(next_note(5000) == '1');
+	CHECK(dup3(per_client[1], 101, O_CLOEXEC) == 101 && fcntl(101, F_GETFD) == FD_CLOEXEC);
+	close(101);
+	CHECK(next_note(5000) == '1');
+	/* An ordinary descriptor's dup is untouched. */
+	int p2[2];
+	CHECK_OK(pipe(p2));
+	int pd = dup(p2[1]);
+	CHECK(write(pd, "z", 1) == 1);
+	char z;
+	CHECK(read(p2[0], &z, 1) == 1 && z == 'z');
+	close(pd);
+	close(p2[0]);
+	close(p2[1]);
+
 	/* A revoked door hears nothing. */
 	int keep = dup(per_client[2]);
 	int m = open(path, O_RDONLY);

@@ -1,0 +1,35 @@
+//! Duplicated door descriptors are references of their own.
+//!
+//! On illumos every descriptor for a door counts toward its unreferenced
+//! notification, so `dup` + `close` of the dup brings one. Here a
+//! descriptor family counts once (its server socket reads end of file when
+//! the family's last descriptor closes), so the interposed `dup`, `dup2`,
+//! `dup3` and `fcntl(F_DUPFD*)` (`csrc/dup.c`) replace a duplicated door
+//! descriptor by a fresh counted copy of the door, at the same number and
+//! with the same close-on-exec flag. Other descriptors are left alone.
+
+use libc::c_int;
+
+use crate::descriptors;
+use crate::label;
+use crate::sys;
+
+unsafe extern "C" {
+    fn libdoor_set_dup_hook(hook: extern "C" fn(c_int, c_int));
+}
+
+/// Arms the dup interposers (from the library's constructor).
+pub fn install() {
+    // SAFETY: dup_door has the hook's signature and lives forever.
+    unsafe { libdoor_set_dup_hook(dup_door) };
+}
+
+/// `newfd` was just made a duplicate of `oldfd`.
+extern "C" fn dup_door(oldfd: c_int, newfd: c_int) {
+    let _ = std::panic::catch_unwind(|| {
+        let Ok(uniq) = label::door_id(oldfd) else { return };
+        let Ok(copy) = descriptors::copy_door(oldfd, uniq) else { return };
+        let cloexec = sys::fcntl_int(newfd, libc::F_GETFD, 0).map(|f| f & libc::FD_CLOEXEC != 0).unwrap_or(false);
+        let _ = sys::dup3(copy.raw(), newfd, if cloexec { libc::O_CLOEXEC } else { 0 });
+    });
+}
