@@ -20,14 +20,15 @@
 //!    so the pinned process is the caller. Its real uid and gid must equal
 //!    the ones the kernel attached to the call; if they differ, the caller
 //!    changed credentials while its call was in flight, and no credentials
-//!    are reported (`EINVAL`) rather than a mixture. (A hostile client
-//!    can defeat this step by handing its channel end to another process
-//!    and exiting; pinning the sender with the kernel's per-message pidfd,
-//!    `SO_PASSPIDFD`, would close that: see docs/ARCHITECTURE.md.)
+//!    are reported (`EINVAL`) rather than a mixture.
 //!
 //! A process may switch among its own real, effective and saved ids at any
 //! time, so reporting them as of a moment during the call rather than the
-//! instant of the send gives no caller anything it could not have had.
+//! instant of the send gives no caller anything it could not have had,
+//! with two exceptions: a hostile client that hands its channel end to
+//! another process and exits (its pid may be reused), or keeps it across an
+//! `exec` of a set-user-ID program. docs/ARCHITECTURE.md ("Credentials")
+//! says how to close both.
 
 use std::ffi::CString;
 use std::mem::size_of;
