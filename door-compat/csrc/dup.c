@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include "next_fn.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -22,15 +23,6 @@ void libdoor_set_dup_hook(dup_door_fn *hook)
 	__atomic_store_n(&dup_door, hook, __ATOMIC_RELEASE);
 }
 
-static void *next_fn(void **slot, const char *name)
-{
-	void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-	if (f == NULL) {
-		f = dlsym(RTLD_NEXT, name);
-		__atomic_store_n(slot, f, __ATOMIC_RELEASE);
-	}
-	return f;
-}
 
 /* After a successful duplication of `oldfd` onto `newfd`. */
 static int duplicated(int oldfd, int newfd)

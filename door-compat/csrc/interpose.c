@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include "next_fn.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -56,16 +57,6 @@ static int wants_mode(int flags)
 	return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
-/* The next definition of `name`, looked up once; the race is benign. */
-static void *next_fn(void **slot, const char *name)
-{
-	void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-	if (f == NULL) {
-		f = dlsym(RTLD_NEXT, name);
-		__atomic_store_n(slot, f, __ATOMIC_RELEASE);
-	}
-	return f;
-}
 
 /* After libc's attempt: a door descriptor if the path is an attached door. */
 static int maybe_door(int fd, int dirfd, const char *path, int flags, int saved_errno)

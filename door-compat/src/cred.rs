@@ -2,10 +2,11 @@
 //! invocation, of a process by pid, of this process, and of a socket's peer.
 //!
 //! Nothing here ever believes what a client says about itself. A door
-//! caller is known by the pid, real uid and real gid the kernel attached to
-//! its Call message (`SO_PASSCRED`, `serve::current_caller`); the rest of
-//! its credentials are read from the kernel by that pid, and the reading is
-//! trusted only if the pid still names the caller afterwards:
+//! caller is known by the pid and effective uid and gid the kernel attached
+//! to its Call message (`SCM_CREDENTIALS`, `serve::current_caller`: the
+//! client states them and the kernel refuses ids it does not hold); the
+//! rest of its credentials are read from the kernel by that pid, and the
+//! reading is trusted only if the pid still names the caller afterwards:
 //!
 //! 1. `pidfd_open(pid)` pins the process that has the pid now;
 //! 2. `/proc/<pid>/status` gives real, effective and saved ids and the
@@ -17,18 +18,12 @@
 //!    still accepting signal 0 proves the same.
 //! 4. For a door caller, `serve::current_caller_attached()` must still hold:
 //!    the client process cannot have exited while its channel is connected,
-//!    so the pinned process is the caller. Its real uid and gid must equal
-//!    the ones the kernel attached to the call; if they differ, the caller
-//!    changed credentials while its call was in flight, and no credentials
-//!    are reported (`EINVAL`) rather than a mixture.
-//!
-//! A process may switch among its own real, effective and saved ids at any
-//! time, so reporting them as of a moment during the call rather than the
-//! instant of the send gives no caller anything it could not have had,
-//! with two exceptions: a hostile client that hands its channel end to
-//! another process and exits (its pid may be reused), or keeps it across an
-//! `exec` of a set-user-ID program. docs/ARCHITECTURE.md ("Credentials")
-//! says how to close both.
+//!    so the pinned process is the caller. Its effective uid and gid must
+//!    equal the ones attached to the call; if they differ, the caller
+//!    changed credentials (or exec'd a set-user-ID program) while its call
+//!    was in flight, and no credentials are reported (`EINVAL`) rather than
+//!    a mixture. docs/ARCHITECTURE.md ("Credentials") gives the one case
+//!    this leaves open.
 
 use std::ffi::CString;
 use std::mem::size_of;
@@ -80,7 +75,7 @@ fn of_caller() -> Result<Creds> {
     if !serve::current_caller_attached() {
         return Err(Errno(libc::EINVAL));
     }
-    if creds.pid != kernel.pid || creds.uid[0] != kernel.uid || creds.gid[0] != kernel.gid {
+    if creds.pid != kernel.pid || creds.uid[1] != kernel.uid || creds.gid[1] != kernel.gid {
         return Err(Errno(libc::EINVAL));
     }
     Ok(creds)

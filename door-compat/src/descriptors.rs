@@ -86,6 +86,7 @@ pub fn data_memfd(bytes: &[u8]) -> Result<Fd> {
 
 /// Sends `msg` with the descriptors of `descs` and then `data_fd`, splitting
 /// them over leading `Descs` messages where one message cannot carry them all.
+/// A Call also states the caller's credentials (see `sys::send_with_creds`).
 pub fn send_message(sock: c_int, mut msg: Msg, descs: &[door_desc_t], data_fd: Option<&Fd>) -> Result<()> {
     let mut fds: Vec<c_int> = descs.iter().map(fd_of).collect();
     msg.d = fds.len() as u32;
@@ -98,7 +99,11 @@ pub fn send_message(sock: c_int, mut msg: Msg, descs: &[door_desc_t], data_fd: O
         batch.d = chunk.len() as u32;
         sys::send_with_fds(sock, &batch.encode(), chunk)?;
     }
-    sys::send_with_fds(sock, &msg.encode(), last)
+    if msg.kind == Kind::Call {
+        sys::send_with_creds(sock, &msg.encode(), last)
+    } else {
+        sys::send_with_fds(sock, &msg.encode(), last)
+    }
 }
 
 /// What to send for `descs`: door descriptors go as fresh copies of their

@@ -68,9 +68,11 @@ struct Current {
 }
 
 /// Who made the current call, as the kernel attached it to the Call
-/// message (`SO_PASSCRED`): never anything the client itself wrote.
+/// message (`SCM_CREDENTIALS`): never anything the client merely wrote.
 pub struct Caller {
-    /// The calling process's pid, real uid and real gid.
+    /// The calling process's pid and its effective uid and gid at the send
+    /// (the client states them, and the kernel refuses ids it does not
+    /// hold; a client that states none gets its real ids attached).
     pub cred: Option<libc::ucred>,
 }
 
@@ -355,7 +357,7 @@ const DOOR_UNREF_DATA: *mut c_char = 1 as *mut c_char;
 pub fn serving_unref() -> bool {
     let p = RECORD.with(Cell::get);
     // SAFETY: as in record(): this thread's own live record.
-    !p.is_null() && unsafe { (*p).unref.is_some() }
+    !p.is_null() && unsafe { (*p).pid == sys::getpid() && (*p).unref.is_some() }
 }
 
 enum Taken {

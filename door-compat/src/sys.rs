@@ -291,28 +291,52 @@ pub const MAX_FDS_PER_MSG: usize = 253;
 
 /// Sends one message with `fds` attached. Never raises SIGPIPE.
 pub fn send_with_fds(sock: c_int, bytes: &[u8], fds: &[c_int]) -> Result<()> {
+    send(sock, bytes, fds, false)
+}
+
+/// Like `send_with_fds`, and states the sender's pid and effective uid and
+/// gid (`SCM_CREDENTIALS`); the kernel refuses ids the sender does not hold
+/// at this moment, so the receiver learns them as of the send.
+pub fn send_with_creds(sock: c_int, bytes: &[u8], fds: &[c_int]) -> Result<()> {
+    send(sock, bytes, fds, true)
+}
+
+fn send(sock: c_int, bytes: &[u8], fds: &[c_int], creds: bool) -> Result<()> {
     assert!(fds.len() <= MAX_FDS_PER_MSG);
     let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut c_void, iov_len: bytes.len() };
-    // Room for the largest SCM_RIGHTS payload, 8-byte aligned.
-    let mut cbuf = [0u64; (MAX_FDS_PER_MSG * 4 + 32) / 8];
+    // Room for the largest SCM_RIGHTS payload and an SCM_CREDENTIALS, 8-byte aligned.
+    let mut cbuf = [0u64; (MAX_FDS_PER_MSG * 4 + 96) / 8];
     // SAFETY: msghdr is plain old data; all-zero is valid.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    if !fds.is_empty() {
-        let payload = std::mem::size_of_val(fds) as u32;
-        // SAFETY: CMSG_SPACE is a pure computation.
-        let space = unsafe { libc::CMSG_SPACE(payload) } as usize;
+    let rights = std::mem::size_of_val(fds) as u32;
+    let cred_len = size_of::<libc::ucred>() as u32;
+    // SAFETY: CMSG_SPACE is a pure computation.
+    let space = unsafe {
+        (if fds.is_empty() { 0 } else { libc::CMSG_SPACE(rights) }) + if creds { libc::CMSG_SPACE(cred_len) } else { 0 }
+    } as usize;
+    if space > 0 {
         msg.msg_control = cbuf.as_mut_ptr().cast();
         msg.msg_controllen = space;
-        // SAFETY: msg_control points at cbuf, which holds `space` bytes, so the
-        // first header and its payload are in bounds.
+        // SAFETY: msg_control points at cbuf, which holds at least `space`
+        // bytes, so each header and its payload are in bounds.
         unsafe {
-            let cm = libc::CMSG_FIRSTHDR(&msg);
-            (*cm).cmsg_level = libc::SOL_SOCKET;
-            (*cm).cmsg_type = libc::SCM_RIGHTS;
-            (*cm).cmsg_len = libc::CMSG_LEN(payload) as usize;
-            std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cm).cast::<c_int>(), fds.len());
+            let mut cm = libc::CMSG_FIRSTHDR(&msg);
+            if !fds.is_empty() {
+                (*cm).cmsg_level = libc::SOL_SOCKET;
+                (*cm).cmsg_type = libc::SCM_RIGHTS;
+                (*cm).cmsg_len = libc::CMSG_LEN(rights) as usize;
+                std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cm).cast::<c_int>(), fds.len());
+                cm = libc::CMSG_NXTHDR(&msg, cm);
+            }
+            if creds {
+                (*cm).cmsg_level = libc::SOL_SOCKET;
+                (*cm).cmsg_type = libc::SCM_CREDENTIALS;
+                (*cm).cmsg_len = libc::CMSG_LEN(cred_len) as usize;
+                let me = libc::ucred { pid: libc::getpid(), uid: libc::geteuid(), gid: libc::getegid() };
+                libc::CMSG_DATA(cm).cast::<libc::ucred>().write_unaligned(me);
+            }
         }
     }
     // SAFETY: msg describes live buffers (iov, cbuf) for the whole call.
