@@ -2,6 +2,7 @@
  * d_id, DOOR_REFUSE_DESC, more descriptors than one SCM_RIGHTS message holds,
  * and the 1024 limit. */
 #include "common.h"
+#include <sys/socket.h>
 
 static int inner_door;
 
@@ -43,6 +44,15 @@ static void outer_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, u
 		door_return("two", 3, ret, 2);
 		break;
 	}
+	case 'c': { /* call the door passed in, answer what it said */
+		static char said[16];
+		door_arg_t a = { NULL, 0, NULL, 0, said, sizeof said };
+		int ok = n == 1 && (dp[0].d_attributes & DOOR_LOCAL) && door_call(dp[0].d_data.d_desc.d_descriptor, &a) == 0;
+		if (n == 1)
+			close(dp[0].d_data.d_desc.d_descriptor);
+		door_return(ok ? a.data_ptr : "fail", ok ? a.data_size : 4, NULL, 0);
+		break;
+	}
 	case 'n': {
 		int len = snprintf(out, sizeof out, "%u", n);
 		for (uint_t i = 0; i < n; i++)
@@ -62,6 +72,17 @@ static void client(void *arg)
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 	char rbuf[4096];
+
+	/* A socket travels too: the server reads from its copy. */
+	int sp[2];
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp));
+	CHECK(write(sp[1], "S", 1) == 1);
+	door_desc_t sd = { DOOR_DESCRIPTOR | DOOR_RELEASE, { { sp[0], 0 } } };
+	door_arg_t sa = { "r", 1, &sd, 1, rbuf, sizeof rbuf };
+	CHECK_OK(door_call(fd, &sa));
+	CHECK(sa.data_size == 1 && sa.data_ptr[0] == 'S');
+	CHECK(fcntl(sp[0], F_GETFD) == -1 && errno == EBADF);
+	close(sp[1]);
 
 	/* Pass a pipe and a regular file; DOOR_RELEASE closes our copy. */
 	int p[2];
@@ -109,6 +130,12 @@ static void client(void *arg)
 	CHECK(read(pipe_fd, &c, 1) == 1 && c == 'P');
 	a = (door_arg_t){ NULL, 0, NULL, 0, rbuf, sizeof rbuf };
 	CHECK_OK(door_call(door_fd, &a));
+	CHECK(a.data_size == 5 && memcmp(a.data_ptr, "inner", 5) == 0);
+	/* A door we received can be passed on: back to its own server, which
+	 * sees it as DOOR_LOCAL and can call it. */
+	door_desc_t back = { DOOR_DESCRIPTOR, { { door_fd, 0 } } };
+	a = (door_arg_t){ "c", 1, &back, 1, rbuf, sizeof rbuf };
+	CHECK_OK(door_call(fd, &a));
 	CHECK(a.data_size == 5 && memcmp(a.data_ptr, "inner", 5) == 0);
 	close(door_fd);
 	close(pipe_fd);
