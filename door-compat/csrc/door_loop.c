@@ -13,7 +13,6 @@
  * The jump does not save or restore the signal mask, as on illumos.
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -49,6 +48,7 @@ struct ops {
 	int (*open_door)(int, const char *, int);
 	int (*bind_door)(uint64_t);
 	int (*call_start)(int, void *, void **, int *);
+	int (*call_wait)(void *);
 	int (*call_step)(void **, int);
 	void (*call_cancel)(void *);
 };
@@ -196,10 +196,12 @@ void *libdoor_xcreate_startf(void *arg)
 }
 
 /*
- * door_call: Rust sends the call and reads the reply; the waiting happens
- * here, in poll(2), so that door_call is a cancellation point whose
- * unwinding passes only C frames, and so that a caught signal interrupts
- * it even under SA_RESTART (poll is never restarted).
+ * door_call: Rust sends the call, waits and reads the reply, in steps that
+ * each return here, so that door_call is a cancellation point whose
+ * unwinding passes only C frames: a cancellation request interrupts the
+ * wait (EINTR), and pthread_testcancel then acts on it. A caught signal
+ * interrupts the wait even under SA_RESTART (a futex wait with a timeout is
+ * never restarted).
  */
 static void give_up_call(void *arg)
 {
@@ -219,10 +221,13 @@ int libdoor_door_call(int d, void *params)
 	if (in_flight == NULL)
 		return r;
 	pthread_cleanup_push(give_up_call, &in_flight);
+	(void)fd;
 	while (in_flight != NULL) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		int n = poll(&p, 1, -1);
-		r = libdoor_ops->call_step(&in_flight, n < 0 && errno == EINTR);
+		int interrupted = libdoor_ops->call_wait(in_flight) == EINTR;
+		/* Each wait is short, so a cancellation request acts soon even
+		 * when no signal interrupted the wait. */
+		pthread_testcancel();
+		r = libdoor_ops->call_step(&in_flight, interrupted);
 	}
 	pthread_cleanup_pop(0);
 	return r;

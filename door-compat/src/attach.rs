@@ -121,20 +121,14 @@ fn stash_of(path: &Path) -> Result<PathBuf> {
 fn read_file(p: &Path) -> Option<String> {
     let fd = sys::openat(libc::AT_FDCWD, &cstr(p).ok()?, libc::O_RDONLY | libc::O_NOFOLLOW, 0).ok()?;
     let mut buf = vec![0u8; 512];
-    // SAFETY: buf is writable for its length.
-    let n = unsafe { libc::read(fd.raw(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n <= 0 {
-        return None;
-    }
-    buf.truncate(n as usize);
+    let n = sys::read(fd.raw(), &mut buf).ok().filter(|&n| n > 0)?;
+    buf.truncate(n);
     String::from_utf8(buf).ok()
 }
 
 fn write_new_file(p: &Path, text: &str, mode: libc::mode_t) -> Result<()> {
     let fd = sys::openat(libc::AT_FDCWD, &cstr(p)?, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, mode)?;
-    // SAFETY: text is readable for its length.
-    let n = unsafe { libc::write(fd.raw(), text.as_ptr().cast(), text.len()) };
-    if n != text.len() as isize {
+    if sys::write(fd.raw(), text.as_bytes())? != text.len() {
         return Err(Errno(libc::EIO));
     }
     Ok(())

@@ -2,12 +2,15 @@
 //!
 //! `door_call` is a pthread cancellation point, and glibc cancels by
 //! unwinding, which must not pass through Rust frames. So the C function
-//! (`libdoor_door_call` in `csrc/door_loop.c`) does the waiting itself, in
-//! `poll` (a cancellation point, and never restarted after a signal
-//! handler, even under SA_RESTART), and calls these three functions, each
-//! of which returns before any waiting:
+//! (`libdoor_door_call` in `csrc/door_loop.c`) drives the call and acts on
+//! cancellation itself (`pthread_testcancel` after every interrupted wait),
+//! calling these functions, each of which returns before any unwinding can
+//! start:
 //!
 //! - `start` checks the arguments and sends the call;
+//! - `wait` sleeps until the reply may be in (a futex wait in the shared
+//!   region, with a timeout, so it is never restarted after a signal
+//!   handler, even under SA_RESTART, and a dead server is noticed);
 //! - `step` reads what arrived (or handles the interruption) and, once the
 //!   reply is in, places the results;
 //! - `cancel`, from a cancellation cleanup handler, gives the call up.
@@ -94,6 +97,18 @@ fn send(d: c_int, params: *mut door_arg_t) -> Result<InFlight> {
     Ok(InFlight { d, params, descs: req.descs, pending })
 }
 
+/// Waits (at most a short while) until the reply may be in: 0, or EINTR
+/// when a signal handler ran (or a cancellation request interrupted it).
+pub extern "C" fn wait(in_flight: *mut InFlight) -> c_int {
+    // SAFETY: the InFlight start() leaked, owned by the caller, not moved
+    // while we borrow it.
+    let pending = unsafe { &mut (*in_flight).pending };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client::wait(pending))) {
+        Ok(Err(Errno(libc::EINTR))) => libc::EINTR,
+        _ => 0,
+    }
+}
+
 /// One step after the wait: `interrupted` says a signal handler ran. While
 /// the reply is not in, `*slot` stays set and 0 is returned (wait again);
 /// once the call is over `*slot` is NULL and the result is returned.
@@ -112,6 +127,18 @@ pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int) -> c_int {
             // SAFETY: as above.
             unsafe { slot.write(Box::into_raw(Box::new(InFlight { d, params, descs, pending }))) };
             0
+        }
+        Step::Ready => {
+            // The new channel is ready: send the call now.
+            match std::panic::catch_unwind(|| send(d, params)) {
+                Ok(Ok(in_flight)) => {
+                    // SAFETY: as above.
+                    unsafe { slot.write(Box::into_raw(Box::new(in_flight))) };
+                    0
+                }
+                Ok(Err(e)) => c_result(Ok(Err(e))),
+                Err(_) => c_result(Err(Box::new(()))),
+            }
         }
         Step::Done(outcome) => c_result(std::panic::catch_unwind(|| finish(&descs, params, outcome))),
     }

@@ -16,47 +16,54 @@ use libc::c_int;
 use crate::abi::*;
 use crate::descriptors;
 use crate::label::{self, Identity};
-use crate::sys::{self, Errno, Fd, Mapping, Result};
+use crate::region::{self, Region};
+use crate::spin;
+use crate::sys::{self, Errno, Fd, Result};
 use crate::wire::{self, Kind, MSG_LEN, Msg};
 
 pub struct ClientChannel {
     uniq: u64,
     sock: Fd,
-    region: Mapping,
+    region: Region,
     seq: u64,
     pid: libc::pid_t,
+    /// The effective uid and gid this process stated (`SCM_CREDENTIALS`)
+    /// with its last call on the socket; calls handed over in the region
+    /// carry none, so they are made only while these still hold.
+    stated: Option<(libc::uid_t, libc::gid_t)>,
+    /// How long to spin for a reply before sleeping (`spin.rs`).
+    spin: spin::Budget,
+    /// The server answered Hello: the channel is in its pool and the
+    /// door's limits are published. Until then no call is sent.
+    ready: bool,
 }
 
 impl ClientChannel {
-    /// Opens a channel to the door behind descriptor `door_fd`. `EBADF` when
-    /// the door's server is gone.
+    /// Opens a channel to the door behind descriptor `door_fd` (sends
+    /// Hello; the server's answer is awaited like a reply, see `start`).
+    /// `EBADF` when the door's server is gone.
     fn open(door_fd: c_int, uniq: u64) -> Result<ClientChannel> {
         let (mine, theirs) = sys::seqpacket_pair()?;
         sys::mark_internal(&mine);
         let region_fd = sys::memfd(c"libdoor-channel", wire::REGION_LEN)?;
         sys::add_seals(&region_fd, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL)?;
-        let region = Mapping::shared(&region_fd, wire::REGION_LEN)?;
+        let region = Region::map(&region_fd)?;
         // The server's end must ask for credentials before our first call
         // is queued on it, or that call would arrive without them.
         sys::pass_credentials(&theirs);
         sys::send_with_fds(door_fd, &Msg::new(Kind::Hello).encode(), &[theirs.raw(), region_fd.raw()])
             .map_err(|_| Errno(libc::EBADF))?;
         drop(theirs);
-        // The server answers once the channel is in its pool, its limits
-        // published; end of file means it refused or is gone.
-        loop {
-            match sys::wait_readable(mine.raw()) {
-                Err(Errno(libc::EINTR)) => continue,
-                r => r?,
-            };
-            let mut buf = [0u8; MSG_LEN + 1];
-            match sys::recv_with_fds(mine.raw(), &mut buf, libc::MSG_DONTWAIT, true) {
-                Err(Errno(libc::EAGAIN)) => continue,
-                Ok(r) if Msg::decode(&buf[..r.len]).is_some_and(|m| m.kind == Kind::Opened) => break,
-                _ => return Err(Errno(libc::EBADF)),
-            }
-        }
-        Ok(ClientChannel { uniq, sock: mine, region, seq: 0, pid: sys::getpid() })
+        Ok(ClientChannel {
+            uniq,
+            sock: mine,
+            region,
+            seq: 0,
+            pid: sys::getpid(),
+            stated: None,
+            spin: spin::Budget::new(),
+            ready: false,
+        })
     }
 
     /// The server's limits, checked before sending as illumos checks them
@@ -64,11 +71,7 @@ impl ClientChannel {
     /// outside DATA_MIN..DATA_MAX), ENOTSUP (descriptors to a door that
     /// refuses them), ENFILE (more than DESC_MAX).
     fn check_limits(&self, size: usize, ndesc: usize) -> Result<()> {
-        let word = |i: usize| {
-            // SAFETY: LIMITS_OFF + 40 is within the header page, 8-aligned;
-            // the access is atomic.
-            unsafe { (*self.region.ptr().add(wire::LIMITS_OFF + 8 * i).cast::<AtomicU64>()).load(Ordering::SeqCst) }
-        };
+        let word = |i: usize| self.region.limit(i).load(Ordering::SeqCst);
         let (revoked, min, max, desc_max, refuses) = (word(0), word(1), word(2), word(3), word(4));
         if revoked != 0 {
             Err(Errno(libc::EBADF))
@@ -85,15 +88,11 @@ impl ClientChannel {
 
     /// The server's name for this channel, which it wrote in the region.
     fn server_id(&self) -> u64 {
-        // SAFETY: the region is at least a page; offset 8 is in bounds and
-        // 8-aligned; the access is atomic.
-        unsafe { (*self.region.ptr().add(wire::CHANNEL_ID_OFF).cast::<AtomicU64>()).load(Ordering::SeqCst) }
+        self.region.channel_id().load(Ordering::SeqCst)
     }
 
     fn state(&self) -> &AtomicU64 {
-        // SAFETY: the region is page-aligned, at least a page, mapped while
-        // self lives; all accesses to the word are atomic.
-        unsafe { &*self.region.ptr().cast::<AtomicU64>() }
+        self.region.state()
     }
 
     /// Forgets a channel inherited over fork: the child closed its
@@ -153,6 +152,10 @@ pub enum ResultData {
 pub struct Pending {
     ch: ClientChannel,
     seq: u64,
+    /// The reply word as it was before we last looked for the reply: any
+    /// reply since has changed it, so waiting while it is unchanged never
+    /// sleeps through one.
+    word: u32,
     /// Descriptors received so far (from leading Descs messages).
     fds: Vec<Fd>,
 }
@@ -168,6 +171,8 @@ impl Pending {
 pub enum Step {
     /// Not answered yet: wait again.
     Wait(Pending),
+    /// A new channel is ready: start the call again (it will be sent now).
+    Ready,
     Done(Result<Results>),
 }
 
@@ -175,6 +180,12 @@ pub enum Step {
 /// and calls `receive`, or `interrupted` if a signal handler ran meanwhile.
 pub fn start(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
     let mut ch = take_channel(uniq, door_fd)?;
+    if !ch.ready {
+        // A new channel: first the server's answer to Hello, awaited like
+        // a reply (so the wait is interruptible and cancellable); then
+        // `receive` says Step::Ready and the call is started again.
+        return Ok(Pending { ch, seq: 0, word: 0, fds: Vec::new() });
+    }
     if let Err(e) = ch.check_limits(req.data.len(), req.descs.len()) {
         put_channel(ch);
         return Err(e);
@@ -187,33 +198,129 @@ pub fn start(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
     if !req.accepts_results {
         msg.e |= wire::NO_RESULTS;
     }
-    let data_fd = if req.data.len() <= wire::REQUEST_CAP {
-        // SAFETY: the region is REGION_LEN bytes; REQUEST_OFF + len is in bounds.
-        unsafe {
-            std::ptr::copy_nonoverlapping(req.data.as_ptr(), ch.region.ptr().add(wire::REQUEST_OFF), req.data.len())
-        };
+    let fits = req.data.len() <= wire::REQUEST_CAP;
+    if fits {
+        // SAFETY: the request area is REQUEST_CAP bytes; len fits.
+        unsafe { std::ptr::copy_nonoverlapping(req.data.as_ptr(), ch.region.request_area(), req.data.len()) };
+    }
+    let r = &ch.region;
+    let word = r.rep_word().load(Ordering::SeqCst);
+    // SAFETY: these calls cannot fail.
+    let me = unsafe { (libc::geteuid(), libc::getegid()) };
+    // The fast way: a server thread lingers on this channel after its last
+    // call, so hand the call over in the region and wake it; no socket
+    // message. Only for calls without descriptors whose data fits, and
+    // only while our identity is the one the server last saw.
+    let mut posted = false;
+    if fits && req.descs.is_empty() && ch.stated == Some(me) && r.mode().load(Ordering::SeqCst) == region::LINGER {
+        r.req_size().store(req.data.len() as u64, Ordering::SeqCst);
+        r.req_flags().store(msg.e, Ordering::SeqCst);
+        r.req_via().store(region::VIA_REGION, Ordering::SeqCst);
+        r.state().store(wire::pending(seq), Ordering::SeqCst);
+        r.req_word().fetch_add(1, Ordering::SeqCst);
+        if r.server_waiting().load(Ordering::SeqCst) != 0 {
+            sys::futex_wake(r.req_word());
+        }
+        // If the server stopped lingering meanwhile, it looks at the region
+        // once more after saying so; if it missed us, the socket carries
+        // the call too (the state word makes sure only one copy runs).
+        if r.mode().load(Ordering::SeqCst) == region::LINGER {
+            return Ok(Pending { ch, seq, word, fds: Vec::new() });
+        }
+        posted = true;
+    }
+    let data_fd = if fits {
         None
     } else {
         msg.e |= wire::DATA_MEMFD;
         Some(descriptors::data_memfd(req.data)?)
     };
     let (descs, _copies) = descriptors::for_passing(&req.descs);
-    ch.state().store(wire::pending(seq), Ordering::SeqCst);
+    if !posted {
+        // (A call already posted in the region keeps its state: a thread
+        // may have taken it from there, and resetting the state would let
+        // the socket copy run it a second time.)
+        r.req_via().store(region::VIA_SOCKET, Ordering::SeqCst);
+        r.state().store(wire::pending(seq), Ordering::SeqCst);
+    }
     if descriptors::send_message(ch.sock.raw(), msg, &descs, data_fd.as_ref()).is_err() {
         // The server is gone, or dropped this channel: the door is unusable.
         return Err(Errno(libc::EBADF));
     }
-    Ok(Pending { ch, seq, fds: Vec::new() })
+    ch.stated = Some(me);
+    // A server thread lingering on the channel reads the socket when woken.
+    r.req_word().fetch_add(1, Ordering::SeqCst);
+    if r.server_waiting().load(Ordering::SeqCst) != 0 {
+        sys::futex_wake(r.req_word());
+    }
+    Ok(Pending { ch, seq, word, fds: Vec::new() })
+}
+
+/// How long a waiting client sleeps before it checks that its server is
+/// still there (a futex wait cannot see the server die).
+const LIVENESS_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Waits until something may have arrived for a pending call: a reply in
+/// the region, a message on the socket, the server gone; at most
+/// `LIVENESS_CHECK`. `Err(EINTR)` when a signal handler ran.
+pub fn wait(p: &mut Pending) -> Result<()> {
+    if !p.ch.ready {
+        return sys::wait_readable_for(p.ch.sock.raw(), LIVENESS_CHECK).map(drop);
+    }
+    let r = &p.ch.region;
+    let word = p.word;
+    let waited = if p.ch.spin.spin(|| r.rep_word().load(Ordering::Relaxed) != word) {
+        Ok(())
+    } else {
+        r.client_waiting().store(1, Ordering::SeqCst);
+        let w = if r.rep_word().load(Ordering::SeqCst) == word {
+            sys::futex_wait(r.rep_word(), word, LIVENESS_CHECK)
+        } else {
+            Ok(())
+        };
+        r.client_waiting().store(0, Ordering::SeqCst);
+        w
+    };
+    // Taken before `receive` looks, so a reply after this changes it again.
+    p.word = r.rep_word().load(Ordering::SeqCst);
+    waited
 }
 
 /// Reads what arrived for a pending call: its reply, or not yet (a
 /// batch of descriptors, or the late reply to an earlier interrupted call,
 /// which is discarded along with its descriptors).
 pub fn receive(p: Pending) -> Step {
-    let Pending { ch, seq, mut fds } = p;
+    let Pending { mut ch, seq, word, mut fds } = p;
+    if !ch.ready {
+        // The server answers Hello once the channel is in its pool and the
+        // limits are published; end of file means it refused or is gone.
+        let mut buf = [0u8; MSG_LEN + 1];
+        return match sys::recv_with_fds(ch.sock.raw(), &mut buf, libc::MSG_DONTWAIT, true) {
+            Err(Errno(libc::EAGAIN)) => Step::Wait(Pending { ch, seq, word, fds }),
+            Ok(r) if Msg::decode(&buf[..r.len]).is_some_and(|m| m.kind == Kind::Opened) => {
+                ch.ready = true;
+                put_channel(ch);
+                Step::Ready
+            }
+            _ => Step::Done(Err(Errno(libc::EBADF))),
+        };
+    }
+    let r = &ch.region;
+    if fds.is_empty() && r.rep_seq().load(Ordering::SeqCst) == seq {
+        let errno = r.rep_errno().load(Ordering::SeqCst);
+        let size = r.rep_size().load(Ordering::SeqCst) as usize;
+        if errno != 0 {
+            put_channel(ch);
+            return Step::Done(Err(Errno(if errno < 4096 { errno as c_int } else { libc::EPROTO })));
+        }
+        if size > wire::REPLY_CAP {
+            return Step::Done(Err(Errno(libc::EPROTO)));
+        }
+        return Step::Done(Ok(Results { data: ResultData::Region(ch), size, fds }));
+    }
     let mut buf = [0u8; MSG_LEN + 1];
     let r = match sys::recv_with_fds(ch.sock.raw(), &mut buf, libc::MSG_DONTWAIT, false) {
-        Err(Errno(libc::EAGAIN)) => return Step::Wait(Pending { ch, seq, fds }),
+        Err(Errno(libc::EAGAIN)) => return Step::Wait(Pending { ch, seq, word, fds }),
         Err(_) => return Step::Done(Err(server_gone(ch, seq))),
         Ok(r) => r,
     };
@@ -223,7 +330,7 @@ pub fn receive(p: Pending) -> Step {
     let Some(msg) = Msg::decode(&buf[..r.len]) else { return Step::Done(Err(Errno(libc::EPROTO))) };
     let truncated = r.truncated;
     if msg.seq != seq {
-        return Step::Wait(Pending { ch, seq, fds });
+        return Step::Wait(Pending { ch, seq, word, fds });
     }
     fds.extend(r.fds);
     if truncated {
@@ -233,7 +340,7 @@ pub fn receive(p: Pending) -> Step {
         return Step::Done(Err(Errno(libc::EMFILE)));
     }
     match msg.kind {
-        Kind::Descs if fds.len() <= DOOR_MAX_DESC + 1 => return Step::Wait(Pending { ch, seq, fds }),
+        Kind::Descs if fds.len() <= DOOR_MAX_DESC + 1 => return Step::Wait(Pending { ch, seq, word, fds }),
         Kind::Reply => {}
         _ => return Step::Done(Err(Errno(libc::EPROTO))),
     }
@@ -265,6 +372,10 @@ pub fn receive(p: Pending) -> Step {
 /// doors excepted).
 pub fn interrupted(p: Pending, door_fd: c_int) -> Errno {
     let Pending { ch, seq, .. } = p;
+    if !ch.ready {
+        // Nothing was sent yet.
+        return Errno(libc::EAGAIN);
+    }
     let withdrawn = ch
         .state()
         .compare_exchange(wire::pending(seq), wire::withdrawn(seq), Ordering::SeqCst, Ordering::SeqCst)
@@ -277,8 +388,17 @@ pub fn interrupted(p: Pending, door_fd: c_int) -> Errno {
         m.a = ch.server_id();
         let _ = sys::send_with_fds(door_fd, &m.encode(), &[]);
     }
-    put_channel(ch);
-    Errno(if withdrawn { libc::EAGAIN } else { libc::EINTR })
+    if withdrawn {
+        put_channel(ch);
+        Errno(libc::EAGAIN)
+    } else {
+        // The channel stays busy until the server thread finishes the call
+        // we gave up on; our next call takes a new channel (and so another
+        // server thread, as on illumos). Closing this one tells that thread
+        // it has no client: its results are discarded.
+        drop(ch);
+        Errno(libc::EINTR)
+    }
 }
 
 /// The channel closed: the server process died (or exec'd) or dropped us.
@@ -309,7 +429,7 @@ impl Results {
             ResultData::Region(ch) => {
                 // SAFETY: size <= REPLY_CAP was checked, so the source is in
                 // the region; dst is writable per the caller.
-                unsafe { std::ptr::copy_nonoverlapping(ch.region.ptr().add(wire::REPLY_OFF), dst, self.size) };
+                unsafe { std::ptr::copy_nonoverlapping(ch.region.reply_area(), dst, self.size) };
                 Ok(())
             }
             // SAFETY: dst is writable for size bytes per the caller.
@@ -326,8 +446,10 @@ fn query(door_fd: c_int) -> Result<(Identity, Msg)> {
     drop(theirs);
     let read = || -> Result<Msg> {
         loop {
+            // A signal (or a cancellation request) before the call is even
+            // sent: it never ran, as when no server thread took it.
             match sys::wait_readable(mine.raw()) {
-                Err(Errno(libc::EINTR)) => continue,
+                Err(Errno(libc::EINTR)) => return Err(Errno(libc::EAGAIN)),
                 r => r?,
             };
             let mut buf = [0u8; MSG_LEN + 1];

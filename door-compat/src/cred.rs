@@ -247,8 +247,9 @@ fn read_file(path: &std::ffi::CStr) -> Result<Vec<u8>> {
     loop {
         out.try_reserve(4096).map_err(|_| Errno(libc::ENOMEM))?;
         let spare = out.spare_capacity_mut();
-        // SAFETY: spare is writable memory of the stated length.
-        let n = unsafe { libc::read(fd.raw(), spare.as_mut_ptr().cast(), spare.len()) };
+        // SAFETY: spare is writable memory of the stated length; raw read,
+        // not a cancellation point (see sys.rs).
+        let n = unsafe { libc::syscall(libc::SYS_read, fd.raw(), spare.as_mut_ptr(), spare.len()) };
         match n {
             0 => return Ok(out),
             n if n > 0 => {

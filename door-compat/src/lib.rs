@@ -34,8 +34,10 @@ mod dup;
 #[cfg(not(test))]
 mod interpose;
 mod label;
+mod region;
 mod results;
 mod serve;
+mod spin;
 mod server;
 mod stat;
 mod stropts;
@@ -52,6 +54,7 @@ struct Ops {
     open_door: extern "C" fn(libc::c_int, *const libc::c_char, libc::c_int) -> libc::c_int,
     bind_door: extern "C" fn(u64) -> libc::c_int,
     call_start: extern "C" fn(libc::c_int, *mut abi::door_arg_t, *mut *mut call::InFlight, *mut libc::c_int) -> libc::c_int,
+    call_wait: extern "C" fn(*mut call::InFlight) -> libc::c_int,
     call_step: extern "C" fn(*mut *mut call::InFlight, libc::c_int) -> libc::c_int,
     call_cancel: extern "C" fn(*mut call::InFlight),
 }
@@ -62,6 +65,7 @@ static OPS: Ops = Ops {
     open_door: open_door_hook,
     bind_door: api_pool::bind_door_hook,
     call_start: call::start,
+    call_wait: call::wait,
     call_step: call::step,
     call_cancel: call::cancel,
 };

@@ -17,6 +17,7 @@ use libc::{c_char, c_int, c_void};
 
 use crate::abi::*;
 use crate::descriptors;
+use crate::region;
 use crate::server::{CLOSING_TOKEN, Channel, Depletion, Door, Pool, UNREF_TOKEN, XCreateFn, with_server};
 use crate::sys::{self, Errno, Fd, Result};
 use crate::wire::{self, Kind, MSG_LEN, Msg};
@@ -96,6 +97,9 @@ struct ServerThread {
     depletion_info: door_info_t,
     /// The pool whose unreferenced notification this thread is delivering.
     unref: Option<Arc<Pool>>,
+    /// The channel whose call this thread just answered: it waits there
+    /// briefly for the client's next call before going back to the pool.
+    linger: Option<Arc<Channel>>,
 }
 
 std::thread_local! {
@@ -136,6 +140,9 @@ fn record() -> &'static mut ServerThread {
         if let Some(pool) = rec.unref.take() {
             std::mem::forget(pool);
         }
+        if let Some(ch) = rec.linger.take() {
+            std::mem::forget(ch);
+        }
         rec.pid = sys::getpid();
         return rec;
     }
@@ -150,6 +157,7 @@ fn record() -> &'static mut ServerThread {
         // SAFETY: door_info_t is plain old data; all-zero is valid.
         depletion_info: unsafe { std::mem::zeroed() },
         unref: None,
+        linger: None,
     }));
     RECORD.with(|c| c.set(rec));
     // SAFETY: the key exists; rec is the value its destructor will free.
@@ -174,11 +182,12 @@ extern "C" fn thread_gone(p: *mut c_void) {
     }
     if let Some(cur) = rec.current.take() {
         cur.channel.stop_serving();
-        let mut m = Msg::new(Kind::Reply);
-        m.seq = cur.seq;
-        m.c = libc::EINTR as u64;
-        let _ = sys::send_with_fds(cur.channel.sock.raw(), &m.encode(), &[]);
+        answer(&cur.channel, cur.seq, libc::EINTR);
         cur.channel.rearm();
+    }
+    if let Some(ch) = rec.linger.take() {
+        ch.region.mode().store(region::POOL, Ordering::SeqCst);
+        ch.rearm();
     }
     // SAFETY: rec is the box from above, still owned here.
     drop(unsafe { std::mem::ManuallyDrop::take(&mut rec) });
@@ -279,6 +288,11 @@ pub extern "C" fn next_invocation(d: *mut Dispatch) {
     let r = std::panic::catch_unwind(|| {
         let rec = record();
         let pool = my_pool(rec)?;
+        if let Some(ch) = rec.linger.take() {
+            if let Some(dispatch) = linger(rec, &pool, ch) {
+                return Ok(dispatch);
+            }
+        }
         loop {
             if pool.closed.load(Ordering::SeqCst) {
                 return Err(Errno(libc::EBADF));
@@ -324,6 +338,97 @@ pub extern "C" fn next_invocation(d: *mut Dispatch) {
     };
     // SAFETY: d points at the C loop's dispatch record, valid and writable.
     unsafe { d.write(dispatch) };
+}
+
+/// How long a thread stays with a channel after answering it, for the
+/// client's next call: long enough to catch a client calling in a loop,
+/// short enough that an idle channel soon returns its thread to the pool.
+/// Waiting costs no CPU (a futex sleep).
+const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Waits on `ch`'s region for the client's next call, which then comes with
+/// no socket message, no epoll and no rearm. Only while another thread of
+/// the pool is idle, so lingering never keeps a call waiting. Returns the
+/// invocation, or None after the linger time (the channel then goes back
+/// to the pool's epoll set).
+fn linger(rec: &mut ServerThread, pool: &Arc<Pool>, ch: Arc<Channel>) -> Option<Dispatch> {
+    let r = &ch.region;
+    let mut taken = None;
+    if pool.idle.load(Ordering::SeqCst) > 0 && !pool.closed.load(Ordering::SeqCst) {
+        r.mode().store(region::LINGER, Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + LINGER;
+        loop {
+            let word = r.req_word().load(Ordering::SeqCst);
+            if let Some(t) = take_region_call(rec, &ch) {
+                taken = Some(t);
+                break;
+            }
+            if r.state().load(Ordering::SeqCst) & 3 == wire::pending(0) {
+                // A call that came on the socket (it has descriptors or
+                // large data): read it from there.
+                r.mode().store(region::POOL, Ordering::SeqCst);
+                return match take_call(&ch) {
+                    Taken::Call(d) => Some(*d),
+                    Taken::Nothing => {
+                        ch.rearm();
+                        None
+                    }
+                    Taken::Closed => {
+                        with_server(|s| s.drop_channel(ch.id));
+                        None
+                    }
+                };
+            }
+            if ch.spin.lock().unwrap_or_else(|p| p.into_inner()).spin(|| r.req_word().load(Ordering::Relaxed) != word) {
+                continue;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline || sys::peer_gone(ch.sock.raw()) {
+                break;
+            }
+            r.server_waiting().store(1, Ordering::SeqCst);
+            if r.req_word().load(Ordering::SeqCst) == word {
+                let _ = sys::futex_wait(r.req_word(), word, deadline - now);
+            }
+            r.server_waiting().store(0, Ordering::SeqCst);
+        }
+        r.mode().store(region::POOL, Ordering::SeqCst);
+        // A client that saw LINGER just before it ended posted in the region.
+        if taken.is_none() {
+            taken = take_region_call(rec, &ch);
+        }
+    }
+    match taken {
+        Some(Taken::Call(d)) => Some(*d),
+        _ => {
+            ch.rearm();
+            None
+        }
+    }
+}
+
+/// A call the client posted in the region (no descriptors, data in the
+/// request area), if there is one: taken with the state word's
+/// compare-and-swap, like a call from the socket.
+fn take_region_call(rec: &mut ServerThread, ch: &Arc<Channel>) -> Option<Taken> {
+    let r = &ch.region;
+    let state = r.state().load(Ordering::SeqCst);
+    if state & 3 != wire::pending(0) || r.req_via().load(Ordering::SeqCst) != region::VIA_REGION {
+        return None;
+    }
+    let seq = state >> 2;
+    let size = r.req_size().load(Ordering::SeqCst) as usize;
+    let no_results = r.req_flags().load(Ordering::SeqCst) & wire::NO_RESULTS != 0;
+    if r.state().compare_exchange(state, wire::picked(seq), Ordering::SeqCst, Ordering::SeqCst).is_err() {
+        return None;
+    }
+    let _ = rec;
+    if size > wire::REQUEST_CAP {
+        answer(ch, seq, libc::EPROTO);
+        return Some(Taken::Nothing);
+    }
+    let caller = Caller { cred: *ch.last_cred.lock().unwrap_or_else(|p| p.into_inner()) };
+    Some(prepare(ch, seq, size, no_results, None, Vec::new(), caller))
 }
 
 /// Takes one queued unreferenced notification: the procedure runs with
@@ -396,7 +501,10 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
         }
         match msg.kind {
             Kind::Descs => continue,
-            Kind::Call => break (msg, Caller { cred: r.cred }),
+            Kind::Call => {
+                *channel.last_cred.lock().unwrap_or_else(|p| p.into_inner()) = r.cred;
+                break (msg, Caller { cred: r.cred });
+            }
             _ => return Taken::Closed,
         }
     };
@@ -409,7 +517,8 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
     if !memfd && size > wire::REQUEST_CAP {
         return Taken::Closed;
     }
-    // Take the call, unless the client withdrew it.
+    // Take the call, unless the client withdrew it, or a lingering thread
+    // took it from the region already.
     if channel
         .state()
         .compare_exchange(wire::pending(msg.seq), wire::picked(msg.seq), Ordering::SeqCst, Ordering::SeqCst)
@@ -417,6 +526,23 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
     {
         return Taken::Nothing;
     }
+    let no_results = msg.e & wire::NO_RESULTS != 0;
+    prepare(channel, msg.seq, size, no_results, data_fd.as_ref(), fds, caller)
+}
+
+/// Checks a call this thread has just taken (by the state word's
+/// compare-and-swap) and readies its invocation: the limits, the arguments
+/// copied out of the client's reach, the descriptors described.
+fn prepare(
+    channel: &Arc<Channel>,
+    seq: u64,
+    size: usize,
+    no_results: bool,
+    data_fd: Option<&Fd>,
+    fds: Vec<Fd>,
+    caller: Caller,
+) -> Taken {
+    let msg_seq = seq;
     // illumos checks in this order, before any descriptor is translated.
     let door = &channel.door;
     let p = &door.params;
@@ -432,12 +558,12 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
         None
     };
     if let Some(errno) = refused {
-        answer(channel, msg.seq, errno);
+        answer(channel, msg_seq, errno);
         return Taken::Nothing;
     }
     let rec = record();
-    if let Err(e) = copy_arguments(rec, channel, size, data_fd.as_ref()) {
-        answer(channel, msg.seq, e.0);
+    if let Err(e) = copy_arguments(rec, channel, size, data_fd) {
+        answer(channel, msg_seq, e.0);
         return Taken::Nothing;
     }
     rec.descs.clear();
@@ -445,13 +571,8 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
         rec.descs.push(descriptors::describe(fd.into_raw()));
     }
     // SAFETY: pthread_self cannot fail.
-    *channel.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some((msg.seq, unsafe { libc::pthread_self() }));
-    rec.current = Some(Current {
-        channel: channel.clone(),
-        seq: msg.seq,
-        no_results: msg.e & wire::NO_RESULTS != 0,
-        caller,
-    });
+    *channel.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some((msg_seq, unsafe { libc::pthread_self() }));
+    rec.current = Some(Current { channel: channel.clone(), seq: msg_seq, no_results, caller });
     Taken::Call(Box::new(Dispatch {
         // SAFETY: proc_ is the procedure address door_create was given.
         procedure: Some(unsafe { std::mem::transmute::<usize, ServerProcedure>(door.proc_ as usize) }),
@@ -483,13 +604,7 @@ fn copy_arguments(rec: &mut ServerThread, channel: &Channel, size: usize, data_f
             // so the source is in bounds; args holds at least size bytes. The
             // client may write the source concurrently: we copy whatever
             // bytes are there, and only our copy is used.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    channel.region.ptr().add(wire::REQUEST_OFF),
-                    rec.args.as_mut_ptr(),
-                    size,
-                )
-            }
+            unsafe { std::ptr::copy_nonoverlapping(channel.region.request_area(), rec.args.as_mut_ptr(), size) }
         }
     }
     if rec.args_used > size {
@@ -501,10 +616,7 @@ fn copy_arguments(rec: &mut ServerThread, channel: &Channel, size: usize, data_f
 
 /// Answers a call with just an errno.
 fn answer(channel: &Channel, seq: u64, errno: c_int) {
-    let mut m = Msg::new(Kind::Reply);
-    m.seq = seq;
-    m.c = errno as u64;
-    let _ = sys::send_with_fds(channel.sock.raw(), &m.encode(), &[]);
+    channel.region.post_reply(seq, errno, 0);
 }
 
 /// `door_return`'s work before the jump: sends the results to the current
@@ -551,7 +663,8 @@ pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, 
             // The client went away: the results are discarded.
             with_server(|s| s.drop_channel(cur.channel.id));
         } else {
-            cur.channel.rearm();
+            // The thread stays with the channel a moment (next_invocation).
+            rec.linger = Some(cur.channel);
         }
         Ok(())
     });
@@ -562,18 +675,33 @@ pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, 
     }
 }
 
+/// Results without descriptors that fit the reply area go in the region;
+/// the rest go on the socket (descriptors, a memfd for large data). Either
+/// way the client is woken through the region.
 fn send_results(channel: &Channel, seq: u64, bytes: &[u8], descs: &[door_desc_t]) -> Result<()> {
+    if sys::peer_gone(channel.sock.raw()) {
+        return Err(Errno(libc::EPIPE));
+    }
+    let fits = bytes.len() <= wire::REPLY_CAP;
+    if fits {
+        // SAFETY: the reply area is REPLY_CAP bytes; len fits.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), channel.region.reply_area(), bytes.len()) };
+    }
+    if fits && descs.is_empty() {
+        channel.region.post_reply(seq, 0, bytes.len());
+        return Ok(());
+    }
     let mut m = Msg::new(Kind::Reply);
     m.seq = seq;
     m.a = bytes.len() as u64;
-    let data_fd = if bytes.len() <= wire::REPLY_CAP {
-        // SAFETY: the region is REGION_LEN bytes; REPLY_OFF + len is in bounds.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), channel.region.ptr().add(wire::REPLY_OFF), bytes.len()) };
+    let data_fd = if fits {
         None
     } else {
         m.e |= wire::DATA_MEMFD;
         Some(descriptors::data_memfd(bytes)?)
     };
     let (descs, _copies) = descriptors::for_passing(descs);
-    descriptors::send_message(channel.sock.raw(), m, &descs, data_fd.as_ref())
+    let sent = descriptors::send_message(channel.sock.raw(), m, &descs, data_fd.as_ref());
+    channel.region.notify_client();
+    sent
 }

@@ -14,7 +14,8 @@ use libc::{c_int, c_void};
 
 use crate::abi::*;
 use crate::label::{self, Identity};
-use crate::sys::{self, Errno, Fd, Mapping, Result};
+use crate::region::Region;
+use crate::sys::{self, Errno, Fd, Result};
 use crate::wire::{self, Kind, MSG_LEN, Msg};
 
 /// A door this process created.
@@ -202,9 +203,7 @@ impl Pool {
     /// Dismisses every thread of the pool: each wakes and exits.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64.
-        unsafe { libc::write(self.closing.raw(), (&raw const one).cast(), 8) };
+        let _ = sys::write(self.closing.raw(), &1u64.to_ne_bytes());
     }
 }
 
@@ -213,20 +212,24 @@ impl Pool {
 pub struct Channel {
     pub id: u64,
     pub sock: Fd,
-    pub region: Mapping,
+    pub region: Region,
     pub door: Arc<Door>,
     /// The call being served on this channel and the thread serving it,
     /// for cancelling that thread when its client gives up.
     pub serving: Mutex<Option<(u64, libc::pthread_t)>>,
+    /// The credentials the kernel attached to the last Call that came on the
+    /// socket; calls handed over in the region (which carry none) are made
+    /// by the same process, with these effective ids (the client sends on
+    /// the socket whenever they change; `cred.rs` checks them).
+    pub last_cred: Mutex<Option<libc::ucred>>,
+    /// How long a lingering thread spins for the next call (`spin.rs`).
+    pub spin: Mutex<crate::spin::Budget>,
 }
 
 impl Channel {
     /// The request state word at the start of the shared region.
     pub fn state(&self) -> &AtomicU64 {
-        // SAFETY: the region is at least a page long, page-aligned, and stays
-        // mapped while self lives; an AtomicU64 may alias memory another
-        // process writes, since every access is atomic.
-        unsafe { &*self.region.ptr().cast::<AtomicU64>() }
+        self.region.state()
     }
 
     /// The client gave up on call `seq`: cancel the thread serving it, as
@@ -259,9 +262,7 @@ impl Channel {
             u64::from(d.attributes.load(Ordering::SeqCst) & DOOR_REFUSE_DESC != 0),
         ];
         for (i, v) in values.into_iter().enumerate() {
-            // SAFETY: LIMITS_OFF + 40 is within the region's header page,
-            // 8-aligned; the access is atomic.
-            unsafe { (*self.region.ptr().add(wire::LIMITS_OFF + 8 * i).cast::<AtomicU64>()).store(v, Ordering::SeqCst) };
+            self.region.limit(i).store(v, Ordering::SeqCst);
         }
     }
 
@@ -654,16 +655,22 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
     if sys::seals(&region_fd)? & need != need || sys::fstat(region_fd.raw())?.st_size as usize != wire::REGION_LEN {
         return Err(Errno(libc::EPROTO));
     }
-    let region = Mapping::shared(&region_fd, wire::REGION_LEN)?;
+    let region = Region::map(&region_fd)?;
     sys::mark_internal(&sock);
     // Each call then carries the caller's identity, as the kernel knows it.
     sys::pass_credentials(&sock);
     with_server(|s| {
         let id = s.token();
-        // SAFETY: the region is REGION_LEN bytes; the id word is in bounds
-        // and 8-aligned; the access is atomic.
-        unsafe { (*region.ptr().add(wire::CHANNEL_ID_OFF).cast::<AtomicU64>()).store(id, Ordering::SeqCst) };
-        let ch = Arc::new(Channel { id, sock, region, door: door.clone(), serving: Mutex::new(None) });
+        region.channel_id().store(id, Ordering::SeqCst);
+        let ch = Arc::new(Channel {
+            id,
+            sock,
+            region,
+            door: door.clone(),
+            serving: Mutex::new(None),
+            last_cred: Mutex::new(None),
+            spin: Mutex::new(crate::spin::Budget::new()),
+        });
         sys::epoll_ctl(
             &door.pool.epoll,
             libc::EPOLL_CTL_ADD,

@@ -1,10 +1,15 @@
 //! Raw system calls: the only way libdoor's own code touches descriptors.
 //!
-//! libdoor interposes `open` and the `stat` family, and may later interpose
-//! `close` and `dup`, so its own I/O must never go through those libc names:
-//! descriptors are opened, closed and examined with `syscall(2)` here, and
-//! everything else uses libc functions libdoor does not interpose. Errors are `Errno` values, turned into `-1` and
-//! `errno` only at the C boundary.
+//! They go through `syscall(2)` rather than libc's wrappers for two
+//! reasons. libc's `sendmsg`, `recvmsg`, `poll`, `connect`, `read` and the
+//! like are pthread cancellation points, and a cancellation acting inside
+//! them would unwind through Rust frames (which aborts): a server procedure
+//! with cancellation enabled calls `door_return`, and a client cancelled in
+//! `door_call` runs our code too; only `csrc/door_loop.c` acts on
+//! cancellation, with C frames alone. And libdoor interposes `open`, the
+//! `stat` family and `dup`, so its own I/O must never go through those libc
+//! names. Errors are `Errno` values, turned into `-1` and `errno` only at
+//! the C boundary.
 
 use std::mem::{MaybeUninit, size_of};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -216,7 +221,7 @@ pub fn bind(fd: &Fd, name: &[u8]) -> Result<()> {
 pub fn connect(fd: &Fd, name: &[u8]) -> Result<()> {
     let (addr, len) = sockaddr_un(name)?;
     // SAFETY: addr is a valid sockaddr_un of length len.
-    retry(|| unsafe { libc::connect(fd.raw(), (&raw const addr).cast(), len) as libc::c_long }).map(drop)
+    retry(|| unsafe { libc::syscall(libc::SYS_connect, fd.raw(), (&raw const addr), len) }).map(drop)
 }
 
 pub fn listen(fd: &Fd, backlog: c_int) -> Result<()> {
@@ -228,8 +233,13 @@ pub fn listen(fd: &Fd, backlog: c_int) -> Result<()> {
 pub fn accept(fd: &Fd) -> Result<Fd> {
     // SAFETY: NULL address pointers are allowed by accept4.
     let r = retry(|| unsafe {
-        libc::accept4(fd.raw(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
-            as libc::c_long
+        libc::syscall(
+            libc::SYS_accept4,
+            fd.raw(),
+            std::ptr::null_mut::<libc::sockaddr>(),
+            std::ptr::null_mut::<libc::socklen_t>(),
+            libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+        )
     })?;
     Ok(Fd(r as c_int))
 }
@@ -340,7 +350,7 @@ fn send(sock: c_int, bytes: &[u8], fds: &[c_int], creds: bool) -> Result<()> {
         }
     }
     // SAFETY: msg describes live buffers (iov, cbuf) for the whole call.
-    retry(|| unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) as libc::c_long }).map(drop)
+    retry(|| unsafe { libc::syscall(libc::SYS_sendmsg, sock, &raw const msg, libc::MSG_NOSIGNAL) }).map(drop)
 }
 
 /// Asks the kernel to attach the sender's pid, uid and gid to every message
@@ -385,7 +395,7 @@ pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -
     msg.msg_controllen = std::mem::size_of_val(&cbuf);
     let flags = flags | if cloexec { libc::MSG_CMSG_CLOEXEC } else { 0 };
     // SAFETY: msg describes live, writable buffers (buf, cbuf) for the whole call.
-    let n = retry(|| unsafe { libc::recvmsg(sock, &mut msg, flags) as libc::c_long })? as usize;
+    let n = retry(|| unsafe { libc::syscall(libc::SYS_recvmsg, sock, &raw mut msg, flags) })? as usize;
     let mut fds = Vec::new();
     let mut cred = None;
     // SAFETY: the kernel filled msg_control with well-formed headers within
@@ -436,11 +446,23 @@ pub fn wait_readable(fd: c_int) -> Result<libc::c_short> {
     Ok(p.revents)
 }
 
+/// Like `wait_readable`, for at most `timeout`.
+pub fn wait_readable_for(fd: c_int, timeout: std::time::Duration) -> Result<libc::c_short> {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    let ts = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as i64 };
+    // SAFETY: p is one valid pollfd; ts is valid; a NULL sigmask is allowed.
+    let r = unsafe {
+        libc::syscall(libc::SYS_ppoll, &raw mut p, 1 as libc::c_long, &raw const ts, std::ptr::null::<libc::sigset_t>(), 0)
+    };
+    check(r)?;
+    Ok(p.revents)
+}
+
 /// Whether the peer of a connected socket has gone (without blocking).
 pub fn peer_gone(fd: c_int) -> bool {
     let mut p = libc::pollfd { fd, events: libc::POLLRDHUP, revents: 0 };
     // SAFETY: p is one valid pollfd.
-    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    let r = unsafe { libc::syscall(libc::SYS_poll, &raw mut p, 1, 0) };
     r == 1 && p.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) != 0
 }
 
@@ -497,7 +519,7 @@ pub fn pwrite_all(fd: &Fd, mut bytes: &[u8], mut offset: usize) -> Result<()> {
     while !bytes.is_empty() {
         // SAFETY: bytes is a readable buffer of the given length.
         let n = retry(|| unsafe {
-            libc::pwrite(fd.raw(), bytes.as_ptr().cast(), bytes.len(), offset as libc::off_t) as libc::c_long
+            libc::syscall(libc::SYS_pwrite64, fd.raw(), bytes.as_ptr(), bytes.len(), offset as libc::off_t)
         })? as usize;
         if n == 0 {
             return Err(Errno(libc::EIO));
@@ -517,7 +539,7 @@ pub unsafe fn pread_exact(fd: &Fd, buf: *mut u8, len: usize, offset: usize) -> R
     while done < len {
         // SAFETY: the caller guarantees buf..buf+len is writable; done < len.
         let n = retry(|| unsafe {
-            libc::pread(fd.raw(), buf.add(done).cast(), len - done, (offset + done) as libc::off_t) as libc::c_long
+            libc::syscall(libc::SYS_pread64, fd.raw(), buf.add(done), len - done, (offset + done) as libc::off_t)
         })? as usize;
         if n == 0 {
             return Err(Errno(libc::EPROTO));
@@ -625,6 +647,28 @@ pub fn epoll_wait_one(ep: &Fd) -> Result<(u32, u64)> {
     }
 }
 
+/// Sleeps while `*word == expected`, at most `timeout`. `Err(EINTR)` when a
+/// signal handler ran (FUTEX_WAIT with a timeout is never restarted, even
+/// under SA_RESTART); `Ok` on a wake, a changed word or the timeout.
+pub fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, timeout: std::time::Duration) -> Result<()> {
+    let ts = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as i64 };
+    // SAFETY: word is a live, aligned u32; ts is valid for the call. The
+    // word is shared memory, so no FUTEX_PRIVATE_FLAG.
+    let r = unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, &raw const ts, 0usize, 0u32)
+    };
+    match check(r) {
+        Err(Errno(libc::EINTR)) => Err(Errno(libc::EINTR)),
+        _ => Ok(()),
+    }
+}
+
+/// Wakes one sleeper on `word`.
+pub fn futex_wake(word: &std::sync::atomic::AtomicU32) {
+    // SAFETY: word is a live, aligned u32.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1, 0usize, 0usize, 0u32) };
+}
+
 /// 64 random bits from the kernel.
 pub fn random_u64() -> u64 {
     let mut v = 0u64;
@@ -684,4 +728,16 @@ mod tests {
         assert_eq!(round_up(1, 4096), Some(4096));
         assert_eq!(round_up(usize::MAX, 4096), None);
     }
+}
+
+/// `read(2)` that is not a cancellation point.
+pub fn read(fd: c_int, buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: buf is writable for its length.
+    retry(|| unsafe { libc::syscall(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len()) }).map(|n| n as usize)
+}
+
+/// `write(2)` that is not a cancellation point.
+pub fn write(fd: c_int, buf: &[u8]) -> Result<usize> {
+    // SAFETY: buf is readable for its length.
+    retry(|| unsafe { libc::syscall(libc::SYS_write, fd, buf.as_ptr(), buf.len()) }).map(|n| n as usize)
 }

@@ -142,6 +142,8 @@ impl Msg {
 //   REQUEST_OFF  request data, written by the client, copied out by the server
 //   REPLY_OFF    reply data, written by the server, copied out by the client
 
+/// The state word (see `pending` and its successors).
+pub const STATE_OFF: usize = 0;
 /// Where the server writes its id for the channel (for Abandon).
 pub const CHANNEL_ID_OFF: usize = 8;
 /// Where the server publishes the door's state for the client's checks
@@ -149,6 +151,19 @@ pub const CHANNEL_ID_OFF: usize = 8;
 /// thread): revoked (0/1), DATA_MIN, DATA_MAX, DESC_MAX, refuses
 /// descriptors (0/1); one u64 each. The server checks again on receipt.
 pub const LIMITS_OFF: usize = 16;
+/// The hand-off words (`region.rs`): u32 futex words and flags, then the
+/// region reply's header and the region request's header.
+pub const MODE_OFF: usize = 64;
+pub const REQ_WORD_OFF: usize = 68;
+pub const SERVER_WAITING_OFF: usize = 72;
+pub const REP_WORD_OFF: usize = 76;
+pub const CLIENT_WAITING_OFF: usize = 80;
+pub const REQ_FLAGS_OFF: usize = 84;
+pub const REQ_VIA_OFF: usize = 88;
+pub const REP_SEQ_OFF: usize = 96;
+pub const REP_ERRNO_OFF: usize = 104;
+pub const REP_SIZE_OFF: usize = 112;
+pub const REQ_SIZE_OFF: usize = 120;
 pub const REQUEST_OFF: usize = 4096;
 pub const REQUEST_CAP: usize = 64 * 1024;
 pub const REPLY_OFF: usize = REQUEST_OFF + REQUEST_CAP;

@@ -1,0 +1,132 @@
+//! A channel's shared region: the memory one client thread and its door's
+//! server share for the channel's life (made by the client, sealed against
+//! shrinking and growing, passed once in Hello, mapped by both sides).
+//!
+//! Layout (`wire.rs` has the offsets): a header page of atomic words, then
+//! the request area, then the reply area. Either side may be hostile to the
+//! other, so every word is read once, atomically, and every size is checked
+//! against its area before use; data is always copied out, never used in
+//! place.
+//!
+//! The header carries the call's hand-off. The state word arbitrates who
+//! owns a call (pending → picked by a server thread, or withdrawn by an
+//! interrupted client, or abandoned after it was picked). The futex words
+//! let a server thread that *lingers* on the channel after a call take the
+//! client's next call without any socket message, and let the server wake
+//! the client when results (or an error) are in the reply area.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::sys::{self, Fd, Mapping, Result};
+use crate::wire;
+
+pub struct Region(Mapping);
+
+/// How a request reached the region (`req_via`).
+pub const VIA_SOCKET: u32 = 0;
+pub const VIA_REGION: u32 = 1;
+
+/// `mode`: whether a server thread lingers on the channel.
+pub const POOL: u32 = 0;
+pub const LINGER: u32 = 1;
+
+impl Region {
+    /// Maps `fd`, which must be `REGION_LEN` bytes.
+    pub fn map(fd: &Fd) -> Result<Region> {
+        Mapping::shared(fd, wire::REGION_LEN).map(Region)
+    }
+
+    fn u64_at(&self, off: usize) -> &AtomicU64 {
+        debug_assert!(off % 8 == 0 && off + 8 <= wire::REQUEST_OFF);
+        // SAFETY: off is 8-aligned within the header page of a mapping that
+        // lives as long as self; every access to these words is atomic, so
+        // the other process writing them concurrently is no data race.
+        unsafe { &*self.0.ptr().add(off).cast::<AtomicU64>() }
+    }
+
+    fn u32_at(&self, off: usize) -> &AtomicU32 {
+        debug_assert!(off % 4 == 0 && off + 4 <= wire::REQUEST_OFF);
+        // SAFETY: as for u64_at, 4-aligned.
+        unsafe { &*self.0.ptr().add(off).cast::<AtomicU32>() }
+    }
+
+    /// The state word: `wire::pending(seq)` and its successors.
+    pub fn state(&self) -> &AtomicU64 {
+        self.u64_at(wire::STATE_OFF)
+    }
+    /// The server's id for the channel.
+    pub fn channel_id(&self) -> &AtomicU64 {
+        self.u64_at(wire::CHANNEL_ID_OFF)
+    }
+    /// Published limit `i` (see `wire::LIMITS_OFF`).
+    pub fn limit(&self, i: usize) -> &AtomicU64 {
+        self.u64_at(wire::LIMITS_OFF + 8 * i)
+    }
+    /// `LINGER` while a server thread waits on `req_word` for the next call.
+    pub fn mode(&self) -> &AtomicU32 {
+        self.u32_at(wire::MODE_OFF)
+    }
+    /// Bumped by the client after posting a request in the region.
+    pub fn req_word(&self) -> &AtomicU32 {
+        self.u32_at(wire::REQ_WORD_OFF)
+    }
+    /// Set while the lingering server sleeps on `req_word`.
+    pub fn server_waiting(&self) -> &AtomicU32 {
+        self.u32_at(wire::SERVER_WAITING_OFF)
+    }
+    /// Bumped by the server after every reply, in the region or on the socket.
+    pub fn rep_word(&self) -> &AtomicU32 {
+        self.u32_at(wire::REP_WORD_OFF)
+    }
+    /// Set while the client sleeps on `rep_word`.
+    pub fn client_waiting(&self) -> &AtomicU32 {
+        self.u32_at(wire::CLIENT_WAITING_OFF)
+    }
+    /// The call a region reply answers (written last).
+    pub fn rep_seq(&self) -> &AtomicU64 {
+        self.u64_at(wire::REP_SEQ_OFF)
+    }
+    pub fn rep_errno(&self) -> &AtomicU64 {
+        self.u64_at(wire::REP_ERRNO_OFF)
+    }
+    pub fn rep_size(&self) -> &AtomicU64 {
+        self.u64_at(wire::REP_SIZE_OFF)
+    }
+    /// A region request's size and `wire::NO_RESULTS` flag, and how it came.
+    pub fn req_size(&self) -> &AtomicU64 {
+        self.u64_at(wire::REQ_SIZE_OFF)
+    }
+    pub fn req_flags(&self) -> &AtomicU32 {
+        self.u32_at(wire::REQ_FLAGS_OFF)
+    }
+    pub fn req_via(&self) -> &AtomicU32 {
+        self.u32_at(wire::REQ_VIA_OFF)
+    }
+
+    pub fn request_area(&self) -> *mut u8 {
+        // SAFETY: REQUEST_OFF is within the mapping.
+        unsafe { self.0.ptr().add(wire::REQUEST_OFF) }
+    }
+    pub fn reply_area(&self) -> *mut u8 {
+        // SAFETY: REPLY_OFF is within the mapping.
+        unsafe { self.0.ptr().add(wire::REPLY_OFF) }
+    }
+
+    /// Announces a reply (in the region, or just sent on the socket) and
+    /// wakes the client if it sleeps.
+    pub fn notify_client(&self) {
+        self.rep_word().fetch_add(1, Ordering::SeqCst);
+        if self.client_waiting().load(Ordering::SeqCst) != 0 {
+            sys::futex_wake(self.rep_word());
+        }
+    }
+
+    /// Puts a reply of `size` bytes already in the reply area (or an errno)
+    /// in place for call `seq`, then wakes the client.
+    pub fn post_reply(&self, seq: u64, errno: i32, size: usize) {
+        self.rep_errno().store(errno as u64, Ordering::SeqCst);
+        self.rep_size().store(size as u64, Ordering::SeqCst);
+        self.rep_seq().store(seq, Ordering::SeqCst);
+        self.notify_client();
+    }
+}

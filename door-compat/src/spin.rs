@@ -1,0 +1,97 @@
+//! Spin-then-block: before sleeping on a futex, wait a little while
+//! actively, because a peer running on another CPU often answers within
+//! a microsecond, far sooner than a sleep and wake-up take.
+//!
+//! The spin is budgeted in time, not iterations, and adapts: a spin that
+//! ends in success doubles the budget (up to `MAX_NS`), one that ends in a
+//! sleep halves it, down to nothing; with nothing, every `PROBE_EVERY`th
+//! wait tries a small spin again, so a peer that moves to another CPU is
+//! noticed. When both sides share a CPU no spin can succeed (the peer cannot
+//! run while we spin), so the budget falls to zero within a few calls and
+//! stays there: same-CPU calls pay at most a probe now and then. On a
+//! machine with one CPU there is no spinning at all.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// The most a waiter spins before it sleeps.
+const MAX_NS: u32 = 20_000;
+/// A budget below this is not worth a spin.
+const MIN_NS: u32 = 500;
+/// With no budget, every this-many waits spin `MIN_NS * 2` once.
+const PROBE_EVERY: u32 = 256;
+
+/// A waiter's spin budget.
+#[derive(Default)]
+pub struct Budget {
+    ns: u32,
+    idle_waits: u32,
+}
+
+fn spinning_possible() -> bool {
+    static MULTI_CPU: OnceLock<bool> = OnceLock::new();
+    *MULTI_CPU.get_or_init(|| std::thread::available_parallelism().map(|n| n.get() > 1).unwrap_or(false))
+}
+
+impl Budget {
+    pub fn new() -> Budget {
+        Budget { ns: if spinning_possible() { MAX_NS } else { 0 }, idle_waits: 0 }
+    }
+
+    /// Spins until `done()` or the budget runs out; adapts the budget.
+    /// Returns whether `done()` became true.
+    pub fn spin(&mut self, mut done: impl FnMut() -> bool) -> bool {
+        let mut ns = self.ns;
+        if ns == 0 {
+            self.idle_waits += 1;
+            if self.idle_waits < PROBE_EVERY || !spinning_possible() {
+                return done();
+            }
+            self.idle_waits = 0;
+            ns = MIN_NS * 2;
+        }
+        let start = Instant::now();
+        let mut i: u32 = 0;
+        let won = loop {
+            if done() {
+                break true;
+            }
+            std::hint::spin_loop();
+            i = i.wrapping_add(1);
+            if i % 16 == 0 && start.elapsed().as_nanos() > u128::from(ns) {
+                break false;
+            }
+        };
+        self.ns = if won {
+            ns.saturating_mul(2).clamp(MIN_NS * 2, MAX_NS)
+        } else if ns / 2 < MIN_NS {
+            0
+        } else {
+            ns / 2
+        };
+        won
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_adapts() {
+        let mut b = Budget { ns: MAX_NS, idle_waits: 0 };
+        assert!(b.spin(|| true));
+        assert_eq!(b.ns, MAX_NS);
+        for _ in 0..8 {
+            assert!(!b.spin(|| false));
+        }
+        assert_eq!(b.ns, 0);
+        // No budget: no spinning until the probe.
+        let mut calls = 0;
+        assert!(!b.spin(|| {
+            calls += 1;
+            false
+        }));
+        assert_eq!(calls, 1);
+    }
+}
