@@ -445,20 +445,18 @@ fn query(door_fd: c_int) -> Result<(Identity, Msg)> {
     sys::send_with_fds(door_fd, &Msg::new(Kind::Info).encode(), &[theirs.raw()])?;
     drop(theirs);
     let read = || -> Result<Msg> {
-        loop {
-            // A signal (or a cancellation request) before the call is even
-            // sent: it never ran, as when no server thread took it.
-            match sys::wait_readable(mine.raw()) {
-                Err(Errno(libc::EINTR)) => return Err(Errno(libc::EAGAIN)),
-                r => r?,
-            };
-            let mut buf = [0u8; MSG_LEN + 1];
-            let r = sys::recv_with_fds(mine.raw(), &mut buf, libc::MSG_DONTWAIT, true)?;
-            if !r.fds.is_empty() || r.truncated {
-                return Err(Errno(libc::EPROTO));
+        // The control thread answers at once; signal handlers do not stop us.
+        while let Err(e) = sys::wait_readable(mine.raw()) {
+            if e != Errno(libc::EINTR) {
+                return Err(e);
             }
-            return Msg::decode(&buf[..r.len]).ok_or(Errno(libc::EPIPE));
         }
+        let mut buf = [0u8; MSG_LEN + 1];
+        let r = sys::recv_with_fds(mine.raw(), &mut buf, libc::MSG_DONTWAIT, true)?;
+        if !r.fds.is_empty() || r.truncated {
+            return Err(Errno(libc::EPROTO));
+        }
+        Msg::decode(&buf[..r.len]).ok_or(Errno(libc::EPIPE))
     };
     let id = Identity::from_msg(&read()?).ok_or(Errno(libc::EPROTO))?;
     let params = read()?;

@@ -37,7 +37,7 @@ impl Region {
     }
 
     fn u64_at(&self, off: usize) -> &AtomicU64 {
-        debug_assert!(off % 8 == 0 && off + 8 <= wire::REQUEST_OFF);
+        debug_assert!(off.is_multiple_of(8) && off + 8 <= wire::REQUEST_OFF);
         // SAFETY: off is 8-aligned within the header page of a mapping that
         // lives as long as self; every access to these words is atomic, so
         // the other process writing them concurrently is no data race.
@@ -45,7 +45,7 @@ impl Region {
     }
 
     fn u32_at(&self, off: usize) -> &AtomicU32 {
-        debug_assert!(off % 4 == 0 && off + 4 <= wire::REQUEST_OFF);
+        debug_assert!(off.is_multiple_of(4) && off + 4 <= wire::REQUEST_OFF);
         // SAFETY: as for u64_at, 4-aligned.
         unsafe { &*self.0.ptr().add(off).cast::<AtomicU32>() }
     }

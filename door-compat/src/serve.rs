@@ -288,10 +288,10 @@ pub extern "C" fn next_invocation(d: *mut Dispatch) {
     let r = std::panic::catch_unwind(|| {
         let rec = record();
         let pool = my_pool(rec)?;
-        if let Some(ch) = rec.linger.take() {
-            if let Some(dispatch) = linger(rec, &pool, ch) {
-                return Ok(dispatch);
-            }
+        if let Some(ch) = rec.linger.take()
+            && let Some(dispatch) = linger(rec, &pool, ch)
+        {
+            return Ok(dispatch);
         }
         loop {
             if pool.closed.load(Ordering::SeqCst) {
@@ -455,7 +455,7 @@ fn take_unref(rec: &mut ServerThread, pool: &Arc<Pool>) -> Option<(Dispatch, Arc
 }
 
 /// `argp` of an unreferenced invocation.
-const DOOR_UNREF_DATA: *mut c_char = 1 as *mut c_char;
+const DOOR_UNREF_DATA: *mut c_char = std::ptr::dangling_mut::<c_char>();
 
 /// Whether this thread is delivering an unreferenced notification (during
 /// which illumos' `door_ucred` reports pid 0 and the server's own identity).

@@ -58,7 +58,7 @@ impl Budget {
             }
             std::hint::spin_loop();
             i = i.wrapping_add(1);
-            if i % 16 == 0 && start.elapsed().as_nanos() > u128::from(ns) {
+            if i.is_multiple_of(16) && start.elapsed().as_nanos() > u128::from(ns) {
                 break false;
             }
         };

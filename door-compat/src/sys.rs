@@ -359,12 +359,10 @@ fn send(sock: c_int, bytes: &[u8], fds: &[c_int], creds: bool) -> Result<()> {
 /// provably still connected (see `cred.rs`).
 pub fn pass_credentials(fd: &Fd) {
     let one: c_int = 1;
-    for opt in [libc::SO_PASSCRED] {
-        // SAFETY: one is a valid int option value for the call's duration.
-        unsafe {
-            libc::setsockopt(fd.raw(), libc::SOL_SOCKET, opt, (&raw const one).cast(), size_of::<c_int>() as u32)
-        };
-    }
+    // SAFETY: one is a valid int option value for the call's duration.
+    unsafe {
+        libc::setsockopt(fd.raw(), libc::SOL_SOCKET, libc::SO_PASSCRED, (&raw const one).cast(), size_of::<c_int>() as u32)
+    };
 }
 
 /// One received message.
