@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,7 +49,7 @@ struct ops {
 	int (*open_door)(int, const char *, int);
 	int (*bind_door)(uint64_t);
 	int (*call_start)(int, void *, void **, int *);
-	int (*call_wait)(void *);
+	int (*call_wait)(void *, const sigset_t *);
 	int (*call_step)(void **, int);
 	void (*call_cancel)(void *);
 };
@@ -203,32 +204,48 @@ void *libdoor_xcreate_startf(void *arg)
  * interrupts the wait even under SA_RESTART (a futex wait with a timeout is
  * never restarted).
  */
+struct call_frame {
+	void *in_flight;
+	sigset_t caller_mask;
+};
+
 static void give_up_call(void *arg)
 {
-	void **in_flight = arg;
-	if (*in_flight != NULL)
-		libdoor_ops->call_cancel(*in_flight);
-	*in_flight = NULL;
+	struct call_frame *f = arg;
+	if (f->in_flight != NULL)
+		libdoor_ops->call_cancel(f->in_flight);
+	f->in_flight = NULL;
+	pthread_sigmask(SIG_SETMASK, &f->caller_mask, NULL);
 }
 
 int libdoor_door_call(int d, void *params)
 {
-	void *in_flight;
+	struct call_frame f;
+	sigset_t all;
 	int fd = -1;
 
 	pthread_testcancel();
-	int r = libdoor_ops->call_start(d, params, &in_flight, &fd);
-	if (in_flight == NULL)
-		return r;
-	pthread_cleanup_push(give_up_call, &in_flight);
+	/*
+	 * Signals stay blocked for the whole call; the waits restore the
+	 * caller's mask atomically while they sleep (ppoll), so a handler runs
+	 * only there, and always interrupts the call.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &f.caller_mask);
+	int r = libdoor_ops->call_start(d, params, &f.in_flight, &fd);
+	int saved;
 	(void)fd;
-	while (in_flight != NULL) {
-		int interrupted = libdoor_ops->call_wait(in_flight) == EINTR;
+	pthread_cleanup_push(give_up_call, &f);
+	while (f.in_flight != NULL) {
+		int interrupted = libdoor_ops->call_wait(f.in_flight, &f.caller_mask) == EINTR;
 		/* Each wait is short, so a cancellation request acts soon even
 		 * when no signal interrupted the wait. */
 		pthread_testcancel();
-		r = libdoor_ops->call_step(&in_flight, interrupted);
+		r = libdoor_ops->call_step(&f.in_flight, interrupted);
 	}
 	pthread_cleanup_pop(0);
+	saved = errno;
+	pthread_sigmask(SIG_SETMASK, &f.caller_mask, NULL);
+	errno = saved;
 	return r;
 }

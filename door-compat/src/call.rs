@@ -8,9 +8,12 @@
 //! start:
 //!
 //! - `start` checks the arguments and sends the call;
-//! - `wait` sleeps until the reply may be in (a futex wait in the shared
-//!   region, with a timeout, so it is never restarted after a signal
-//!   handler, even under SA_RESTART, and a dead server is noticed);
+//! - `wait` sleeps until the reply may be in: it spins a little, then
+//!   sleeps in `ppoll` on the channel's wake-up eventfd with a timeout (so
+//!   a dead server is noticed). The C side blocks signals for the whole
+//!   call and `ppoll` restores the caller's mask only while it sleeps, so
+//!   a handler can run only there, and then always interrupts the call
+//!   (`ppoll` is never restarted, even under SA_RESTART);
 //! - `step` reads what arrived (or handles the interruption) and, once the
 //!   reply is in, places the results;
 //! - `cancel`, from a cancellation cleanup handler, gives the call up.
@@ -99,11 +102,11 @@ fn send(d: c_int, params: *mut door_arg_t) -> Result<InFlight> {
 
 /// Waits (at most a short while) until the reply may be in: 0, or EINTR
 /// when a signal handler ran (or a cancellation request interrupted it).
-pub extern "C" fn wait(in_flight: *mut InFlight) -> c_int {
+pub extern "C" fn wait(in_flight: *mut InFlight, sigmask: *const libc::sigset_t) -> c_int {
     // SAFETY: the InFlight start() leaked, owned by the caller, not moved
-    // while we borrow it.
-    let pending = unsafe { &mut (*in_flight).pending };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client::wait(pending))) {
+    // while we borrow it; sigmask points at the caller's saved mask.
+    let (pending, sigmask) = unsafe { (&mut (*in_flight).pending, &*sigmask) };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client::wait(pending, sigmask))) {
         Ok(Err(Errno(libc::EINTR))) => libc::EINTR,
         _ => 0,
     }

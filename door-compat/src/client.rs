@@ -47,11 +47,21 @@ impl ClientChannel {
         sys::mark_internal(&mine);
         let region_fd = sys::memfd(c"libdoor-channel", wire::REGION_LEN)?;
         sys::add_seals(&region_fd, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL)?;
-        let region = Region::map(&region_fd)?;
+        // SAFETY: eventfd takes no pointers.
+        let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if wake < 0 {
+            return Err(Errno::last());
+        }
+        let wake = sys::internal(wake);
+        let region = Region::map(&region_fd, wake)?;
         // The server's end must ask for credentials before our first call
         // is queued on it, or that call would arrive without them.
         sys::pass_credentials(&theirs);
-        sys::send_with_fds(door_fd, &Msg::new(Kind::Hello).encode(), &[theirs.raw(), region_fd.raw()])
+        sys::send_with_fds(
+            door_fd,
+            &Msg::new(Kind::Hello).encode(),
+            &[theirs.raw(), region_fd.raw(), region.wake_fd().raw()],
+        )
             .map_err(|_| Errno(libc::EBADF))?;
         drop(theirs);
         Ok(ClientChannel {
@@ -263,9 +273,13 @@ const LIVENESS_CHECK: std::time::Duration = std::time::Duration::from_millis(100
 /// Waits until something may have arrived for a pending call: a reply in
 /// the region, a message on the socket, the server gone; at most
 /// `LIVENESS_CHECK`. `Err(EINTR)` when a signal handler ran.
-pub fn wait(p: &mut Pending) -> Result<()> {
+/// The caller blocks signals for the whole call and passes its own mask as
+/// `sigmask`: the sleep (`ppoll`) is then the only moment a handler can
+/// run, and it ends the sleep with EINTR, so no signal is ever handled
+/// without interrupting the call.
+pub fn wait(p: &mut Pending, sigmask: &libc::sigset_t) -> Result<()> {
     if !p.ch.ready {
-        return sys::wait_readable_for(p.ch.sock.raw(), LIVENESS_CHECK).map(drop);
+        return sys::wait_readable_for(p.ch.sock.raw(), LIVENESS_CHECK, Some(sigmask)).map(drop);
     }
     let r = &p.ch.region;
     let word = p.word;
@@ -274,11 +288,12 @@ pub fn wait(p: &mut Pending) -> Result<()> {
     } else {
         r.client_waiting().store(1, Ordering::SeqCst);
         let w = if r.rep_word().load(Ordering::SeqCst) == word {
-            sys::futex_wait(r.rep_word(), word, LIVENESS_CHECK)
+            sys::wait_readable_for(r.wake_fd().raw(), LIVENESS_CHECK, Some(sigmask)).map(drop)
         } else {
             Ok(())
         };
         r.client_waiting().store(0, Ordering::SeqCst);
+        let _ = sys::read(r.wake_fd().raw(), &mut [0u8; 8]);
         w
     };
     // Taken before `receive` looks, so a reply after this changes it again.

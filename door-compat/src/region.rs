@@ -12,15 +12,22 @@
 //! owns a call (pending → picked by a server thread, or withdrawn by an
 //! interrupted client, or abandoned after it was picked). The futex words
 //! let a server thread that *lingers* on the channel after a call take the
-//! client's next call without any socket message, and let the server wake
-//! the client when results (or an error) are in the reply area.
+//! client's next call without any socket message; the client is woken
+//! through its eventfd when results (or an error) are in the reply area.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::sys::{self, Fd, Mapping, Result};
 use crate::wire;
 
-pub struct Region(Mapping);
+/// The mapping, and the client's wake-up eventfd: the server writes to it
+/// when it posts a reply while the client sleeps, and the client sleeps in
+/// `ppoll` on it, which lets it unblock signals atomically for the wait
+/// (see `call.rs`).
+pub struct Region {
+    map: Mapping,
+    wake: Fd,
+}
 
 /// How a request reached the region (`req_via`).
 pub const VIA_SOCKET: u32 = 0;
@@ -31,9 +38,18 @@ pub const POOL: u32 = 0;
 pub const LINGER: u32 = 1;
 
 impl Region {
-    /// Maps `fd`, which must be `REGION_LEN` bytes.
-    pub fn map(fd: &Fd) -> Result<Region> {
-        Mapping::shared(fd, wire::REGION_LEN).map(Region)
+    /// Maps `fd`, which must be `REGION_LEN` bytes, with the wake-up
+    /// descriptor `wake` (an eventfd; made non-blocking here, so a hostile
+    /// client's substitute can never block the server).
+    pub fn map(fd: &Fd, wake: Fd) -> Result<Region> {
+        let flags = sys::fcntl_int(wake.raw(), libc::F_GETFL, 0)?;
+        sys::fcntl_int(wake.raw(), libc::F_SETFL, flags | libc::O_NONBLOCK)?;
+        sys::mark_internal(&wake);
+        Ok(Region { map: Mapping::shared(fd, wire::REGION_LEN)?, wake })
+    }
+
+    pub fn wake_fd(&self) -> &Fd {
+        &self.wake
     }
 
     fn u64_at(&self, off: usize) -> &AtomicU64 {
@@ -41,13 +57,13 @@ impl Region {
         // SAFETY: off is 8-aligned within the header page of a mapping that
         // lives as long as self; every access to these words is atomic, so
         // the other process writing them concurrently is no data race.
-        unsafe { &*self.0.ptr().add(off).cast::<AtomicU64>() }
+        unsafe { &*self.map.ptr().add(off).cast::<AtomicU64>() }
     }
 
     fn u32_at(&self, off: usize) -> &AtomicU32 {
         debug_assert!(off.is_multiple_of(4) && off + 4 <= wire::REQUEST_OFF);
         // SAFETY: as for u64_at, 4-aligned.
-        unsafe { &*self.0.ptr().add(off).cast::<AtomicU32>() }
+        unsafe { &*self.map.ptr().add(off).cast::<AtomicU32>() }
     }
 
     /// The state word: `wire::pending(seq)` and its successors.
@@ -105,11 +121,11 @@ impl Region {
 
     pub fn request_area(&self) -> *mut u8 {
         // SAFETY: REQUEST_OFF is within the mapping.
-        unsafe { self.0.ptr().add(wire::REQUEST_OFF) }
+        unsafe { self.map.ptr().add(wire::REQUEST_OFF) }
     }
     pub fn reply_area(&self) -> *mut u8 {
         // SAFETY: REPLY_OFF is within the mapping.
-        unsafe { self.0.ptr().add(wire::REPLY_OFF) }
+        unsafe { self.map.ptr().add(wire::REPLY_OFF) }
     }
 
     /// Announces a reply (in the region, or just sent on the socket) and
@@ -117,7 +133,7 @@ impl Region {
     pub fn notify_client(&self) {
         self.rep_word().fetch_add(1, Ordering::SeqCst);
         if self.client_waiting().load(Ordering::SeqCst) != 0 {
-            sys::futex_wake(self.rep_word());
+            let _ = sys::write(self.wake.raw(), &1u64.to_ne_bytes());
         }
     }
 

@@ -642,11 +642,12 @@ fn is_listening_seqpacket(fd: c_int) -> bool {
 /// Takes a client's Hello: checks the socket and the region it sent, maps
 /// the region and hands the channel to the door's pool.
 fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
-    if fds.len() != 2 {
+    if fds.len() != 3 {
         return Err(Errno(libc::EPROTO));
     }
-    let region_fd = fds.pop().expect("two descriptors");
-    let sock = fds.pop().expect("two descriptors");
+    let wake = fds.pop().expect("three descriptors");
+    let region_fd = fds.pop().expect("three descriptors");
+    let sock = fds.pop().expect("three descriptors");
     if !is_seqpacket(sock.raw()) {
         return Err(Errno(libc::EPROTO));
     }
@@ -655,7 +656,7 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
     if sys::seals(&region_fd)? & need != need || sys::fstat(region_fd.raw())?.st_size as usize != wire::REGION_LEN {
         return Err(Errno(libc::EPROTO));
     }
-    let region = Region::map(&region_fd)?;
+    let region = Region::map(&region_fd, wake)?;
     sys::mark_internal(&sock);
     // Each call then carries the caller's identity, as the kernel knows it.
     sys::pass_credentials(&sock);

@@ -30,7 +30,10 @@ pub struct Budget {
 
 fn spinning_possible() -> bool {
     static MULTI_CPU: OnceLock<bool> = OnceLock::new();
-    *MULTI_CPU.get_or_init(|| std::thread::available_parallelism().map(|n| n.get() > 1).unwrap_or(false))
+    // sysconf rather than std's available_parallelism, which opens files
+    // through libc's cancellable (and our interposed) open.
+    // SAFETY: sysconf takes no pointers.
+    *MULTI_CPU.get_or_init(|| unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) } > 1)
 }
 
 impl Budget {

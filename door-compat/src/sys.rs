@@ -444,14 +444,19 @@ pub fn wait_readable(fd: c_int) -> Result<libc::c_short> {
     Ok(p.revents)
 }
 
-/// Like `wait_readable`, for at most `timeout`.
-pub fn wait_readable_for(fd: c_int, timeout: std::time::Duration) -> Result<libc::c_short> {
+/// Like `wait_readable`, for at most `timeout`, with the signal mask
+/// `sigmask` in force during the wait only (atomically, as `ppoll` does).
+pub fn wait_readable_for(
+    fd: c_int,
+    timeout: std::time::Duration,
+    sigmask: Option<&libc::sigset_t>,
+) -> Result<libc::c_short> {
     let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     let ts = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as i64 };
-    // SAFETY: p is one valid pollfd; ts is valid; a NULL sigmask is allowed.
-    let r = unsafe {
-        libc::syscall(libc::SYS_ppoll, &raw mut p, 1 as libc::c_long, &raw const ts, std::ptr::null::<libc::sigset_t>(), 0)
-    };
+    let mask = sigmask.map_or(std::ptr::null(), |m| m as *const libc::sigset_t);
+    // SAFETY: p is one valid pollfd; ts and the mask (or NULL) are valid;
+    // the kernel's sigset size is 8 bytes.
+    let r = unsafe { libc::syscall(libc::SYS_ppoll, &raw mut p, 1 as libc::c_long, &raw const ts, mask, 8) };
     check(r)?;
     Ok(p.revents)
 }

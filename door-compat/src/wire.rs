@@ -14,7 +14,8 @@ pub const MSG_LEN: usize = 48;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Kind {
-    /// client → door socket: a new channel. fds: [channel end, region memfd].
+    /// client → door socket: a new channel. fds: [channel end, region memfd,
+    /// wake-up eventfd].
     Hello = 1,
     /// client → door socket: describe the door. fds: [reply socket].
     Info = 2,
