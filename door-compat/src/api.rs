@@ -67,7 +67,9 @@ pub unsafe extern "C" fn door_create(
             // SAFETY: a creation function takes a door_info_t pointer or NULL.
             unsafe { server_func()(std::ptr::null_mut()) };
         }
-        Ok(fd.into_raw())
+        let fd = fd.into_raw();
+        sys::DOOR_FDS.insert(fd);
+        Ok(fd)
     })
 }
 

@@ -13,7 +13,7 @@ use crate::csrc;
 use crate::label;
 use crate::serve;
 use crate::server::{self, Depletion, XCreateFn};
-use crate::sys::Errno;
+use crate::sys::{self, Errno};
 
 /// Binds the calling thread to the private pool of door `did`, which this
 /// process created with `DOOR_PRIVATE`: from its next `door_return` on, the
@@ -152,7 +152,9 @@ pub unsafe extern "C" fn door_xcreate(
             server::discard_door(door.uniq);
             return Err(Errno(errno));
         }
-        Ok(fd.into_raw())
+        let fd = fd.into_raw();
+        sys::DOOR_FDS.insert(fd);
+        Ok(fd)
     })
 }
 

@@ -413,7 +413,9 @@ pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resul
 /// Moves a new door descriptor to the lowest free number, as `open` would
 /// have chosen, close-on-exec only if `O_CLOEXEC` was asked.
 fn place(door: Fd, flags: c_int) -> Result<c_int> {
-    sys::dupfd(door.raw(), 0, flags & libc::O_CLOEXEC != 0)
+    let fd = sys::dupfd(door.raw(), 0, flags & libc::O_CLOEXEC != 0)?;
+    sys::DOOR_FDS.insert(fd);
+    Ok(fd)
 }
 
 /// A descriptor for a door whose server is gone: a socket pair end whose

@@ -6,7 +6,9 @@
 //! the family's last descriptor closes), so the interposed `dup`, `dup2`,
 //! `dup3` and `fcntl(F_DUPFD*)` (`csrc/dup.c`) replace a duplicated door
 //! descriptor by a fresh counted copy of the door, at the same number and
-//! with the same close-on-exec flag. Other descriptors are left alone.
+//! with the same close-on-exec flag. Other descriptors are left alone. A
+//! forked child does the same for the doors it inherited
+//! (`server::atfork_child`).
 
 use libc::c_int;
 
@@ -26,10 +28,16 @@ pub fn install() {
 
 /// `newfd` was just made a duplicate of `oldfd`.
 extern "C" fn dup_door(oldfd: c_int, newfd: c_int) {
-    let _ = std::panic::catch_unwind(|| {
-        let Ok(uniq) = label::door_id(oldfd) else { return };
-        let Ok(copy) = descriptors::copy_door(oldfd, uniq) else { return };
-        let cloexec = sys::fcntl_int(newfd, libc::F_GETFD, 0).map(|f| f & libc::FD_CLOEXEC != 0).unwrap_or(false);
-        let _ = sys::dup3(copy.raw(), newfd, if cloexec { libc::O_CLOEXEC } else { 0 });
-    });
+    let _ = std::panic::catch_unwind(|| replace_with_copy(oldfd, newfd));
+}
+
+/// If `oldfd` is a door, puts a fresh counted copy of it at `newfd`
+/// (which may be `oldfd` itself), keeping `newfd`'s close-on-exec flag.
+pub fn replace_with_copy(oldfd: c_int, newfd: c_int) {
+    let Ok(uniq) = label::door_id(oldfd) else { return };
+    let Ok(copy) = descriptors::copy_door(oldfd, uniq) else { return };
+    let cloexec = sys::fcntl_int(newfd, libc::F_GETFD, 0).map(|f| f & libc::FD_CLOEXEC != 0).unwrap_or(false);
+    if sys::dup3(copy.raw(), newfd, if cloexec { libc::O_CLOEXEC } else { 0 }).is_ok() {
+        sys::DOOR_FDS.insert(newfd);
+    }
 }

@@ -29,7 +29,6 @@ mod call;
 mod client;
 mod cred;
 mod descriptors;
-#[cfg(not(test))]
 mod dup;
 #[cfg(not(test))]
 mod interpose;
@@ -120,7 +119,6 @@ mod csrc {
 /// library loaded after us: hands C its callbacks and arms the fork handlers.
 extern "C" fn init() {
     stat::install();
-    #[cfg(not(test))]
     dup::install();
     // SAFETY: OPS is a static, valid forever; the atfork handlers are
     // extern "C" functions that take no arguments.

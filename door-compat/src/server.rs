@@ -493,6 +493,25 @@ pub extern "C" fn atfork_parent() {
 pub extern "C" fn atfork_child() {
     sys::close_internal_after_fork();
     FORK_GUARD.with(|f| f.borrow_mut().take());
+    count_inherited_doors();
+}
+
+/// On illumos every descriptor is a reference, so a forked child's copies
+/// count toward unreferenced notifications. Here an inherited copy would
+/// share its parent's descriptor family (one reference for both), so the
+/// child replaces each door descriptor it inherited by a fresh counted
+/// copy of its own, asked of the door's server (`Clone`), at the same number
+/// with the same close-on-exec flag. Doors whose server is gone stay as
+/// they are. This runs in the child only, after the table lock is released.
+fn count_inherited_doors() {
+    let mut fds = Vec::new();
+    sys::DOOR_FDS.drain(|fd| fds.push(fd));
+    for fd in fds {
+        let _ = std::panic::catch_unwind(|| crate::dup::replace_with_copy(fd, fd));
+        if label::door_id(fd).is_ok() {
+            sys::DOOR_FDS.insert(fd);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -136,35 +136,71 @@ impl Drop for Fd {
 // because the child-side atfork handler may only do async-signal-safe work.
 // Descriptors at or above `INTERNAL_FD_LIMIT` are moved below it.
 
-const INTERNAL_FD_LIMIT: usize = 1 << 20;
-static INTERNAL_FDS: [AtomicU64; INTERNAL_FD_LIMIT / 64] = [const { AtomicU64::new(0) }; INTERNAL_FD_LIMIT / 64];
+/// A lock-free set of descriptor numbers below `FD_SET_LIMIT` (larger ones
+/// are not recorded).
+pub struct FdSet([AtomicU64; FD_SET_LIMIT / 64]);
 
-/// Records `fd` as libdoor's own.
-pub fn mark_internal(fd: &Fd) {
-    let fd = fd.raw() as usize;
-    if fd < INTERNAL_FD_LIMIT {
-        INTERNAL_FDS[fd / 64].fetch_or(1 << (fd % 64), Ordering::Relaxed);
+const FD_SET_LIMIT: usize = 1 << 20;
+
+impl FdSet {
+    const fn new() -> FdSet {
+        FdSet([const { AtomicU64::new(0) }; FD_SET_LIMIT / 64])
+    }
+
+    pub fn insert(&self, fd: c_int) {
+        let fd = fd as usize;
+        if fd < FD_SET_LIMIT {
+            self.0[fd / 64].fetch_or(1 << (fd % 64), Ordering::Relaxed);
+        }
+    }
+
+    fn remove(&self, fd: c_int) {
+        let fd = fd as usize;
+        if fd < FD_SET_LIMIT {
+            self.0[fd / 64].fetch_and(!(1 << (fd % 64)), Ordering::Relaxed);
+        }
+    }
+
+    #[cfg(test)]
+    fn contains(&self, fd: c_int) -> bool {
+        let fd = fd as usize;
+        fd < FD_SET_LIMIT && self.0[fd / 64].load(Ordering::Relaxed) & (1 << (fd % 64)) != 0
+    }
+
+    /// Empties the set, calling `f` on each member. Atomics only.
+    pub fn drain(&self, mut f: impl FnMut(c_int)) {
+        for (i, word) in self.0.iter().enumerate() {
+            let mut bits = word.swap(0, Ordering::Relaxed);
+            while bits != 0 {
+                let bit = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                f((i * 64 + bit) as c_int);
+            }
+        }
     }
 }
 
+static INTERNAL_FDS: FdSet = FdSet::new();
+
+/// Door descriptors this process handed to the application (made, opened,
+/// received, duplicated), so that a forked child can give each its own
+/// reference (see `server::atfork_child`). Numbers the application has
+/// closed since may linger here; they are checked before use.
+pub static DOOR_FDS: FdSet = FdSet::new();
+
+/// Records `fd` as libdoor's own.
+pub fn mark_internal(fd: &Fd) {
+    INTERNAL_FDS.insert(fd.raw());
+}
+
 fn unmark_internal(fd: c_int) {
-    let fd = fd as usize;
-    if fd < INTERNAL_FD_LIMIT {
-        INTERNAL_FDS[fd / 64].fetch_and(!(1 << (fd % 64)), Ordering::Relaxed);
-    }
+    INTERNAL_FDS.remove(fd);
 }
 
 /// In a forked child: closes every descriptor libdoor owned in the parent.
 /// Async-signal-safe: atomics and `close` only.
 pub fn close_internal_after_fork() {
-    for (i, word) in INTERNAL_FDS.iter().enumerate() {
-        let mut bits = word.swap(0, Ordering::Relaxed);
-        while bits != 0 {
-            let bit = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            close_raw((i * 64 + bit) as c_int);
-        }
-    }
+    INTERNAL_FDS.drain(close_raw);
 }
 
 /// Wraps a fresh descriptor that libdoor keeps for itself.
@@ -715,10 +751,10 @@ mod tests {
     fn internal_descriptors_are_tracked_until_closed() {
         let (a, _b) = seqpacket_pair().unwrap();
         mark_internal(&a);
-        let fd = a.raw() as usize;
-        assert!(INTERNAL_FDS[fd / 64].load(Ordering::Relaxed) & (1 << (fd % 64)) != 0);
+        let fd = a.raw();
+        assert!(INTERNAL_FDS.contains(fd));
         drop(a);
-        assert!(INTERNAL_FDS[fd / 64].load(Ordering::Relaxed) & (1 << (fd % 64)) == 0);
+        assert!(!INTERNAL_FDS.contains(fd));
     }
 
     #[test]

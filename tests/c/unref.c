@@ -73,6 +73,10 @@ struct plan { int which; int die; };
 static void client(void *arg)
 {
 	struct plan *p = arg;
+	if (p->which < 0) { /* the detacher */
+		CHECK_OK(fdetach(nscd_path));
+		return;
+	}
 	int m = open(path, O_RDONLY);
 	CHECK(m >= 0);
 	int fd = get_client_door(m, p->which);
@@ -82,20 +86,34 @@ static void client(void *arg)
 	close(fd);
 }
 
+/* Clients are forked by a helper process forked before any door exists,
+ * so they inherit no door descriptors (inherited copies are references,
+ * and their exits would bring notifications of their own). */
+static int to_helper[2], from_helper[2];
+
+static void client_helper(void)
+{
+	struct plan p;
+	close(to_helper[1]);
+	close(from_helper[0]);
+	while (read(to_helper[0], &p, sizeof p) == sizeof p) {
+		pid_t pid = spawn(client, &p);
+		int status;
+		CHECK(waitpid(pid, &status, 0) == pid);
+		CHECK(write(from_helper[1], &status, sizeof status) == sizeof status);
+	}
+	_exit(0);
+}
+
 static void run_client(int which, int die)
 {
 	struct plan p = { which, die };
-	pid_t pid = spawn(client, &p);
 	int status;
-	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(write(to_helper[1], &p, sizeof p) == sizeof p);
+	CHECK(read(from_helper[0], &status, sizeof status) == sizeof status);
 	CHECK(die ? WIFSIGNALED(status) : (WIFEXITED(status) && WEXITSTATUS(status) == 0));
 }
 
-static void detacher(void *arg)
-{
-	(void)arg;
-	CHECK_OK(fdetach(nscd_path));
-}
 
 int main(void)
 {
@@ -106,6 +124,15 @@ int main(void)
 	make_file(path, 0644);
 	make_file(nscd_path, 0644);
 	CHECK_OK(pipe(note));
+	CHECK_OK(pipe(to_helper));
+	CHECK_OK(pipe(from_helper));
+	fflush(NULL);
+	pid_t helper = fork();
+	CHECK(helper >= 0);
+	if (helper == 0)
+		client_helper();
+	close(to_helper[0]);
+	close(from_helper[1]);
 
 	per_client[0] = door_create(client_door_proc, (void *)0, DOOR_UNREF);
 	per_client[1] = door_create(client_door_proc, (void *)1, DOOR_UNREF_MULTI);
@@ -186,6 +213,18 @@ int main(void)
 	CHECK(next_note(300) == 0);
 	close(keep);
 
+	/* Copies inherited over fork count too: the child's exit leaves one
+	 * (the creator's) and brings the notification (here only for the
+	 * UNREF_MULTI door: the one-shot door had its notification, the third
+	 * is revoked). */
+	pid_t k = fork();
+	CHECK(k >= 0);
+	if (k == 0)
+		_exit(0);
+	CHECK(waitpid(k, NULL, 0) == k);
+	CHECK(next_note(5000) == '1');
+	CHECK(next_note(300) == 0);
+
 	/* nscd: the attachment is the only outside reference; fdetach from
 	 * another process brings the notification. */
 	int nscd = door_create(client_door_proc, (void *)0, DOOR_UNREF);
@@ -194,9 +233,11 @@ int main(void)
 	CHECK_OK(door_info(nscd, &di));
 	CHECK(!(di.di_attributes & DOOR_IS_UNREF));
 	CHECK(next_note(100) == 0);
-	reap_ok(spawn(detacher, NULL));
+	run_client(-1, 0);
 	CHECK(next_note(5000) == '0');
 
 	CHECK_OK(fdetach(path));
+	close(to_helper[1]);
+	CHECK(waitpid(helper, NULL, 0) == helper);
 	PASS();
 }
