@@ -18,7 +18,7 @@ use crate::descriptors;
 use crate::label::{self, Identity};
 use crate::region::{self, Region};
 use crate::spin;
-use crate::sys::{self, Errno, Fd, Result};
+use crate::sys::{self, Errno, Fd, Mapping, Result};
 use crate::wire::{self, Kind, MSG_LEN, Msg};
 
 pub struct ClientChannel {
@@ -36,6 +36,8 @@ pub struct ClientChannel {
     /// The server answered Hello: the channel is in its pool and the
     /// door's limits are published. Until then no call is sent.
     ready: bool,
+    /// The bulk buffer for large arguments (`wire::DATA_BULK`), and its size.
+    bulk: Option<(Mapping, usize)>,
 }
 
 impl ClientChannel {
@@ -73,6 +75,7 @@ impl ClientChannel {
             stated: None,
             spin: spin::Budget::new(),
             ready: false,
+            bulk: None,
         })
     }
 
@@ -108,9 +111,10 @@ impl ClientChannel {
     /// Forgets a channel inherited over fork: the child closed its
     /// descriptor already, and the number may be in use again.
     fn abandon(self) {
-        let ClientChannel { sock, region, .. } = self;
+        let ClientChannel { sock, region, bulk, .. } = self;
         std::mem::forget(sock);
         drop(region);
+        drop(bulk);
     }
 }
 
@@ -189,6 +193,22 @@ pub enum Step {
 /// Sends one call. The caller then waits until `Pending::fd` is readable
 /// and calls `receive`, or `interrupted` if a signal handler ran meanwhile.
 pub fn start(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
+    let p = send_call(door_fd, uniq, req)?;
+    // A revocation published after our limit check, whose sweep of waiting
+    // calls ran before our call was pending, would leave the call waiting
+    // for a thread: look again now that it is pending (the sweep and we
+    // each store, then read the other's word).
+    if p.seq != 0 && p.ch.region.limit(0).load(Ordering::SeqCst) != 0 {
+        let (pending, withdrawn) = (wire::pending(p.seq), wire::withdrawn(p.seq));
+        if p.ch.state().compare_exchange(pending, withdrawn, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            put_channel(p.ch);
+            return Err(Errno(libc::EBADF));
+        }
+    }
+    Ok(p)
+}
+
+fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
     let mut ch = take_channel(uniq, door_fd)?;
     if !ch.ready {
         // A new channel: first the server's answer to Hello, awaited like
@@ -241,6 +261,16 @@ pub fn start(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
     }
     let data_fd = if fits {
         None
+    } else if req.data.len() <= wire::BULK_MAX {
+        msg.e |= wire::DATA_BULK;
+        let new = ensure_bulk(&mut ch.bulk, req.data.len())?;
+        if new.is_some() {
+            msg.e |= wire::NEW_BULK;
+        }
+        let (map, _) = ch.bulk.as_ref().expect("ensured above");
+        // SAFETY: the bulk buffer holds at least len bytes.
+        unsafe { std::ptr::copy_nonoverlapping(req.data.as_ptr(), map.ptr(), req.data.len()) };
+        new
     } else {
         msg.e |= wire::DATA_MEMFD;
         Some(descriptors::data_memfd(req.data)?)
@@ -264,6 +294,19 @@ pub fn start(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
         sys::futex_wake(r.req_word());
     }
     Ok(Pending { ch, seq, word, fds: Vec::new() })
+}
+
+/// Makes a channel's bulk buffer at least `len` bytes (a power of two, at
+/// least 1 MiB); returns its memfd when it is new, to go with the call.
+fn ensure_bulk(bulk: &mut Option<(Mapping, usize)>, len: usize) -> Result<Option<Fd>> {
+    if bulk.as_ref().is_some_and(|(_, cap)| *cap >= len) {
+        return Ok(None);
+    }
+    let cap = len.next_power_of_two().max(1 << 20);
+    let fd = sys::memfd(c"libdoor-bulk", cap)?;
+    sys::add_seals(&fd, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL)?;
+    *bulk = Some((Mapping::shared(&fd, cap)?, cap));
+    Ok(Some(fd))
 }
 
 /// How long a waiting client sleeps before it checks that its server is

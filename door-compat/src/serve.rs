@@ -428,7 +428,7 @@ fn take_region_call(rec: &mut ServerThread, ch: &Arc<Channel>) -> Option<Taken> 
         return Some(Taken::Nothing);
     }
     let caller = Caller { cred: *ch.last_cred.lock().unwrap_or_else(|p| p.into_inner()) };
-    Some(prepare(ch, seq, size, no_results, None, Vec::new(), caller))
+    Some(prepare(ch, seq, size, no_results, &Source::Region, Vec::new(), caller))
 }
 
 /// Takes one queued unreferenced notification: the procedure runs with
@@ -509,14 +509,27 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
         }
     };
     let memfd = msg.e & wire::DATA_MEMFD != 0;
-    if msg.d as usize + usize::from(memfd) != fds.len() || msg.d as usize > DOOR_MAX_DESC {
+    let bulk = msg.e & wire::DATA_BULK != 0;
+    let new_bulk = bulk && msg.e & wire::NEW_BULK != 0;
+    if msg.d as usize + usize::from(memfd || new_bulk) != fds.len() || msg.d as usize > DOOR_MAX_DESC || memfd && bulk {
         return Taken::Closed;
     }
-    let data_fd = if memfd { fds.pop() } else { None };
     let size = msg.a as usize;
-    if !memfd && size > wire::REQUEST_CAP {
+    let source = if memfd {
+        Source::Memfd(fds.pop().expect("counted above"))
+    } else if bulk {
+        if new_bulk && adopt_bulk(channel, fds.pop().expect("counted above")).is_err() {
+            return Taken::Closed;
+        }
+        if channel.bulk.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_none_or(|(_, cap)| size > *cap) {
+            return Taken::Closed;
+        }
+        Source::Bulk
+    } else if size > wire::REQUEST_CAP {
         return Taken::Closed;
-    }
+    } else {
+        Source::Region
+    };
     // Take the call, unless the client withdrew it, or a lingering thread
     // took it from the region already.
     if channel
@@ -527,7 +540,30 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
         return Taken::Nothing;
     }
     let no_results = msg.e & wire::NO_RESULTS != 0;
-    prepare(channel, msg.seq, size, no_results, data_fd.as_ref(), fds, caller)
+    prepare(channel, msg.seq, size, no_results, &source, fds, caller)
+}
+
+/// Where a call's argument bytes are.
+enum Source {
+    /// The region's request area.
+    Region,
+    /// The channel's bulk buffer.
+    Bulk,
+    /// A memfd of their own.
+    Memfd(Fd),
+}
+
+/// Takes a client's new bulk buffer: sealed against shrinking and growing
+/// (so reading it can never fault), mapped, replacing the old one.
+fn adopt_bulk(channel: &Channel, fd: Fd) -> Result<()> {
+    let need = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+    let len = sys::fstat(fd.raw())?.st_size as usize;
+    if sys::seals(&fd)? & need != need || len == 0 || len > wire::BULK_MAX {
+        return Err(Errno(libc::EPROTO));
+    }
+    let map = sys::Mapping::shared(&fd, len)?;
+    *channel.bulk.lock().unwrap_or_else(|p| p.into_inner()) = Some((map, len));
+    Ok(())
 }
 
 /// Checks a call this thread has just taken (by the state word's
@@ -538,7 +574,7 @@ fn prepare(
     seq: u64,
     size: usize,
     no_results: bool,
-    data_fd: Option<&Fd>,
+    source: &Source,
     fds: Vec<Fd>,
     caller: Caller,
 ) -> Taken {
@@ -562,7 +598,7 @@ fn prepare(
         return Taken::Nothing;
     }
     let rec = record();
-    if let Err(e) = copy_arguments(rec, channel, size, data_fd) {
+    if let Err(e) = copy_arguments(rec, channel, size, source) {
         answer(channel, msg_seq, e.0);
         return Taken::Nothing;
     }
@@ -587,19 +623,30 @@ fn prepare(
 
 /// Copies the argument bytes into the thread's own buffer, so the procedure
 /// sees bytes the client can no longer change, with zeroes after them.
-fn copy_arguments(rec: &mut ServerThread, channel: &Channel, size: usize, data_fd: Option<&Fd>) -> Result<()> {
+fn copy_arguments(rec: &mut ServerThread, channel: &Channel, size: usize, source: &Source) -> Result<()> {
     let page = sys::page_size();
     let want = sys::round_up(size.max(1), page).ok_or(Errno(libc::E2BIG))?;
     if rec.args.len() < want {
         rec.args.try_reserve_exact(want - rec.args.len()).map_err(|_| Errno(libc::E2BIG))?;
         rec.args.resize(want, 0);
     }
-    match data_fd {
-        Some(fd) => {
+    match source {
+        Source::Memfd(fd) => {
             // SAFETY: args holds at least `size` writable bytes.
             unsafe { sys::pread_exact(fd, rec.args.as_mut_ptr(), size, 0)? }
         }
-        None => {
+        Source::Bulk => {
+            let bulk = channel.bulk.lock().unwrap_or_else(|p| p.into_inner());
+            let (map, cap) = bulk.as_ref().ok_or(Errno(libc::EPROTO))?;
+            if size > *cap {
+                return Err(Errno(libc::EPROTO));
+            }
+            // SAFETY: size <= the mapping's length (checked), sealed against
+            // shrinking; args holds at least size bytes. As for the region,
+            // the client may write concurrently; only our copy is used.
+            unsafe { std::ptr::copy_nonoverlapping(map.ptr(), rec.args.as_mut_ptr(), size) }
+        }
+        Source::Region => {
             // SAFETY: the region is REGION_LEN bytes and size <= REQUEST_CAP,
             // so the source is in bounds; args holds at least size bytes. The
             // client may write the source concurrently: we copy whatever

@@ -224,6 +224,8 @@ pub struct Channel {
     pub last_cred: Mutex<Option<libc::ucred>>,
     /// How long a lingering thread spins for the next call (`spin.rs`).
     pub spin: Mutex<crate::spin::Budget>,
+    /// The client's bulk buffer for large arguments, and its size.
+    pub bulk: Mutex<Option<(sys::Mapping, usize)>>,
 }
 
 impl Channel {
@@ -690,6 +692,7 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
             serving: Mutex::new(None),
             last_cred: Mutex::new(None),
             spin: Mutex::new(crate::spin::Budget::new()),
+            bulk: Mutex::new(None),
         });
         sys::epoll_ctl(
             &door.pool.epoll,

@@ -108,6 +108,30 @@ static void client(void *arg)
 	CHECK_OK(door_call(fd, &a));
 	CHECK(a.data_size == 0);
 
+	/* Arguments between the region and 64 MiB travel in the channel's bulk
+	 * buffer, which grows as needed and is then reused. */
+	{
+		static const size_t sizes[] = { 100000, 1u << 20, 3u << 20, 200000, 3u << 20 };
+		for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+			size_t n = sizes[k];
+			char *buf = malloc(n);
+			CHECK(buf != NULL);
+			unsigned long long s = 0;
+			for (size_t i = 0; i < n; i++) {
+				buf[i] = (char)((i * 13 + k) % 251);
+				s += (unsigned char)buf[i];
+			}
+			s = s - (unsigned char)buf[0] + 's';
+			buf[0] = 's';
+			a = (door_arg_t){ buf, n, NULL, 0, rbuf, sizeof rbuf };
+			CHECK_OK(door_call(fd, &a));
+			char want[64];
+			snprintf(want, sizeof want, "%llu:%zu", s, n);
+			CHECK(a.data_size == strlen(want) && memcmp(a.data_ptr, want, a.data_size) == 0);
+			free(buf);
+		}
+	}
+
 	/* A 64 MiB argument. */
 	char *big = malloc(BIG);
 	CHECK(big != NULL);
