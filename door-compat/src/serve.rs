@@ -363,7 +363,9 @@ fn linger(rec: &mut ServerThread, pool: &Arc<Pool>, ch: Arc<Channel>) -> Option<
                 taken = Some(t);
                 break;
             }
-            if r.state().load(Ordering::SeqCst) & 3 == wire::pending(0) {
+            if r.state().load(Ordering::SeqCst) & 3 == wire::pending(0)
+                && r.req_via().load(Ordering::SeqCst) == region::VIA_SOCKET
+            {
                 // A call that came on the socket (it has descriptors or
                 // large data): read it from there.
                 r.mode().store(region::POOL, Ordering::SeqCst);
