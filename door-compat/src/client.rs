@@ -18,7 +18,8 @@ use crate::descriptors;
 use crate::label::{self, Identity};
 use crate::region::{self, Region};
 use crate::spin;
-use crate::sys::{self, Errno, Fd, Mapping, Result};
+use crate::bulk;
+use crate::sys::{self, Errno, Fd, Result};
 use crate::wire::{self, Kind, MSG_LEN, Msg};
 
 pub struct ClientChannel {
@@ -36,8 +37,10 @@ pub struct ClientChannel {
     /// The server answered Hello: the channel is in its pool and the
     /// door's limits are published. Until then no call is sent.
     ready: bool,
-    /// The bulk buffer for large arguments (`wire::DATA_BULK`), and its size.
-    bulk: Option<(Mapping, usize)>,
+    /// The bulk buffer for large arguments (`wire::DATA_BULK`), ours...
+    bulk: bulk::Bulk,
+    /// ...and the server's, for large results.
+    reply_bulk: bulk::Bulk,
 }
 
 impl ClientChannel {
@@ -76,6 +79,7 @@ impl ClientChannel {
             spin: spin::Budget::new(),
             ready: false,
             bulk: None,
+            reply_bulk: None,
         })
     }
 
@@ -111,10 +115,9 @@ impl ClientChannel {
     /// Forgets a channel inherited over fork: the child closed its
     /// descriptor already, and the number may be in use again.
     fn abandon(self) {
-        let ClientChannel { sock, region, bulk, .. } = self;
+        let ClientChannel { sock, region, bulk, reply_bulk, .. } = self;
         std::mem::forget(sock);
-        drop(region);
-        drop(bulk);
+        drop((region, bulk, reply_bulk));
     }
 }
 
@@ -159,6 +162,8 @@ pub struct Results {
 
 pub enum ResultData {
     Region(ClientChannel),
+    /// In the server's bulk buffer of this channel.
+    Bulk(ClientChannel),
     Memfd(Fd),
 }
 
@@ -263,13 +268,11 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
         None
     } else if req.data.len() <= wire::BULK_MAX {
         msg.e |= wire::DATA_BULK;
-        let new = ensure_bulk(&mut ch.bulk, req.data.len())?;
+        let new = bulk::ensure(&mut ch.bulk, req.data.len())?;
         if new.is_some() {
             msg.e |= wire::NEW_BULK;
         }
-        let (map, _) = ch.bulk.as_ref().expect("ensured above");
-        // SAFETY: the bulk buffer holds at least len bytes.
-        unsafe { std::ptr::copy_nonoverlapping(req.data.as_ptr(), map.ptr(), req.data.len()) };
+        bulk::copy_in(&ch.bulk, req.data)?;
         new
     } else {
         msg.e |= wire::DATA_MEMFD;
@@ -294,19 +297,6 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
         sys::futex_wake(r.req_word());
     }
     Ok(Pending { ch, seq, word, fds: Vec::new() })
-}
-
-/// Makes a channel's bulk buffer at least `len` bytes (a power of two, at
-/// least 1 MiB); returns its memfd when it is new, to go with the call.
-fn ensure_bulk(bulk: &mut Option<(Mapping, usize)>, len: usize) -> Result<Option<Fd>> {
-    if bulk.as_ref().is_some_and(|(_, cap)| *cap >= len) {
-        return Ok(None);
-    }
-    let cap = len.next_power_of_two().max(1 << 20);
-    let fd = sys::memfd(c"libdoor-bulk", cap)?;
-    sys::add_seals(&fd, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL)?;
-    *bulk = Some((Mapping::shared(&fd, cap)?, cap));
-    Ok(Some(fd))
 }
 
 /// How long a waiting client sleeps before it checks that its server is
@@ -408,14 +398,24 @@ pub fn receive(p: Pending) -> Step {
         return Step::Done(Err(Errno(if e > 0 && e < 4096 { e } else { libc::EPROTO })));
     }
     let memfd = msg.e & wire::DATA_MEMFD != 0;
+    let in_bulk = msg.e & wire::DATA_BULK != 0;
+    let new_bulk = in_bulk && msg.e & wire::NEW_BULK != 0;
     let size = msg.a as usize;
-    if msg.d as usize + usize::from(memfd) != fds.len() || (!memfd && size > wire::REPLY_CAP) {
+    if msg.d as usize + usize::from(memfd || new_bulk) != fds.len()
+        || memfd && in_bulk
+        || (!memfd && !in_bulk && size > wire::REPLY_CAP)
+    {
         return Step::Done(Err(Errno(libc::EPROTO)));
     }
     let data = if memfd {
         let fd = fds.pop().expect("counted above");
         put_channel(ch);
         ResultData::Memfd(fd)
+    } else if in_bulk {
+        if new_bulk && bulk::adopt(&mut ch.reply_bulk, &fds.pop().expect("counted above")).is_err() {
+            return Step::Done(Err(Errno(libc::EPROTO)));
+        }
+        ResultData::Bulk(ch)
     } else {
         ResultData::Region(ch)
     };
@@ -471,7 +471,7 @@ fn server_gone(ch: ClientChannel, seq: u64) -> Errno {
 impl Results {
     /// Ends the call: the channel goes back to this thread's cache.
     pub fn finish(self) {
-        if let ResultData::Region(ch) = self.data {
+        if let ResultData::Region(ch) | ResultData::Bulk(ch) = self.data {
             put_channel(ch);
         }
     }
@@ -492,6 +492,8 @@ impl Results {
             }
             // SAFETY: dst is writable for size bytes per the caller.
             ResultData::Memfd(fd) => unsafe { sys::pread_exact(fd, dst, self.size, 0) },
+            // SAFETY: as above; copy_out checks size against the buffer.
+            ResultData::Bulk(ch) => unsafe { bulk::copy_out(&ch.reply_bulk, dst, self.size) },
         }
     }
 }

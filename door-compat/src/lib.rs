@@ -25,6 +25,7 @@ mod api_pool;
 mod api_cred;
 mod attach;
 mod boundary;
+mod bulk;
 mod call;
 mod client;
 mod cred;

@@ -16,6 +16,7 @@ use std::sync::atomic::Ordering;
 use libc::{c_char, c_int, c_void};
 
 use crate::abi::*;
+use crate::bulk;
 use crate::descriptors;
 use crate::region;
 use crate::server::{CLOSING_TOKEN, Channel, Depletion, Door, Pool, UNREF_TOKEN, XCreateFn, with_server};
@@ -520,8 +521,11 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
     let source = if memfd {
         Source::Memfd(fds.pop().expect("counted above"))
     } else if bulk {
-        if new_bulk && adopt_bulk(channel, fds.pop().expect("counted above")).is_err() {
-            return Taken::Closed;
+        if new_bulk {
+            let fd = fds.pop().expect("counted above");
+            if bulk::adopt(&mut channel.bulk.lock().unwrap_or_else(|p| p.into_inner()), &fd).is_err() {
+                return Taken::Closed;
+            }
         }
         if channel.bulk.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_none_or(|(_, cap)| size > *cap) {
             return Taken::Closed;
@@ -553,19 +557,6 @@ enum Source {
     Bulk,
     /// A memfd of their own.
     Memfd(Fd),
-}
-
-/// Takes a client's new bulk buffer: sealed against shrinking and growing
-/// (so reading it can never fault), mapped, replacing the old one.
-fn adopt_bulk(channel: &Channel, fd: Fd) -> Result<()> {
-    let need = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
-    let len = sys::fstat(fd.raw())?.st_size as usize;
-    if sys::seals(&fd)? & need != need || len == 0 || len > wire::BULK_MAX {
-        return Err(Errno(libc::EPROTO));
-    }
-    let map = sys::Mapping::shared(&fd, len)?;
-    *channel.bulk.lock().unwrap_or_else(|p| p.into_inner()) = Some((map, len));
-    Ok(())
 }
 
 /// Checks a call this thread has just taken (by the state word's
@@ -639,14 +630,8 @@ fn copy_arguments(rec: &mut ServerThread, channel: &Channel, size: usize, source
         }
         Source::Bulk => {
             let bulk = channel.bulk.lock().unwrap_or_else(|p| p.into_inner());
-            let (map, cap) = bulk.as_ref().ok_or(Errno(libc::EPROTO))?;
-            if size > *cap {
-                return Err(Errno(libc::EPROTO));
-            }
-            // SAFETY: size <= the mapping's length (checked), sealed against
-            // shrinking; args holds at least size bytes. As for the region,
-            // the client may write concurrently; only our copy is used.
-            unsafe { std::ptr::copy_nonoverlapping(map.ptr(), rec.args.as_mut_ptr(), size) }
+            // SAFETY: args holds at least size bytes.
+            unsafe { bulk::copy_out(&bulk, rec.args.as_mut_ptr(), size)? }
         }
         Source::Region => {
             // SAFETY: the region is REGION_LEN bytes and size <= REQUEST_CAP,
@@ -745,6 +730,16 @@ fn send_results(channel: &Channel, seq: u64, bytes: &[u8], descs: &[door_desc_t]
     m.a = bytes.len() as u64;
     let data_fd = if fits {
         None
+    } else if bytes.len() <= wire::BULK_MAX {
+        // Our bulk buffer for results, made once and reused.
+        m.e |= wire::DATA_BULK;
+        let mut bulk = channel.reply_bulk.lock().unwrap_or_else(|p| p.into_inner());
+        let new = bulk::ensure(&mut bulk, bytes.len())?;
+        if new.is_some() {
+            m.e |= wire::NEW_BULK;
+        }
+        bulk::copy_in(&bulk, bytes)?;
+        new
     } else {
         m.e |= wire::DATA_MEMFD;
         Some(descriptors::data_memfd(bytes)?)

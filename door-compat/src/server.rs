@@ -224,8 +224,10 @@ pub struct Channel {
     pub last_cred: Mutex<Option<libc::ucred>>,
     /// How long a lingering thread spins for the next call (`spin.rs`).
     pub spin: Mutex<crate::spin::Budget>,
-    /// The client's bulk buffer for large arguments, and its size.
-    pub bulk: Mutex<Option<(sys::Mapping, usize)>>,
+    /// The client's bulk buffer for large arguments...
+    pub bulk: Mutex<crate::bulk::Bulk>,
+    /// ...and ours for large results.
+    pub reply_bulk: Mutex<crate::bulk::Bulk>,
 }
 
 impl Channel {
@@ -693,6 +695,7 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
             last_cred: Mutex::new(None),
             spin: Mutex::new(crate::spin::Budget::new()),
             bulk: Mutex::new(None),
+            reply_bulk: Mutex::new(None),
         });
         sys::epoll_ctl(
             &door.pool.epoll,

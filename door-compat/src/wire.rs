@@ -81,12 +81,12 @@ impl Kind {
 pub const DATA_MEMFD: u32 = 1;
 /// Call flag: `door_call` was given no `door_arg_t`, so no results are accepted.
 pub const NO_RESULTS: u32 = 2;
-/// Call flag: the data is in the channel's bulk buffer (for data larger
-/// than the region's request area, up to `BULK_MAX`): a sealed memfd the
-/// client made once and reuses, so large calls make no memfd each time.
+/// Call/Reply flag: the data is in the channel's bulk buffer of that
+/// direction (for data larger than the region's area, up to `BULK_MAX`): a
+/// sealed memfd its writer made once and reuses (`bulk.rs`).
 pub const DATA_BULK: u32 = 4;
-/// Call flag: with DATA_BULK, a new (larger) bulk buffer comes with this
-/// call as the last descriptor, replacing the channel's old one.
+/// Call/Reply flag: with DATA_BULK, a new (larger) bulk buffer comes with
+/// this message as the last descriptor, replacing the old one.
 pub const NEW_BULK: u32 = 8;
 /// The largest bulk buffer a channel keeps; larger data uses a memfd per call.
 pub const BULK_MAX: usize = 64 << 20;
