@@ -27,10 +27,11 @@ use std::path::{Path, PathBuf};
 use libc::c_int;
 
 use crate::abi::*;
+use crate::descriptors;
 use crate::label::{self, Identity};
 use crate::server::Perm;
 use crate::sys::{self, Errno, Fd, Result};
-use crate::wire::{Kind, MSG_LEN, Msg};
+use crate::wire::{Kind, Msg};
 
 const META_MAGIC: &str = "libdoor-attachment 1";
 
@@ -340,26 +341,11 @@ fn exchange(conn: &Fd, m: Msg) -> Result<(Msg, Vec<Fd>)> {
 
 /// Reads an Opened answer: its errno in `d`, and any descriptor.
 fn read_answer(conn: &Fd) -> Result<(Msg, Vec<Fd>)> {
-    loop {
-        match sys::wait_readable(conn.raw()) {
-            Err(Errno(libc::EINTR)) => continue,
-            r => r?,
-        };
-        let mut buf = [0u8; MSG_LEN + 1];
-        let r = match sys::recv_with_fds(conn.raw(), &mut buf, libc::MSG_DONTWAIT, true) {
-            Err(Errno(libc::EAGAIN)) => continue,
-            r => r?,
-        };
-        if r.len == 0 && r.fds.is_empty() {
-            // The server went away before answering.
-            return Err(Errno(libc::ECONNRESET));
-        }
-        if r.truncated {
-            return Err(Errno(libc::EMFILE));
-        }
-        let msg = Msg::decode(&buf[..r.len]).filter(|m| m.kind == Kind::Opened).ok_or(Errno(libc::EPROTO))?;
-        return Ok((msg, r.fds));
+    let (msg, fds) = descriptors::await_message(conn)?;
+    if msg.kind != Kind::Opened {
+        return Err(Errno(libc::EPROTO));
     }
+    Ok((msg, fds))
 }
 
 /// Result of trying a path that libc could not open (`ENXIO`: a socket).

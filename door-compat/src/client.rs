@@ -504,19 +504,10 @@ fn query(door_fd: c_int) -> Result<(Identity, Msg)> {
     let (mine, theirs) = sys::seqpacket_pair()?;
     sys::send_with_fds(door_fd, &Msg::new(Kind::Info).encode(), &[theirs.raw()])?;
     drop(theirs);
+    // The control thread answers at once, with no descriptors.
     let read = || -> Result<Msg> {
-        // The control thread answers at once; signal handlers do not stop us.
-        while let Err(e) = sys::wait_readable(mine.raw()) {
-            if e != Errno(libc::EINTR) {
-                return Err(e);
-            }
-        }
-        let mut buf = [0u8; MSG_LEN + 1];
-        let r = sys::recv_with_fds(mine.raw(), &mut buf, libc::MSG_DONTWAIT, true)?;
-        if !r.fds.is_empty() || r.truncated {
-            return Err(Errno(libc::EPROTO));
-        }
-        Msg::decode(&buf[..r.len]).ok_or(Errno(libc::EPIPE))
+        let (msg, fds) = descriptors::await_message(&mine)?;
+        if fds.is_empty() { Ok(msg) } else { Err(Errno(libc::EPROTO)) }
     };
     let id = Identity::from_msg(&read()?).ok_or(Errno(libc::EPROTO))?;
     let params = read()?;

@@ -135,21 +135,42 @@ pub fn copy_door(fd: c_int, uniq: u64) -> Result<Fd> {
     let (mine, theirs) = sys::seqpacket_pair()?;
     sys::send_with_fds(fd, &Msg::new(Kind::Clone).encode(), &[theirs.raw()])?;
     drop(theirs);
+    let (m, mut fds) = await_message(&mine)?;
+    if m.kind != Kind::Opened {
+        return Err(Errno(libc::EPROTO));
+    }
+    if m.d != 0 {
+        return Err(Errno(m.d as c_int));
+    }
+    let copy = fds.pop().filter(|_| fds.is_empty()).ok_or(Errno(libc::EPROTO))?;
+    if label::door_id(copy.raw()) != Ok(uniq) {
+        return Err(Errno(libc::EPROTO));
+    }
+    Ok(copy)
+}
+
+/// Waits for one message on `sock` (a reply socket or an attachment
+/// connection the peer answers once): end of file is `ECONNRESET`,
+/// descriptors that did not fit `EMFILE`, anything malformed `EPROTO`.
+/// Signal handlers do not end the wait.
+pub fn await_message(sock: &Fd) -> Result<(Msg, Vec<Fd>)> {
     loop {
-        match sys::wait_readable(mine.raw()) {
+        match sys::wait_readable(sock.raw()) {
             Err(Errno(libc::EINTR)) => continue,
             r => r?,
         };
         let mut buf = [0u8; crate::wire::MSG_LEN + 1];
-        let mut r = sys::recv_with_fds(mine.raw(), &mut buf, libc::MSG_DONTWAIT, true)?;
-        let m = Msg::decode(&buf[..r.len]).filter(|m| m.kind == Kind::Opened).ok_or(Errno(libc::EPROTO))?;
-        if m.d != 0 {
-            return Err(Errno(m.d as c_int));
+        let r = match sys::recv_with_fds(sock.raw(), &mut buf, libc::MSG_DONTWAIT, true) {
+            Err(Errno(libc::EAGAIN)) => continue,
+            r => r?,
+        };
+        if r.len == 0 && r.fds.is_empty() {
+            return Err(Errno(libc::ECONNRESET));
         }
-        let copy = r.fds.pop().filter(|_| r.fds.is_empty()).ok_or(Errno(libc::EPROTO))?;
-        if label::door_id(copy.raw()) != Ok(uniq) {
-            return Err(Errno(libc::EPROTO));
+        if r.truncated {
+            return Err(Errno(libc::EMFILE));
         }
-        return Ok(copy);
+        let msg = Msg::decode(&buf[..r.len]).ok_or(Errno(libc::EPROTO))?;
+        return Ok((msg, r.fds));
     }
 }
