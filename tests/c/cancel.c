@@ -101,24 +101,6 @@ static void report_cancelled(void *arg)
 		abort();
 }
 
-static int release_fd_closed(void)
-{
-	double end = now_seconds() + 5;
-	for (;;) {
-		pthread_mutex_lock(&lock);
-		int fd = release_fd;
-		struct stat want = release_st;
-		pthread_mutex_unlock(&lock);
-		if (fd >= 0) {
-			struct stat st;
-			if (fstat(fd, &st) == -1 || st.st_ino != want.st_ino || st.st_dev != want.st_dev)
-				return 1;
-		}
-		if (now_seconds() > end)
-			return 0;
-		usleep(1000);
-	}
-}
 
 /*
  * 'p' pid; 't' tid (descriptors passed with it are left open: closing
@@ -242,7 +224,7 @@ static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, 
 			if (pthread_cond_timedwait(&cond, &lock, &end) == ETIMEDOUT)
 				break;
 		pthread_mutex_unlock(&lock);
-		int closed = release_fd >= 0 ? release_fd_closed() : 0;
+		int closed = release_fd >= 0 ? released_within(&lock, &release_fd, &release_st) : 0;
 		pthread_mutex_lock(&lock);
 		struct report r = rep;
 		pthread_mutex_unlock(&lock);

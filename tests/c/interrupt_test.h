@@ -235,4 +235,28 @@ static inline long call_str(int fd, const char *arg, void *res, size_t rsize)
 		}                                                                                        \
 	} while (0)
 
+
+/* Whether the descriptor a procedure returned with DOOR_RELEASE (*fd,
+ * recorded with its fstat in *st under *lock) has been closed in the
+ * server, waiting at most 5 s: the stale door_return may still be under
+ * way in its thread. */
+static inline int released_within(pthread_mutex_t *lock, const int *fd, const struct stat *st)
+{
+	double end = now_seconds() + 5;
+	for (;;) {
+		pthread_mutex_lock(lock);
+		int f = *fd;
+		struct stat want = *st;
+		pthread_mutex_unlock(lock);
+		if (f >= 0) {
+			struct stat now;
+			if (fstat(f, &now) == -1 || now.st_ino != want.st_ino || now.st_dev != want.st_dev)
+				return 1;
+		}
+		if (now_seconds() > end)
+			return 0;
+		usleep(1000);
+	}
+}
+
 #endif

@@ -81,26 +81,6 @@ static struct a_report arep;
 static int release_fd = -1;
 static struct stat release_st;
 
-/* Whether the DOOR_RELEASE descriptor has been closed in the server, waiting
- * at most 5 s (the stale door_return may still be under way in its thread). */
-static int release_fd_closed(void)
-{
-	double end = now_seconds() + 5;
-	for (;;) {
-		pthread_mutex_lock(&a_lock);
-		int fd = release_fd;
-		struct stat want = release_st;
-		pthread_mutex_unlock(&a_lock);
-		if (fd >= 0) {
-			struct stat st;
-			if (fstat(fd, &st) == -1 || st.st_ino != want.st_ino || st.st_dev != want.st_dev)
-				return 1;
-		}
-		if (now_seconds() > end)
-			return 0;
-		usleep(1000);
-	}
-}
 
 /*
  * 'p': the server's pid. 'b<n>': block until released, then check the
@@ -164,7 +144,7 @@ static void proc_a(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_
 		door_return(out, strlen(out) + 1, NULL, 0);
 		break;
 	case 'q': {
-		int closed = release_fd_closed();
+		int closed = released_within(&a_lock, &release_fd, &release_st);
 		pthread_mutex_lock(&a_lock);
 		struct a_report r = arep;
 		pthread_mutex_unlock(&a_lock);
