@@ -101,7 +101,6 @@ static void report_cancelled(void *arg)
 		abort();
 }
 
-
 /*
  * 'p' pid; 't' tid (descriptors passed with it are left open: closing
  * them would be a cancellation point); 'x' counted, never meant to run; 'b' block (not

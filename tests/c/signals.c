@@ -81,7 +81,6 @@ static struct a_report arep;
 static int release_fd = -1;
 static struct stat release_st;
 
-
 /*
  * 'p': the server's pid. 'b<n>': block until released, then check the
  * client is gone and return "stale-<n>" with a DOOR_RELEASE descriptor.
