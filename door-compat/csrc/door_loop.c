@@ -11,6 +11,11 @@
  * ops->reply), so no Rust frame is ever jumped over.
  *
  * The jump does not save or restore the signal mask, as on illumos.
+ *
+ * A procedure of the Rust API (src/rust.rs) does not call door_return: it
+ * answers its invocation from Rust, calls libdoor_invocation_answered(),
+ * and returns here, so that no Rust frame is jumped over at all; the loop
+ * then serves the next invocation.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -63,6 +68,10 @@ void libdoor_set_ops(const struct ops *ops) { libdoor_ops = ops; }
 static __thread sigjmp_buf service_point;
 static __thread int in_service;
 static __thread struct dispatch current;
+/* The running procedure answered its invocation and returns to the loop. */
+static __thread int answered;
+
+void libdoor_invocation_answered(void) { answered = 1; }
 
 static void serve_forever(void) __attribute__((noreturn));
 
@@ -71,20 +80,25 @@ static void serve_forever(void)
 	in_service = 1;
 	/* Every successful door_return lands here, on this same frame. */
 	(void)sigsetjmp(service_point, 0);
-	libdoor_ops->next(&current);
-	if (current.procedure == NULL)
-		pthread_exit(NULL);
-	if (current.depletion != NULL)
-		current.depletion(current.depletion_info);
-	if (current.xcreate != NULL)
-		(void)current.xcreate(current.depletion_info, libdoor_xcreate_startf, current.startf_arg, current.crcookie);
-	current.procedure(current.cookie, current.argp, current.arg_size, current.dp, current.n_desc);
-	/*
-	 * The procedure returned instead of calling door_return: as on
-	 * illumos the thread ends, and its caller gets EINTR (the Rust key
-	 * destructor answers it).
-	 */
-	pthread_exit(NULL);
+	for (;;) {
+		answered = 0;
+		libdoor_ops->next(&current);
+		if (current.procedure == NULL)
+			pthread_exit(NULL);
+		if (current.depletion != NULL)
+			current.depletion(current.depletion_info);
+		if (current.xcreate != NULL)
+			(void)current.xcreate(current.depletion_info, libdoor_xcreate_startf, current.startf_arg, current.crcookie);
+		current.procedure(current.cookie, current.argp, current.arg_size, current.dp, current.n_desc);
+		/*
+		 * A Rust API procedure returns once it has answered. Any other
+		 * procedure that returns instead of calling door_return ends the
+		 * thread, as on illumos, and its caller gets EINTR (the Rust key
+		 * destructor answers it).
+		 */
+		if (!answered)
+			pthread_exit(NULL);
+	}
 }
 
 int libdoor_door_return(char *data_ptr, size_t data_size, void *desc_ptr, unsigned num_desc)

@@ -49,28 +49,31 @@ pub unsafe extern "C" fn door_create(
     cookie: *mut c_void,
     attributes: uint_t,
 ) -> c_int {
-    ffi(|| {
-        if attributes & (DOOR_NO_DEPLETION_CB | DOOR_PRIVCREATE) != 0 {
-            return Err(Errno(libc::EINVAL));
-        }
-        let private = attributes & DOOR_PRIVATE != 0;
-        let depletion = if private { Depletion::Private } else { Depletion::Process };
-        let (door, fd, first) = create(server_procedure as usize, cookie as usize, attributes, depletion)?;
-        // The creation function runs before door_create returns, as on
-        // illumos: for the first ordinary door of the process with NULL,
-        // for every private door with the door's info.
-        if private {
-            let mut info = door.info();
-            // SAFETY: a creation function takes a door_info_t pointer.
-            unsafe { server_func()(&mut info) };
-        } else if first {
-            // SAFETY: a creation function takes a door_info_t pointer or NULL.
-            unsafe { server_func()(std::ptr::null_mut()) };
-        }
-        let fd = fd.into_raw();
-        sys::DOOR_FDS.insert(fd);
-        Ok(fd)
-    })
+    ffi(|| create_door(server_procedure as usize, cookie as usize, attributes))
+}
+
+/// `door_create`'s body: the new door's descriptor.
+pub fn create_door(procedure: usize, cookie: usize, attributes: uint_t) -> Result<c_int, Errno> {
+    if attributes & (DOOR_NO_DEPLETION_CB | DOOR_PRIVCREATE) != 0 {
+        return Err(Errno(libc::EINVAL));
+    }
+    let private = attributes & DOOR_PRIVATE != 0;
+    let depletion = if private { Depletion::Private } else { Depletion::Process };
+    let (door, fd, first) = create(procedure, cookie, attributes, depletion)?;
+    // The creation function runs before door_create returns, as on
+    // illumos: for the first ordinary door of the process with NULL,
+    // for every private door with the door's info.
+    if private {
+        let mut info = door.info();
+        // SAFETY: a creation function takes a door_info_t pointer.
+        unsafe { server_func()(&mut info) };
+    } else if first {
+        // SAFETY: a creation function takes a door_info_t pointer or NULL.
+        unsafe { server_func()(std::ptr::null_mut()) };
+    }
+    let fd = fd.into_raw();
+    sys::DOOR_FDS.insert(fd);
+    Ok(fd)
 }
 
 /// Makes a door and its first descriptor: the shared part of `door_create`
@@ -175,22 +178,27 @@ pub unsafe extern "C" fn door_return(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn door_info(d: c_int, info: *mut door_info_t) -> c_int {
     ffi(|| {
-        let di = if d == DOOR_QUERY {
-            // The private door this thread is bound to.
-            crate::serve::bound_door().ok_or(Errno(libc::EBADF))?.info()
-        } else {
-            let uniq = label::door_id(d)?;
-            match server::local_door(uniq) {
-                Some(door) => door.info(),
-                None => crate::results::remote_info(d, uniq),
-            }
-        };
+        let di = info_of(d)?;
         if info.is_null() {
             return Err(Errno(libc::EFAULT));
         }
         // SAFETY: info is writable (checked non-NULL; the caller vouches).
         unsafe { info.write_unaligned(di) };
         Ok(0)
+    })
+}
+
+/// `door_info`'s body: what `d` (or, for `DOOR_QUERY`, the private door this
+/// thread is bound to) is.
+pub fn info_of(d: c_int) -> Result<door_info_t, Errno> {
+    Ok(if d == DOOR_QUERY {
+        crate::serve::bound_door().ok_or(Errno(libc::EBADF))?.info()
+    } else {
+        let uniq = label::door_id(d)?;
+        match server::local_door(uniq) {
+            Some(door) => door.info(),
+            None => crate::results::remote_info(d, uniq),
+        }
     })
 }
 
@@ -203,15 +211,18 @@ pub unsafe extern "C" fn door_info(d: c_int, info: *mut door_info_t) -> c_int {
 /// Plain integer argument; always safe to call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn door_revoke(d: c_int) -> c_int {
-    ffi(|| {
-        let uniq = label::door_id(d)?;
-        let door = server::local_door(uniq).ok_or(Errno(libc::EPERM))?;
-        door.revoked.store(true, Ordering::SeqCst);
-        server::publish_limits(uniq);
-        server::fail_waiting_calls(uniq);
-        sys::close_raw(d);
-        Ok(0)
-    })
+    ffi(|| revoke(d).map(|()| 0))
+}
+
+/// `door_revoke`'s body.
+pub fn revoke(d: c_int) -> Result<(), Errno> {
+    let uniq = label::door_id(d)?;
+    let door = server::local_door(uniq).ok_or(Errno(libc::EPERM))?;
+    door.revoked.store(true, Ordering::SeqCst);
+    server::publish_limits(uniq);
+    server::fail_waiting_calls(uniq);
+    sys::close_raw(d);
+    Ok(())
 }
 
 /// Installs the process-wide server-thread creation function and returns

@@ -17,7 +17,9 @@
 //! - `descriptors`: descriptor passing and bulk data;
 //! - `attach`: `fattach`, `fdetach`, and opening an attached path;
 //! - `interpose`: the `open` and `stat` families; `stat`: what `stat`
-//!   reports for doors.
+//!   reports for doors;
+//! - `rust`: the internals the safe Rust API (the `libdoor` crate) is
+//!   built on, as `Result`s.
 
 pub mod abi;
 mod api;
@@ -36,6 +38,7 @@ mod interpose;
 mod label;
 mod region;
 mod results;
+pub mod rust;
 mod serve;
 mod spin;
 mod server;
@@ -113,23 +116,42 @@ mod csrc {
             desc_ptr: *mut door_desc_t,
             num_desc: uint_t,
         ) -> c_int;
+        /// Tells the service loop that the running procedure has answered
+        /// its invocation and will return to it (`door_loop.c`).
+        pub fn libdoor_invocation_answered();
     }
 }
 
+/// Set once `init` has run.
+static INIT_DONE: std::sync::Once = std::sync::Once::new();
+
 /// Runs when the library is loaded, before `main` or any constructor of a
 /// library loaded after us: hands C its callbacks and arms the fork handlers.
+/// A Rust program that links the rlib runs it from its own `.init_array`
+/// too (rustc keeps `#[used]` statics of every crate it links); the `rust`
+/// module's entry points call it again through `ensure_init`, which costs
+/// an atomic load once it has run.
 extern "C" fn init() {
-    stat::install();
-    dup::install();
-    // SAFETY: OPS is a static, valid forever; the atfork handlers are
-    // extern "C" functions that take no arguments.
-    unsafe {
-        csrc::libdoor_set_ops(&OPS);
-        libc::pthread_atfork(
-            Some(server::atfork_prepare),
-            Some(server::atfork_parent),
-            Some(server::atfork_child),
-        );
+    INIT_DONE.call_once(|| {
+        stat::install();
+        dup::install();
+        // SAFETY: OPS is a static, valid forever; the atfork handlers are
+        // extern "C" functions that take no arguments.
+        unsafe {
+            csrc::libdoor_set_ops(&OPS);
+            libc::pthread_atfork(
+                Some(server::atfork_prepare),
+                Some(server::atfork_parent),
+                Some(server::atfork_child),
+            );
+        }
+    });
+}
+
+/// Runs `init` if it has not run yet.
+fn ensure_init() {
+    if !INIT_DONE.is_completed() {
+        init();
     }
 }
 

@@ -709,6 +709,32 @@ pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, 
     }
 }
 
+/// Whether the caller of the invocation this thread is serving accepts
+/// results (`door_call` with a `door_arg_t`, not NULL). False when the
+/// thread serves nothing or an unreferenced notification.
+pub fn current_accepts_results() -> bool {
+    let p = RECORD.with(Cell::get);
+    // SAFETY: as in record(): this thread's own live record.
+    !p.is_null() && unsafe { (*p).current.as_ref().is_some_and(|c| !c.no_results) }
+}
+
+/// Answers the invocation this thread is serving with `errno` instead of
+/// results: the Rust API's answer for a procedure that panicked. An
+/// unreferenced notification, which has no caller, is simply over. The
+/// thread then lingers on the channel as after `door_return`.
+pub fn fail_current(errno: c_int) {
+    let rec = record();
+    if let Some(pool) = rec.unref.take() {
+        pool.rearm_unref();
+        return;
+    }
+    if let Some(cur) = rec.current.take() {
+        cur.channel.stop_serving();
+        answer(&cur.channel, cur.seq, errno);
+        rec.linger = Some(cur.channel);
+    }
+}
+
 /// Results without descriptors that fit the reply area go in the region;
 /// the rest go on the socket (descriptors, a memfd for large data). Either
 /// way the client is woken through the region.
