@@ -293,7 +293,11 @@ unsafe extern "C" fn invoke(cookie: *mut c_void, argp: *mut c_char, arg_size: us
             // The Door was dropped (revoked) as this call was taken.
             return Err(Errno(libc::EBADF));
         };
-        procedure(req).send()
+        let response = procedure(req);
+        // Let go of the procedure before answering: a caller that has its
+        // answer and then drops the Door finds the procedure freed.
+        drop(procedure);
+        response.send()
     });
     match served {
         Ok(Ok(())) => {}

@@ -190,11 +190,29 @@ pub fn wait_for_end_of_input() {
     let _ = std::io::stdin().read_to_end(&mut sink);
 }
 
-/// Reads everything from `fd` until end of file.
+/// Reads everything from `fd` until end of file, which must come within
+/// DEADLINE (a descriptor someone forgot to close fails, not hangs).
 pub fn read_all(fd: std::os::fd::OwnedFd) -> Vec<u8> {
+    use std::os::fd::AsRawFd;
+    let start = std::time::Instant::now();
+    let mut file = std::fs::File::from(fd);
     let mut v = Vec::new();
-    std::fs::File::from(fd).read_to_end(&mut v).expect("read");
-    v
+    loop {
+        let left = DEADLINE.saturating_sub(start.elapsed());
+        let mut p = libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: p is one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, left.as_millis() as libc::c_int) };
+        assert!(r != 0, "no end of file within the deadline");
+        if r < 0 {
+            assert_eq!(std::io::Error::last_os_error().kind(), std::io::ErrorKind::Interrupted);
+            continue;
+        }
+        let mut buf = [0u8; 4096];
+        match file.read(&mut buf).expect("read") {
+            0 => return v,
+            n => v.extend_from_slice(&buf[..n]),
+        }
+    }
 }
 
 /// A pipe: (read end, write end).
@@ -219,7 +237,8 @@ pub fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
 ///   `server file` (lent);
 /// - `pid`: the caller's pid, from the kernel, in decimal;
 /// - `panic`: panics;
-/// - anything else: an empty answer.
+/// - anything else: `default` (which a caller that accepts no results,
+///   a C `door_call(d, NULL)`, never sees).
 pub fn rust_server() {
     use libdoor::{Door, Response};
     use std::io::{Seek, Write};
@@ -256,7 +275,7 @@ pub fn rust_server() {
         } else if data == b"panic" {
             panic!("the procedure panics, as asked");
         } else {
-            Response::empty()
+            Response::new(&b"default"[..])
         }
     })
     .unwrap();
