@@ -118,7 +118,11 @@ fn descriptors_both_ways() {
     // Lent: still ours.
     assert!(std::fs::File::from(memfd).metadata().is_ok());
     let mut fds = reply.take_fds().into_iter();
-    assert_eq!(read_all(fds.next().unwrap()), b"from server");
+    let (r, w) = (fds.next().unwrap(), fds.next().unwrap());
+    // End of file once our copy of the write end closes: the server's
+    // closed when it was sent (given away).
+    drop(w);
+    assert_eq!(read_all(r), b"from server");
     assert_eq!(read_all(fds.next().unwrap()), b"server file");
     assert!(fds.next().is_none());
     assert_eq!(s.server.finish().code(), Some(0));

@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 	CHECK((info.di_attributes & (DOOR_LOCAL | DOOR_REVOKED)) == 0);
 
 	door_arg_t a;
-	char rbuf[64];
+	char rbuf[256];
 	call(d, &a, "echo:hello from C", rbuf, sizeof rbuf);
 	CHECK(a.rbuf == rbuf && a.data_ptr == rbuf && a.data_size == 12 && memcmp(rbuf, "hello from C", 12) == 0);
 
@@ -77,17 +77,21 @@ int main(int argc, char **argv)
 	a.rsize = sizeof rbuf;
 	CHECK_OK(door_call(d, &a));
 	CHECK(a.data_size == 13 && memcmp(a.data_ptr, "from C client", 13) == 0);
-	CHECK(a.desc_num == 2);
+	CHECK(a.desc_num == 3 && a.rbuf == rbuf);
 	/* "hello" then end of file: the server closed its copy, DOOR_RELEASE ours. */
 	char buf[16];
 	CHECK(read(p[0], buf, sizeof buf) == 5 && memcmp(buf, "hello", 5) == 0);
 	CHECK(read(p[0], buf, sizeof buf) == 0);
 	CHECK(fcntl(m, F_GETFD) >= 0);
-	door_desc_t back[2];
+	door_desc_t back[3];
 	memcpy(back, a.desc_ptr, sizeof back);
 	CHECK(back[0].d_attributes & DOOR_DESCRIPTOR);
+	/* Both ends of the server's pipe: end of file once we close the write
+	 * end, as the server gave its copies away. */
+	close(back[1].d_data.d_desc.d_descriptor);
 	expect_contents(back[0].d_data.d_desc.d_descriptor, "from server");
-	expect_contents(back[1].d_data.d_desc.d_descriptor, "server file");
+	CHECK(read(back[0].d_data.d_desc.d_descriptor, buf, sizeof buf) == 0);
+	expect_contents(back[2].d_data.d_desc.d_descriptor, "server file");
 
 	/* The caller, as the server's kernel saw it. */
 	char pid[32];

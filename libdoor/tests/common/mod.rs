@@ -232,9 +232,10 @@ pub fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
 /// - `echo:<bytes>`: `<bytes>`, borrowed from the request;
 /// - `big:<n>`: n bytes, byte i being `pattern(i)`;
 /// - `fds`: takes a pipe's write end and a file, writes `hello` into the
-///   pipe, and answers with the file's contents, a new pipe's read end
-///   (given away) holding `from server`, and a copy of its own file holding
-///   `server file` (lent);
+///   pipe, and answers with the file's contents, both ends of a new pipe
+///   (given away: the read end holds `from server`, and reaches end of file
+///   once the caller closes the write end), and a copy of its own file
+///   holding `server file` (lent);
 /// - `pid`: the caller's pid, from the kernel, in decimal;
 /// - `panic`: panics;
 /// - anything else: `default` (which a caller that accepts no results,
@@ -268,8 +269,8 @@ pub fn rust_server() {
             std::fs::File::from(pipe_w).write_all(b"hello").unwrap();
             let contents = read_all(file);
             let (r, w) = pipe();
-            std::fs::File::from(w).write_all(b"from server").unwrap();
-            Response::new(contents).give_fd(r).fd(LENT.get().unwrap().as_fd())
+            (&std::fs::File::from(w.try_clone().unwrap())).write_all(b"from server").unwrap();
+            Response::new(contents).give_fd(r).give_fd(w).fd(LENT.get().unwrap().as_fd())
         } else if data == b"pid" {
             Response::new(req.caller().unwrap().pid.to_string().into_bytes())
         } else if data == b"panic" {
