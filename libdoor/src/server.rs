@@ -52,13 +52,27 @@ impl Door {
     /// [`Attributes::UNREF_MULTI`] (the procedure is also called, with
     /// [`Request::is_unref`], when the last reference other than this
     /// `Door` goes), [`Attributes::REFUSE_DESC`], [`Attributes::NO_CANCEL`].
+    /// Others give `EINVAL` (a private pool needs threads bound to it,
+    /// which this API does not make).
     pub fn create_with<F>(attributes: Attributes, procedure: F) -> io::Result<Door>
     where
         F: for<'r> Fn(Request<'r>) -> Response<'r> + Send + Sync + 'static,
     {
-        let slot: &'static Slot = Box::leak(Box::new(Slot(RwLock::new(Some(Arc::new(procedure))))));
-        let cookie = slot as *const Slot as usize;
-        let fd = imp::create(invoke, cookie, attributes.bits()).map_err(err)?;
+        let allowed = Attributes::UNREF | Attributes::UNREF_MULTI | Attributes::REFUSE_DESC | Attributes::NO_CANCEL;
+        if !allowed.contains(attributes) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let slot = Box::into_raw(Box::new(Slot(RwLock::new(Some(Arc::new(procedure))))));
+        let fd = match imp::create(invoke, slot as usize, attributes.bits()) {
+            Ok(fd) => fd,
+            Err(e) => {
+                // SAFETY: no door refers to the slot: take back the box.
+                drop(unsafe { Box::from_raw(slot) });
+                return Err(err(e));
+            }
+        };
+        // SAFETY: the slot is never freed once a door's cookie names it.
+        let slot: &'static Slot = unsafe { &*slot };
         // SAFETY: getpid cannot fail.
         Ok(Door { fd, slot, pid: unsafe { libc::getpid() } })
     }

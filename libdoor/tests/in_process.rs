@@ -8,10 +8,15 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex, mpsc};
 
 use common::{DEADLINE, TempDir};
-use libdoor::{Args, Attributes, Client, Door, Response, detach};
+use libdoor::{Args, Attributes, Client, Door, Request, Response, detach};
+
+/// A procedure may be a function as well as a closure.
+fn echo_procedure(req: Request<'_>) -> Response<'_> {
+    Response::new(req.data())
+}
 
 fn echo() -> Door {
-    Door::create(|req| Response::new(req.data())).unwrap()
+    Door::create(echo_procedure).unwrap()
 }
 
 #[test]
@@ -91,6 +96,13 @@ fn unreferenced_notification() {
     client.call(b"").unwrap();
     drop(client);
     rx.recv_timeout(DEADLINE).expect("an unreferenced notification");
+}
+
+#[test]
+fn attributes_this_api_cannot_serve() {
+    for a in [Attributes::PRIVATE, Attributes::REVOKED, Attributes::UNREF | Attributes::UNREF_MULTI] {
+        assert_eq!(Door::create_with(a, echo_procedure).unwrap_err().raw_os_error(), Some(libc::EINVAL), "{a:?}");
+    }
 }
 
 #[test]
