@@ -17,7 +17,8 @@
 //! - `descriptors`: descriptor passing and bulk data;
 //! - `attach`: `fattach`, `fdetach`, and opening an attached path;
 //! - `interpose`: the `open` and `stat` families; `stat`: what `stat`
-//!   reports for doors.
+//!   reports for doors;
+//! - `trace`: the `LIBDOOR_DEBUG` trace of door operations.
 
 pub mod abi;
 mod api;
@@ -42,6 +43,7 @@ mod server;
 mod stat;
 mod stropts;
 mod sys;
+mod trace;
 pub mod ucred;
 mod wire;
 
@@ -119,6 +121,7 @@ mod csrc {
 /// Runs when the library is loaded, before `main` or any constructor of a
 /// library loaded after us: hands C its callbacks and arms the fork handlers.
 extern "C" fn init() {
+    trace::install();
     stat::install();
     dup::install();
     // SAFETY: OPS is a static, valid forever; the atfork handlers are
