@@ -391,8 +391,8 @@ struct served {
 /* Prints what process `pid` serves and holds; 1 if it has anything to do with doors. */
 static int list_process(pid_t pid, int always)
 {
-	struct served served[256];
-	size_t nserved = 0;
+	struct served *served = NULL;
+	size_t nserved = 0, served_cap = 0;
 	char comm[64];
 	int header = 0;
 	/* The process's sockets, in descriptor order. */
@@ -414,10 +414,11 @@ static int list_process(pid_t pid, int always)
 		size_t j = 0;
 		while (j < nserved && served[j].uniq != uniq)
 			j++;
-		if (j == nserved && nserved < sizeof served / sizeof served[0])
+		if (j == nserved) {
+			served = grow(served, nserved, &served_cap, sizeof *served);
 			served[nserved++] = (struct served){ uniq, 0 };
-		if (j < nserved)
-			served[j].families++;
+		}
+		served[j].families++;
 	}
 	if (nserved || always) {
 		printf("%d: %s\n", (int)pid, comm_of(pid, comm, sizeof comm));
@@ -454,6 +455,7 @@ static int list_process(pid_t pid, int always)
 			printf(" to %s[%d]\n", comm_of(server, comm, sizeof comm), (int)server);
 	}
 	free(mine);
+	free(served);
 	return header;
 }
 
@@ -518,25 +520,24 @@ static ssize_t unhex(char *s)
 	return (ssize_t)n;
 }
 
-/* Reads all of standard input into a malloc'd buffer. */
+/* Reads all of standard input into a malloc'd buffer, NUL-terminated; NULL on error. */
 static char *read_stdin(size_t *len)
 {
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap);
-	for (ssize_t k; buf; n += (size_t)k) {
-		if (n == cap && !(buf = realloc(buf, cap *= 2)))
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	for (;;) {
+		buf = grow(buf, n + 1, &cap, 1);
+		ssize_t k = read(0, buf + n, cap - n - 1);
+		if (k == 0)
 			break;
-		k = read(0, buf + n, cap - n);
-		if (k < 0 && errno == EINTR)
-			k = 0;
-		else if (k <= 0) {
-			if (k < 0) {
-				free(buf);
-				return NULL;
-			}
-			break;
+		if (k < 0 && errno != EINTR) {
+			free(buf);
+			return NULL;
 		}
+		if (k > 0)
+			n += (size_t)k;
 	}
+	buf[n] = 0;
 	*len = n;
 	return buf;
 }
@@ -600,10 +601,6 @@ static int call(int argc, char **argv)
 	if (data && strcmp(data, "-") == 0) {
 		if (!(data = read_stdin(&len)))
 			return fail("standard input", errno);
-		if (hex) {
-			data = realloc(data, len + 1);
-			data[len] = 0;
-		}
 	} else if (data) {
 		len = strlen(data);
 	}
