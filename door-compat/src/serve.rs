@@ -677,8 +677,9 @@ pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, 
             if size > 0 || n_desc > 0 {
                 return Err(Errno(libc::E2BIG));
             }
-            rec.unref.take().expect("checked").rearm_unref();
+            // Before the next notification can be taken.
             trace!("return unref");
+            rec.unref.take().expect("checked").rearm_unref();
             return Ok(());
         }
         let Some(cur) = rec.current.take() else {
