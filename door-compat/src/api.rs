@@ -14,6 +14,7 @@ use crate::boundary::ffi;
 use crate::label;
 use crate::server::{self, Depletion, Door, Params, Pool, with_server};
 use crate::sys::{self, Errno};
+use crate::trace::trace;
 
 /// The creation function installed by `door_server_create`; NULL means the
 /// default, which starts one detached thread.
@@ -117,6 +118,11 @@ pub fn create(
         Ok::<_, Errno>((door, first))
     })?;
     let fd = server::new_descriptor(&door, true)?;
+    trace!(
+        "create door={uniq:016x} fd={} attributes={attributes:#x} procedure={procedure:#x} cookie={cookie:#x}",
+        fd.raw(),
+        uniq = door.uniq
+    );
     Ok((door, fd, first))
 }
 
@@ -221,6 +227,7 @@ pub fn revoke(d: c_int) -> Result<(), Errno> {
     door.revoked.store(true, Ordering::SeqCst);
     server::publish_limits(uniq);
     server::fail_waiting_calls(uniq);
+    trace!("revoke door={uniq:016x} fd={d}");
     sys::close_raw(d);
     Ok(())
 }

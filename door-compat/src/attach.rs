@@ -31,6 +31,7 @@ use crate::descriptors;
 use crate::label::{self, Identity};
 use crate::server::Perm;
 use crate::sys::{self, Errno, Fd, Result};
+use crate::trace::trace;
 use crate::wire::{Kind, Msg};
 
 const META_MAGIC: &str = "libdoor-attachment 1";
@@ -232,6 +233,8 @@ pub fn fattach(fd: c_int, path: *const libc::c_char) -> Result<()> {
         }
         // SAFETY: cstash is NUL-terminated.
         unsafe { libc::rmdir(cstash.as_ptr()) };
+    } else {
+        trace!("attach door={uniq:016x} fd={fd} path={path:?}");
     }
     r
 }
@@ -308,6 +311,9 @@ pub fn fdetach(path: *const libc::c_char) -> Result<()> {
     let (cpath, ccovered) = (cstr(&path)?, cstr(&stash.join("covered"))?);
     // SAFETY: both are NUL-terminated.
     path_op(unsafe { libc::rename(ccovered.as_ptr(), cpath.as_ptr()) })?;
+    // Before the server hears of it, so its unreferenced notification
+    // comes later in the trace.
+    trace!("detach door={:016x} path={path:?}", meta.uniq);
     if let Some(conn) = conn {
         let _ = exchange(&conn, Msg::new(Kind::Detach));
     }
@@ -374,26 +380,30 @@ pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resul
         Ok(()) => {
             let mut m = Msg::new(Kind::Open);
             m.d = flags as u32;
-            let (reply, mut fds) = match exchange(&conn, m) {
+            match exchange(&conn, m) {
                 // The server died between our connect and its answer.
-                Err(Errno(libc::ECONNRESET | libc::EPIPE)) => return Ok(Opened::Door(place(dead_door(&meta, flags)?, flags)?)),
-                r => r?,
-            };
-            if reply.d != 0 {
-                return Err(Errno(reply.d as c_int));
+                Err(Errno(libc::ECONNRESET | libc::EPIPE)) => dead_door(&meta, flags)?,
+                answer => {
+                    let (reply, mut fds) = answer?;
+                    if reply.d != 0 {
+                        return Err(Errno(reply.d as c_int));
+                    }
+                    let door = fds.pop().ok_or(Errno(libc::EPROTO))?;
+                    if label::door_id(door.raw()) != Ok(meta.uniq) {
+                        return Err(Errno(libc::EPROTO));
+                    }
+                    door
+                }
             }
-            let door = fds.pop().ok_or(Errno(libc::EPROTO))?;
-            if label::door_id(door.raw()) != Ok(meta.uniq) {
-                return Err(Errno(libc::EPROTO));
-            }
-            door
         }
         Err(Errno(libc::ECONNREFUSED)) => dead_door(&meta, flags)?,
         Err(e) => return Err(e),
     };
     drop(conn);
     drop(opath);
-    Ok(Opened::Door(place(door, flags)?))
+    let fd = place(door, flags)?;
+    trace!("open door={:016x} fd={fd} path={cpath:?}", meta.uniq);
+    Ok(Opened::Door(fd))
 }
 
 /// Moves a new door descriptor to the lowest free number, as `open` would

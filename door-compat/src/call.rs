@@ -28,6 +28,7 @@ use crate::client::{self, Pending, Request, Results, Step};
 use crate::descriptors;
 use crate::label;
 use crate::sys::{Errno, Result, set_errno};
+use crate::trace::{ErrnoName, trace};
 
 /// A call between its sending and its reply.
 pub struct InFlight {
@@ -58,6 +59,7 @@ fn c_result(r: std::thread::Result<Result<()>>) -> c_int {
 pub extern "C" fn start(d: c_int, params: *mut door_arg_t, out: *mut *mut InFlight, fd: *mut c_int) -> c_int {
     // SAFETY: out and fd point at the C caller's locals.
     unsafe { out.write(std::ptr::null_mut()) };
+    trace!("call door={:016x} fd={d} {}", label::door_id(d).unwrap_or(0), ArgSizes(params));
     let r = std::panic::catch_unwind(|| -> Result<()> {
         let in_flight = send(d, params)?;
         // SAFETY: as above.
@@ -67,7 +69,10 @@ pub extern "C" fn start(d: c_int, params: *mut door_arg_t, out: *mut *mut InFlig
         }
         Ok(())
     });
-    c_result(r)
+    match c_result(r) {
+        0 => 0,
+        failed => ended(d, params, failed),
+    }
 }
 
 fn send(d: c_int, params: *mut door_arg_t) -> Result<InFlight> {
@@ -123,7 +128,7 @@ pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int) -> c_int {
     let InFlight { d, params, descs, pending } = *in_flight;
     if interrupted != 0 {
         let e = client::interrupted(pending, d);
-        return c_result(Ok(finish(&descs, params, Err(e))));
+        return ended(d, params, c_result(Ok(finish(&descs, params, Err(e)))));
     }
     match client::receive(pending) {
         Step::Wait(pending) => {
@@ -139,11 +144,32 @@ pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int) -> c_int {
                     unsafe { slot.write(Box::into_raw(Box::new(in_flight))) };
                     0
                 }
-                Ok(Err(e)) => c_result(Ok(Err(e))),
-                Err(_) => c_result(Err(Box::new(()))),
+                Ok(Err(e)) => ended(d, params, c_result(Ok(Err(e)))),
+                Err(_) => ended(d, params, c_result(Err(Box::new(())))),
             }
         }
-        Step::Done(outcome) => c_result(std::panic::catch_unwind(|| finish(&descs, params, outcome))),
+        Step::Done(outcome) => ended(d, params, c_result(std::panic::catch_unwind(|| finish(&descs, params, outcome)))),
+    }
+}
+
+/// A call is over with C result `r` (0, or -1 with errno set): traced, and
+/// passed on.
+fn ended(d: c_int, params: *mut door_arg_t, r: c_int) -> c_int {
+    let errno = if r == 0 { 0 } else { Errno::last().0 };
+    trace!("reply door={:016x} fd={d} result={} {}", label::door_id(d).unwrap_or(0), ErrnoName(errno), ArgSizes(params));
+    r
+}
+
+/// `size=N descs=M` of a call's `door_arg_t` (NULL: none), for the trace.
+struct ArgSizes(*const door_arg_t);
+
+impl std::fmt::Display for ArgSizes {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        // SAFETY: the caller's door_arg_t, or NULL, valid during its call.
+        match unsafe { self.0.as_ref() } {
+            None => write!(f, "size=0 descs=0"),
+            Some(a) => write!(f, "size={} descs={}", a.data_size, a.desc_num),
+        }
     }
 }
 

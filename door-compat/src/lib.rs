@@ -19,7 +19,8 @@
 //! - `interpose`: the `open` and `stat` families; `stat`: what `stat`
 //!   reports for doors;
 //! - `rust`: the internals the safe Rust API (the `libdoor` crate) is
-//!   built on, as `Result`s.
+//!   built on, as `Result`s;
+//! - `trace`: the `LIBDOOR_DEBUG` trace of door operations.
 
 pub mod abi;
 mod api;
@@ -45,6 +46,7 @@ mod server;
 mod stat;
 mod stropts;
 mod sys;
+mod trace;
 pub mod ucred;
 mod wire;
 
@@ -133,6 +135,7 @@ static INIT_DONE: std::sync::Once = std::sync::Once::new();
 /// an atomic load once it has run.
 extern "C" fn init() {
     INIT_DONE.call_once(|| {
+        trace::install();
         stat::install();
         dup::install();
         // SAFETY: OPS is a static, valid forever; the atfork handlers are

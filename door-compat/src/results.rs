@@ -43,7 +43,7 @@ pub fn place(arg: &mut door_arg_t, results: &mut Results) -> Result<()> {
         unsafe { dst.add(desc_off + i * DESC_SIZE).cast::<door_desc_t>().write_unaligned(d) };
     }
     // The descriptors now belong to the caller.
-    for f in results.fds.drain(..) {
+    for f in std::mem::take(&mut results.fds) {
         f.into_raw();
     }
     arg.data_size = size;

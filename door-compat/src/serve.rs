@@ -21,6 +21,7 @@ use crate::descriptors;
 use crate::region;
 use crate::server::{CLOSING_TOKEN, Channel, Depletion, Door, Pool, UNREF_TOKEN, XCreateFn, with_server};
 use crate::sys::{self, Errno, Fd, Result};
+use crate::trace::{ErrnoName, trace};
 use crate::wire::{self, Kind, MSG_LEN, Msg};
 
 /// What the C loop needs to run one invocation. Shared with `door_loop.c`.
@@ -182,6 +183,7 @@ extern "C" fn thread_gone(p: *mut c_void) {
         pool.rearm_unref();
     }
     if let Some(cur) = rec.current.take() {
+        trace!("exit door={:016x} (the thread serving a call exited; its caller gets EINTR)", cur.channel.door.uniq);
         cur.channel.stop_serving();
         answer(&cur.channel, cur.seq, libc::EINTR);
         cur.channel.rearm();
@@ -447,6 +449,7 @@ fn take_unref(rec: &mut ServerThread, pool: &Arc<Pool>) -> Option<(Dispatch, Arc
         return None;
     }
     rec.unref = Some(pool.clone());
+    trace!("unref door={uniq:016x}");
     let dispatch = Dispatch {
         // SAFETY: proc_ is the procedure address door_create was given.
         procedure: Some(unsafe { std::mem::transmute::<usize, ServerProcedure>(door.proc_ as usize) }),
@@ -601,6 +604,12 @@ fn prepare(
     }
     // SAFETY: pthread_self cannot fail.
     *channel.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some((msg_seq, unsafe { libc::pthread_self() }));
+    trace!(
+        "invoke door={:016x} size={size} descs={} caller={}",
+        door.uniq,
+        rec.descs.len(),
+        caller.cred.map_or(-1, |c| c.pid)
+    );
     rec.current = Some(Current { channel: channel.clone(), seq: msg_seq, no_results, caller });
     Taken::Call(Box::new(Dispatch {
         // SAFETY: proc_ is the procedure address door_create was given.
@@ -668,6 +677,8 @@ pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, 
             if size > 0 || n_desc > 0 {
                 return Err(Errno(libc::E2BIG));
             }
+            // Before the next notification can be taken.
+            trace!("return unref");
             rec.unref.take().expect("checked").rearm_unref();
             return Ok(());
         }
@@ -691,6 +702,8 @@ pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, 
         // SAFETY: the caller passed `size` readable bytes at `data` (checked non-NULL).
         let bytes = if size == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) } };
         cur.channel.stop_serving();
+        // Before the results go, so the caller's reply comes later in the trace.
+        trace!("return door={:016x} size={size} descs={n_desc}", cur.channel.door.uniq);
         let sent = send_results(&cur.channel, cur.seq, bytes, &descs);
         descriptors::release(&descs);
         if sent.is_err() {
@@ -702,11 +715,13 @@ pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, 
         }
         Ok(())
     });
-    match r {
-        Ok(Ok(())) => 0,
+    let errno = match r {
+        Ok(Ok(())) => return 0,
         Ok(Err(e)) => e.0,
         Err(_) => libc::EINVAL,
-    }
+    };
+    trace!("return result={} size={size} descs={n_desc}", ErrnoName(errno));
+    errno
 }
 
 /// Whether the caller of the invocation this thread is serving accepts
