@@ -174,7 +174,7 @@ def main():
         with tempfile.NamedTemporaryFile("w", suffix=".3") as tmp:
             tmp.write(filled)
             tmp.flush()
-            problems += [f"{page}: {m}" for m in lint(tmp.name)]
+            problems += [m.replace(tmp.name, f"man/man3/{page}") for m in lint(tmp.name)]
             wanted[os.path.join(REFERENCE, page[:-2] + ".md")] = markdown(tmp.name, names)
     wanted[os.path.join(REFERENCE, "README.md")] = index(entries)
 
