@@ -288,7 +288,10 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
     }
     if descriptors::send_message(ch.sock.raw(), msg, &descs, data_fd.as_ref()).is_err() {
         // The server is gone, or dropped this channel: the door is unusable.
-        return Err(Errno(libc::EBADF));
+        // A call posted in the region may have been taken from there before
+        // the server went; it was cut short (EINTR), as in `server_gone`.
+        let taken = posted && r.state().load(Ordering::SeqCst) == wire::picked(seq);
+        return Err(Errno(if taken { libc::EINTR } else { libc::EBADF }));
     }
     ch.stated = Some(me);
     // A server thread lingering on the channel reads the socket when woken.
