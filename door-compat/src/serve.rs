@@ -536,6 +536,11 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
     } else {
         Source::Region
     };
+    // A client that died while its call waited for a thread is gone for
+    // good: as on illumos, its call never starts.
+    if sys::peer_gone(channel.sock.raw()) {
+        return Taken::Closed;
+    }
     // Take the call, unless the client withdrew it, or a lingering thread
     // took it from the region already.
     if channel

@@ -8,6 +8,7 @@
 
 #include "common.h"
 
+#include <dirent.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -194,6 +195,51 @@ static inline int attach_new(const char *path, door_server_procedure_t *proc, vo
 	CHECK(d >= 0);
 	CHECK_OK(fattach(d, path));
 	return d;
+}
+
+/* The number of this process's open descriptors, read from /proc/self/fd
+ * (not counting the one that reads it). */
+static inline int open_fd_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	CHECK(d != NULL);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1;
+}
+
+/* A "Name:   value kB" field of /proc/self/status (VmSize, VmRSS...), or -1. */
+static inline long proc_status_kib(const char *field)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	if (f == NULL)
+		return -1;
+	char line[256];
+	long v = -1;
+	size_t n = strlen(field);
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			v = strtol(line + n + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* The number of mappings in /proc/self/maps. */
+static inline int mapping_count(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (f == NULL)
+		return -1;
+	int n = 0, c;
+	while ((c = getc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
 }
 
 #endif
