@@ -266,17 +266,10 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
     }
     let data_fd = if fits {
         None
-    } else if req.data.len() <= wire::BULK_MAX {
-        msg.e |= wire::DATA_BULK;
-        let new = bulk::ensure(&mut ch.bulk, req.data.len())?;
-        if new.is_some() {
-            msg.e |= wire::NEW_BULK;
-        }
-        bulk::copy_in(&ch.bulk, req.data)?;
-        new
     } else {
-        msg.e |= wire::DATA_MEMFD;
-        Some(descriptors::data_memfd(req.data)?)
+        let (flags, fd) = bulk::stage(&mut ch.bulk, req.data)?;
+        msg.e |= flags;
+        fd
     };
     let (descs, _copies) = descriptors::for_passing(&req.descs);
     if !posted {
@@ -358,8 +351,8 @@ pub fn receive(p: Pending) -> Step {
         let errno = r.rep_errno().load(Ordering::SeqCst);
         let size = r.rep_size().load(Ordering::SeqCst) as usize;
         if errno != 0 {
-            put_channel(ch);
-            return Step::Done(Err(Errno(if errno < 4096 { errno as c_int } else { libc::EPROTO })));
+            let e = Errno(if errno < 4096 { errno as c_int } else { libc::EPROTO });
+            return Step::Done(Err(refused(ch, e)));
         }
         if size > wire::REPLY_CAP {
             return Step::Done(Err(Errno(libc::EPROTO)));
@@ -394,8 +387,7 @@ pub fn receive(p: Pending) -> Step {
     }
     if msg.c != 0 {
         let e = msg.c as c_int;
-        put_channel(ch);
-        return Step::Done(Err(Errno(if e > 0 && e < 4096 { e } else { libc::EPROTO })));
+        return Step::Done(Err(refused(ch, Errno(if e > 0 && e < 4096 { e } else { libc::EPROTO }))));
     }
     let memfd = msg.e & wire::DATA_MEMFD != 0;
     let in_bulk = msg.e & wire::DATA_BULK != 0;
@@ -412,14 +404,39 @@ pub fn receive(p: Pending) -> Step {
         put_channel(ch);
         ResultData::Memfd(fd)
     } else if in_bulk {
-        if new_bulk && bulk::adopt(&mut ch.reply_bulk, &fds.pop().expect("counted above")).is_err() {
-            return Step::Done(Err(Errno(libc::EPROTO)));
+        if new_bulk {
+            let fd = fds.pop().expect("counted above");
+            match bulk::adopt(&mut ch.reply_bulk, &fd) {
+                Ok(()) => {}
+                Err(Errno(libc::EPROTO)) => return Step::Done(Err(Errno(libc::EPROTO))),
+                Err(_) => {
+                    // No room in our address space for the server's buffer:
+                    // read this reply straight from it (the caller's `rbuf`
+                    // may hold it; if not, placing it fails with EOVERFLOW,
+                    // as on illumos). The channel is given up, since its
+                    // server now counts on our having the buffer.
+                    drop(ch);
+                    return Step::Done(Ok(Results { data: ResultData::Memfd(fd), size, fds }));
+                }
+            }
         }
         ResultData::Bulk(ch)
     } else {
         ResultData::Region(ch)
     };
     Step::Done(Ok(Results { data, size, fds }))
+}
+
+/// The server answered our call with an error: the channel goes back to the
+/// cache. `E2BIG` may mean the server could not map our bulk buffer (it
+/// then dropped it): ours is dropped too, so the next large call sends a
+/// new one.
+fn refused(mut ch: ClientChannel, e: Errno) -> Errno {
+    if e.0 == libc::E2BIG {
+        ch.bulk = None;
+    }
+    put_channel(ch);
+    e
 }
 
 /// A signal handler ran while we waited, or the thread is being cancelled.
