@@ -327,14 +327,17 @@ pub fn wait(p: &mut Pending, sigmask: &libc::sigset_t) -> Result<()> {
     waited
 }
 
-/// Reads what arrived for a pending call: its reply, or not yet (a
-/// batch of descriptors, or the late reply to an earlier interrupted call,
-/// which is discarded along with its descriptors).
-pub fn receive(p: Pending) -> Step {
+/// Reads what arrived for a pending call (on door `door_fd`): its reply,
+/// or not yet (a batch of descriptors, or the late reply to an earlier
+/// interrupted call, which is discarded along with its descriptors).
+pub fn receive(p: Pending, door_fd: c_int) -> Step {
     let Pending { mut ch, seq, word, mut fds } = p;
     if !ch.ready {
         // The server answers Hello once the channel is in its pool and the
-        // limits are published; end of file means it refused or is gone.
+        // limits are published. End of file means it is gone (EBADF), or,
+        // if it lives, that it could not take the channel: its descriptor
+        // table is full (illumos' EMFILE when the server cannot take a
+        // call's descriptors).
         let mut buf = [0u8; MSG_LEN + 1];
         return match sys::recv_with_fds(ch.sock.raw(), &mut buf, libc::MSG_DONTWAIT, true) {
             Err(Errno(libc::EAGAIN)) => Step::Wait(Pending { ch, seq, word, fds }),
@@ -343,6 +346,7 @@ pub fn receive(p: Pending) -> Step {
                 put_channel(ch);
                 Step::Ready
             }
+            _ if !sys::peer_gone(door_fd) => Step::Done(Err(Errno(libc::EMFILE))),
             _ => Step::Done(Err(Errno(libc::EBADF))),
         };
     }
