@@ -8,7 +8,6 @@
 
 #include "common.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -197,20 +196,6 @@ static inline int attach_new(const char *path, door_server_procedure_t *proc, vo
 	return d;
 }
 
-/* The number of this process's open descriptors, read from /proc/self/fd
- * (not counting the one that reads it). */
-static inline int open_fd_count(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	CHECK(d != NULL);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n - 1;
-}
-
 /* A "Name:   value kB" field of /proc/self/status (VmSize, VmRSS...), or -1. */
 static inline long proc_status_kib(const char *field)
 {
@@ -240,6 +225,42 @@ static inline int mapping_count(void)
 		n += c == '\n';
 	fclose(f);
 	return n;
+}
+
+/* The state letter of process `pid` (/proc/pid/stat: 'S' sleeping, 'R'
+ * running...), or 0 if it cannot be read. */
+static inline char proc_state(pid_t pid)
+{
+	char name[64], buf[512];
+	snprintf(name, sizeof name, "/proc/%d/stat", (int)pid);
+	int f = open(name, O_RDONLY);
+	if (f < 0)
+		return 0;
+	ssize_t n = read(f, buf, sizeof buf - 1);
+	close(f);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	return p != NULL && p[1] == ' ' ? p[2] : 0;
+}
+
+/*
+ * Polls `probe(arg)` until it returns `want` (a server's descriptor count
+ * coming back after a fault, say), for at most `seconds`; on timeout the
+ * test fails, naming `what` and the last value.
+ */
+static inline void await_value(int (*probe)(void *), void *arg, int want, double seconds, const char *what)
+{
+	double end = now_seconds() + seconds;
+	int now;
+	while ((now = probe(arg)) != want) {
+		if (now_seconds() > end) {
+			fprintf(stderr, "FAIL %s: %s is %d after %.1f s, wanted %d\n", test_name, what, now, seconds, want);
+			exit(1);
+		}
+		usleep(1000); /* polling interval, not a synchronisation */
+	}
 }
 
 #endif

@@ -83,7 +83,7 @@ static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, 
 		break;
 	case 'q': {
 		struct report r = counters;
-		r.fds = open_fd_count();
+		r.fds = count_fds();
 		r.maps = mapping_count();
 		r.vm_kib = proc_status_kib("VmSize");
 		r.tid = thread_id();
@@ -139,23 +139,6 @@ static void waiter(void *arg)
 	gate_wait_within(&w_go, 60);
 	call_door(fd, "w", 1, NULL, 0);
 	_exit(3);
-}
-
-/* The state letter of `pid` (/proc/pid/stat), or 0. */
-static char proc_state(pid_t pid)
-{
-	char name[64], buf[512];
-	snprintf(name, sizeof name, "/proc/%d/stat", (int)pid);
-	int f = open(name, O_RDONLY);
-	if (f < 0)
-		return 0;
-	ssize_t n = read(f, buf, sizeof buf - 1);
-	close(f);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	return p != NULL && p[1] == ' ' ? p[2] : 0;
 }
 
 int main(void)

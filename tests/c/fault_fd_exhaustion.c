@@ -112,17 +112,16 @@ static int ask(int fd, char op)
 	return r;
 }
 
+/* The server's descriptor count, asked through door *fd. */
+static int server_fds(void *fd)
+{
+	return ask(*(int *)fd, 'q');
+}
+
+/* Waits for the server to close what it dropped: its count back to `want`. */
 static void server_settles(int fd, int want)
 {
-	double end = now_seconds() + SETTLE;
-	int now;
-	while ((now = ask(fd, 'q')) != want) {
-		if (now_seconds() > end) {
-			fprintf(stderr, "FAIL %s: the server has %d descriptors, %d before\n", test_name, now, want);
-			exit(1);
-		}
-		usleep(1000); /* polling interval, not a synchronisation */
-	}
+	await_value(server_fds, &fd, want, SETTLE, "the server's descriptor count");
 }
 
 /* door_info must name the live server `pid`, not a dead door. */
@@ -162,14 +161,14 @@ static void full_client(void *arg)
 	pid_t s = *(pid_t *)arg;
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
-	int server_fds = ask(fd, 'q');
+	int before = ask(fd, 'q');
 	fill_table();
 	int mine = count_fds();
 	char rbuf[256];
 	door_arg_t a = { "d", 1, NULL, 0, rbuf, sizeof rbuf };
 	CHECK_ERR(door_call(fd, &a), EMFILE);
 	CHECK(count_fds() == mine);
-	server_settles(fd, server_fds);
+	server_settles(fd, before);
 	check_live(fd, s);
 	CHECK_ERR(open(path, O_RDONLY), EMFILE);
 	first_call(fd, -1, EMFILE);
@@ -199,14 +198,14 @@ int main(void)
 
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
-	int server_fds = ask(fd, 'q');
+	int before = ask(fd, 'q');
 
 	/* Part A. */
 	pid_t c = spawn_tied(full_client, &s);
 	reap_ok_within(c, 60, "the client with a full table");
 
 	/* Part B, once the server has dropped what the client had. */
-	server_settles(fd, server_fds);
+	server_settles(fd, before);
 	CHECK(ask(fd, 'F') > 0);
 	CHECK(ask(fd, 'q') == LIMIT);
 	int passed = open("/dev/null", O_RDONLY);
@@ -238,7 +237,7 @@ int main(void)
 	CHECK(a.data_size == sizeof(int) && *(int *)a.data_ptr == 1);
 	CHECK(fcntl(passed, F_GETFD) == -1);
 	close(fresh);
-	server_settles(fd, server_fds);
+	server_settles(fd, before);
 	printf("%s: open() refused by a full server in %.1f ms\n", test_name, open_time * 1e3);
 	close(fd);
 	kill_and_reap(s);

@@ -93,7 +93,7 @@ static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, 
 		r.err = limit_address_space(-1);
 		break;
 	}
-	r.fds = open_fd_count();
+	r.fds = count_fds();
 	r.vm_kib = proc_status_kib("VmSize");
 	door_return((char *)&r, sizeof r, NULL, 0);
 }
@@ -143,18 +143,16 @@ static struct report query(int fd, char op)
 	return r;
 }
 
-/* Waits for the server's descriptor count to come back to `want`. */
+/* The server's descriptor count, asked through door *fd. */
+static int server_fds(void *fd)
+{
+	return query(*(int *)fd, 'q').fds;
+}
+
+/* Waits for the server to close what it dropped: its count back to `want`. */
 static void server_settles(int fd, int want)
 {
-	double end = now_seconds() + SETTLE;
-	int now;
-	while ((now = query(fd, 'q').fds) != want) {
-		if (now_seconds() > end) {
-			fprintf(stderr, "FAIL %s: the server has %d descriptors, %d before\n", test_name, now, want);
-			exit(1);
-		}
-		usleep(1000); /* polling interval, not a synchronisation */
-	}
+	await_value(server_fds, &fd, want, SETTLE, "the server's descriptor count");
 }
 
 /* Checks that `n` result bytes are the server's pattern. */
@@ -171,30 +169,30 @@ static void small_client(void *arg)
 	(void)arg;
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
-	int server_fds = query(fd, 'q').fds;
+	int before = query(fd, 'q').fds;
 	unsigned char *big = malloc(LARGE);
 	CHECK(big != NULL);
 	memset(big, 0, LARGE);
 	char rbuf[512];
 	door_arg_t a;
-	int mine = open_fd_count();
+	int mine = count_fds();
 	CHECK(limit_address_space(ROOM) == 0);
 	/* (A channel the client gives up is reopened by its next call: each
 	 * count is taken after one.) */
 
 	CHECK_ERR(request(fd, (struct req){ 'r', HUGE, 1 }, 0, &a, rbuf, sizeof rbuf), EOVERFLOW);
 	query(fd, 'q');
-	CHECK(open_fd_count() == mine);
+	CHECK(count_fds() == mine);
 	CHECK_ERR(request(fd, (struct req){ 'r', LARGE, 1 }, 0, &a, rbuf, sizeof rbuf), EOVERFLOW);
 	query(fd, 'q');
-	CHECK(open_fd_count() == mine);
+	CHECK(count_fds() == mine);
 	CHECK_OK(request(fd, (struct req){ 'r', LARGE, 0 }, 0, &a, big, LARGE));
 	CHECK(a.rbuf == (char *)big && a.data_ptr == (char *)big && a.data_size == LARGE && a.desc_num == 0);
 	check_bytes(big, LARGE);
 	query(fd, 'q');
-	CHECK(open_fd_count() == mine);
+	CHECK(count_fds() == mine);
 
-	server_settles(fd, server_fds);
+	server_settles(fd, before);
 	CHECK(limit_address_space(-1) == 0);
 	CHECK_OK(request(fd, (struct req){ 'r', HUGE, 1 }, 0, &a, rbuf, sizeof rbuf));
 	CHECK(a.rbuf != rbuf && a.data_size == HUGE && a.desc_num == 1);
@@ -203,7 +201,7 @@ static void small_client(void *arg)
 	memcpy(&d, a.desc_ptr, sizeof d);
 	CHECK_OK(close(d.d_data.d_desc.d_descriptor));
 	CHECK_OK(munmap(a.rbuf, a.rsize));
-	CHECK(open_fd_count() == mine);
+	CHECK(count_fds() == mine);
 	free(big);
 	close(fd);
 }
@@ -218,14 +216,16 @@ int main(void)
 	pid_t s = spawn_tied(server, NULL);
 	gate_wait_within(&ready, 20);
 
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	int before = query(fd, 'q').fds;
+
 	/* Part A. */
 	pid_t c = spawn_tied(small_client, NULL);
 	reap_ok_within(c, 60, "the client with a small address space");
 
-	/* Part B. */
-	int fd = open(path, O_RDONLY);
-	CHECK(fd >= 0);
-	int server_fds = query(fd, 'q').fds;
+	/* Part B, once the server has dropped what the client had. */
+	server_settles(fd, before);
 	struct report r = query(fd, 'L');
 	CHECK(r.err == 0);
 	door_arg_t a;
@@ -238,7 +238,7 @@ int main(void)
 	CHECK(a.data_size == LARGE);
 	check_bytes((unsigned char *)a.data_ptr, LARGE);
 	CHECK_OK(munmap(a.rbuf, a.rsize));
-	server_settles(fd, server_fds);
+	server_settles(fd, before);
 
 	CHECK(query(fd, 'U').err == 0);
 	for (long size = LARGE; size <= HUGE; size += HUGE - LARGE) {
@@ -247,7 +247,7 @@ int main(void)
 		memcpy(&got, a.data_ptr, sizeof got);
 		CHECK(got.arg_size == size && got.last == 0x5a);
 	}
-	server_settles(fd, server_fds);
+	server_settles(fd, before);
 	close(fd);
 	kill_and_reap(s);
 	PASS();

@@ -89,7 +89,7 @@ static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, 
 		pthread_mutex_lock(&rep_lock);
 		r = rep;
 		pthread_mutex_unlock(&rep_lock);
-		r.fds = open_fd_count();
+		r.fds = count_fds();
 		door_return((char *)&r, sizeof r, NULL, 0);
 		break;
 	}
