@@ -432,11 +432,11 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
 }
 
 /// The server answered our call with an error: the channel goes back to the
-/// cache. `E2BIG` may mean the server could not map our bulk buffer (it
-/// then dropped it): ours is dropped too, so the next large call sends a
-/// new one.
+/// cache. `E2BIG` may mean the server could not map our new bulk buffer,
+/// `EMFILE` that it could not even receive it: ours is dropped too, so the
+/// next large call sends a new one.
 fn refused(mut ch: ClientChannel, e: Errno) -> Errno {
-    if e.0 == libc::E2BIG {
+    if matches!(e.0, libc::E2BIG | libc::EMFILE) {
         ch.bulk = None;
     }
     put_channel(ch);

@@ -511,6 +511,11 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
             _ => return Taken::Closed,
         }
     };
+    // A client that died while its call waited for a thread is gone for
+    // good: as on illumos, its call never starts.
+    if sys::peer_gone(channel.sock.raw()) {
+        return Taken::Closed;
+    }
     let memfd = msg.e & wire::DATA_MEMFD != 0;
     let bulk = msg.e & wire::DATA_BULK != 0;
     let new_bulk = bulk && msg.e & wire::NEW_BULK != 0;
@@ -536,11 +541,6 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
     } else {
         Source::Region
     };
-    // A client that died while its call waited for a thread is gone for
-    // good: as on illumos, its call never starts.
-    if sys::peer_gone(channel.sock.raw()) {
-        return Taken::Closed;
-    }
     // Take the call, unless the client withdrew it, or a lingering thread
     // took it from the region already.
     if channel
@@ -624,6 +624,7 @@ fn prepare(
 /// Copies the argument bytes into the thread's own buffer, so the procedure
 /// sees bytes the client can no longer change, with zeroes after them.
 fn copy_arguments(rec: &mut ServerThread, channel: &Channel, size: usize, source: &Source) -> Result<()> {
+    // (Before the buffer grows for arguments it will never hold.)
     if let Source::Unmappable = source {
         return Err(Errno(libc::E2BIG));
     }

@@ -16,11 +16,13 @@
  * - calls without descriptors on an open channel still work;
  * - a call passing a descriptor fails with EMFILE (illumos: the server
  *   could not install it), and the caller's DOOR_RELEASE copy is closed;
+ *   so does a call with a large argument, whose buffer comes as a
+ *   descriptor;
  * - a new client's open() of the path and a new client thread's first call
  *   fail with EMFILE instead of hanging or reporting a dead door, and
  *   door_info still names the live server;
- * - once the server frees its descriptors, all of it works again, and the
- *   server has no descriptor more than before. */
+ * - once the server frees its descriptors, all of it works again (the large
+ *   argument too), and the server has no descriptor more than before. */
 #include "door_test.h"
 
 #include <sys/resource.h>
@@ -217,6 +219,11 @@ int main(void)
 	door_arg_t a = { "p", 1, &d, 1, rbuf, sizeof rbuf };
 	CHECK_ERR(door_call(fd, &a), EMFILE);
 	CHECK(fcntl(passed, F_GETFD) == -1 && errno == EBADF);
+	/* A large argument travels in a buffer shared once per channel, which
+	 * the server cannot receive now either. */
+	static char big[1 << 20];
+	big[0] = 'q';
+	CHECK_ERR(call_door(fd, big, sizeof big, NULL, 0), EMFILE);
 	CHECK(ask(fd, 'q') == LIMIT);
 	check_live(fd, s);
 	first_call(fd, -1, EMFILE);
@@ -236,6 +243,7 @@ int main(void)
 	CHECK_OK(door_call(fd, &a));
 	CHECK(a.data_size == sizeof(int) && *(int *)a.data_ptr == 1);
 	CHECK(fcntl(passed, F_GETFD) == -1);
+	CHECK(call_door(fd, big, sizeof big, NULL, 0) == sizeof(int));
 	close(fresh);
 	server_settles(fd, before);
 	printf("%s: open() refused by a full server in %.1f ms\n", test_name, open_time * 1e3);
