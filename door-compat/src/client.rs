@@ -379,9 +379,14 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
     }
     fds.extend(r.fds);
     if truncated {
-        // Our descriptor table could not take the results.
+        // Our descriptor table could not take the results. If what was
+        // lost was the server's new bulk buffer (which it now counts on our
+        // having), or more of the reply is still to come, the channel is
+        // given up (the next call opens another); otherwise it is kept.
         drop(fds);
-        put_channel(ch);
+        if msg.kind == Kind::Reply && msg.e & wire::NEW_BULK == 0 {
+            put_channel(ch);
+        }
         return Step::Done(Err(Errno(libc::EMFILE)));
     }
     match msg.kind {

@@ -5,12 +5,14 @@
  *
  * Part A, the client's table is full:
  * - results with a descriptor: door_call fails with EMFILE, no descriptor
- *   is half-received, and the server's DOOR_RELEASE copy is closed;
+ *   is half-received, and the server's DOOR_RELEASE copy is closed; so do
+ *   large results, whose buffer comes as a descriptor;
  * - calls without descriptors still work, and door_info still names the
  *   live server;
  * - a call from a thread with no channel yet, and an open() of the path,
  *   fail with EMFILE;
- * - once three descriptors are freed, results with a descriptor arrive.
+ * - once three descriptors are freed, results with a descriptor arrive;
+ *   once all are, large results too.
  *
  * Part B, the server's table is full:
  * - calls without descriptors on an open channel still work;
@@ -78,6 +80,11 @@ static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, 
 		d.d_data.d_desc.d_descriptor = open("/dev/null", O_RDONLY);
 		CHECK(d.d_data.d_desc.d_descriptor >= 0);
 		door_return("ok", 2, &d, 1);
+		abort();
+	}
+	case 'B': { /* a large result, which travels in a buffer shared once */
+		static char big[1 << 20];
+		door_return(big, sizeof big, NULL, 0);
 		abort();
 	}
 	case 'p':
@@ -164,6 +171,7 @@ static void full_client(void *arg)
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 	int before = ask(fd, 'q');
+	int unfilled = count_fds();
 	fill_table();
 	int mine = count_fds();
 	char rbuf[256];
@@ -175,6 +183,10 @@ static void full_client(void *arg)
 	CHECK_ERR(open(path, O_RDONLY), EMFILE);
 	first_call(fd, -1, EMFILE);
 	CHECK(count_fds() == mine);
+	/* The lost buffer may have been the server's new one for results, so
+	 * the channel is given up: fewer descriptors, none half-received. */
+	CHECK_ERR(call_door(fd, "B", 1, NULL, 0), EMFILE);
+	CHECK(count_fds() < mine);
 
 	free_table(3);
 	a = (door_arg_t){ "d", 1, NULL, 0, rbuf, sizeof rbuf };
@@ -185,6 +197,8 @@ static void full_client(void *arg)
 	CHECK_OK(close(d.d_data.d_desc.d_descriptor));
 	free_table(-1);
 	first_call(fd, sizeof(int), 0);
+	CHECK(call_door(fd, "B", 1, NULL, 0) == 1 << 20);
+	CHECK(count_fds() == unfilled);
 	close(fd);
 }
 
