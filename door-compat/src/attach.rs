@@ -340,9 +340,13 @@ fn connect_attachment(path: &Path) -> Result<Fd> {
 }
 
 /// Sends one message on a fresh attachment connection and reads the answer.
+/// A server whose descriptor table is full answers before our message
+/// arrives and hangs up, so its answer is read even if the send failed.
 fn exchange(conn: &Fd, m: Msg) -> Result<(Msg, Vec<Fd>)> {
-    sys::send_with_fds(conn.raw(), &m.encode(), &[])?;
-    read_answer(conn)
+    match sys::send_with_fds(conn.raw(), &m.encode(), &[]) {
+        Ok(()) => read_answer(conn),
+        Err(e) => read_answer(conn).map_err(|_| e),
+    }
 }
 
 /// Reads an Opened answer: its errno in `d`, and any descriptor.

@@ -26,13 +26,33 @@ pub fn ensure(bulk: &mut Bulk, len: usize) -> Result<Option<Fd>> {
     Ok(Some(fd))
 }
 
+/// Puts `bytes` where the peer will read them: in `bulk` (made or grown as
+/// needed) up to `BULK_MAX`; beyond that, or when no bulk buffer can be
+/// made (our address space or descriptor table is full), in a memfd of
+/// their own, which needs no mapping. Returns the message's data flags and
+/// the descriptor to send with it, if any.
+pub fn stage(bulk: &mut Bulk, bytes: &[u8]) -> Result<(u32, Option<Fd>)> {
+    if bytes.len() <= wire::BULK_MAX
+        && let Ok(new) = ensure(bulk, bytes.len())
+    {
+        copy_in(bulk, bytes)?;
+        let flags = if new.is_some() { wire::DATA_BULK | wire::NEW_BULK } else { wire::DATA_BULK };
+        return Ok((flags, new));
+    }
+    Ok((wire::DATA_MEMFD, Some(crate::descriptors::data_memfd(bytes)?)))
+}
+
 /// Takes the peer's new bulk buffer, replacing the old one in `bulk`.
+/// `EPROTO` for a buffer that breaks the rules; `mmap`'s error (`ENOMEM`)
+/// when it is sound but our address space has no room for it, and then
+/// `bulk` is emptied.
 pub fn adopt(bulk: &mut Bulk, fd: &Fd) -> Result<()> {
     let need = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
     let len = sys::fstat(fd.raw())?.st_size as usize;
     if sys::seals(fd)? & need != need || len == 0 || len > wire::BULK_MAX {
         return Err(Errno(libc::EPROTO));
     }
+    *bulk = None;
     *bulk = Some((Mapping::shared(fd, len)?, len));
     Ok(())
 }

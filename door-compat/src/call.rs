@@ -130,7 +130,7 @@ pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int) -> c_int {
         let e = client::interrupted(pending, d);
         return ended(d, params, c_result(Ok(finish(&descs, params, Err(e)))));
     }
-    match client::receive(pending) {
+    match client::receive(pending, d) {
         Step::Wait(pending) => {
             // SAFETY: as above.
             unsafe { slot.write(Box::into_raw(Box::new(InFlight { d, params, descs, pending }))) };

@@ -266,17 +266,10 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
     }
     let data_fd = if fits {
         None
-    } else if req.data.len() <= wire::BULK_MAX {
-        msg.e |= wire::DATA_BULK;
-        let new = bulk::ensure(&mut ch.bulk, req.data.len())?;
-        if new.is_some() {
-            msg.e |= wire::NEW_BULK;
-        }
-        bulk::copy_in(&ch.bulk, req.data)?;
-        new
     } else {
-        msg.e |= wire::DATA_MEMFD;
-        Some(descriptors::data_memfd(req.data)?)
+        let (flags, fd) = bulk::stage(&mut ch.bulk, req.data)?;
+        msg.e |= flags;
+        fd
     };
     let (descs, _copies) = descriptors::for_passing(&req.descs);
     if !posted {
@@ -337,14 +330,17 @@ pub fn wait(p: &mut Pending, sigmask: &libc::sigset_t) -> Result<()> {
     waited
 }
 
-/// Reads what arrived for a pending call: its reply, or not yet (a
-/// batch of descriptors, or the late reply to an earlier interrupted call,
-/// which is discarded along with its descriptors).
-pub fn receive(p: Pending) -> Step {
+/// Reads what arrived for a pending call (on door `door_fd`): its reply,
+/// or not yet (a batch of descriptors, or the late reply to an earlier
+/// interrupted call, which is discarded along with its descriptors).
+pub fn receive(p: Pending, door_fd: c_int) -> Step {
     let Pending { mut ch, seq, word, mut fds } = p;
     if !ch.ready {
         // The server answers Hello once the channel is in its pool and the
-        // limits are published; end of file means it refused or is gone.
+        // limits are published. End of file means it is gone (EBADF), or,
+        // if it lives, that it could not take the channel: its descriptor
+        // table is full (illumos' EMFILE when the server cannot take a
+        // call's descriptors).
         let mut buf = [0u8; MSG_LEN + 1];
         return match sys::recv_with_fds(ch.sock.raw(), &mut buf, libc::MSG_DONTWAIT, true) {
             Err(Errno(libc::EAGAIN)) => Step::Wait(Pending { ch, seq, word, fds }),
@@ -353,6 +349,7 @@ pub fn receive(p: Pending) -> Step {
                 put_channel(ch);
                 Step::Ready
             }
+            _ if !sys::peer_gone(door_fd) => Step::Done(Err(Errno(libc::EMFILE))),
             _ => Step::Done(Err(Errno(libc::EBADF))),
         };
     }
@@ -361,8 +358,8 @@ pub fn receive(p: Pending) -> Step {
         let errno = r.rep_errno().load(Ordering::SeqCst);
         let size = r.rep_size().load(Ordering::SeqCst) as usize;
         if errno != 0 {
-            put_channel(ch);
-            return Step::Done(Err(Errno(if errno < 4096 { errno as c_int } else { libc::EPROTO })));
+            let e = Errno(if errno < 4096 { errno as c_int } else { libc::EPROTO });
+            return Step::Done(Err(refused(ch, e)));
         }
         if size > wire::REPLY_CAP {
             return Step::Done(Err(Errno(libc::EPROTO)));
@@ -385,9 +382,14 @@ pub fn receive(p: Pending) -> Step {
     }
     fds.extend(r.fds);
     if truncated {
-        // Our descriptor table could not take the results.
+        // Our descriptor table could not take the results. If what was
+        // lost was the server's new bulk buffer (which it now counts on our
+        // having), or more of the reply is still to come, the channel is
+        // given up (the next call opens another); otherwise it is kept.
         drop(fds);
-        put_channel(ch);
+        if msg.kind == Kind::Reply && msg.e & wire::NEW_BULK == 0 {
+            put_channel(ch);
+        }
         return Step::Done(Err(Errno(libc::EMFILE)));
     }
     match msg.kind {
@@ -397,8 +399,7 @@ pub fn receive(p: Pending) -> Step {
     }
     if msg.c != 0 {
         let e = msg.c as c_int;
-        put_channel(ch);
-        return Step::Done(Err(Errno(if e > 0 && e < 4096 { e } else { libc::EPROTO })));
+        return Step::Done(Err(refused(ch, Errno(if e > 0 && e < 4096 { e } else { libc::EPROTO }))));
     }
     let memfd = msg.e & wire::DATA_MEMFD != 0;
     let in_bulk = msg.e & wire::DATA_BULK != 0;
@@ -415,14 +416,39 @@ pub fn receive(p: Pending) -> Step {
         put_channel(ch);
         ResultData::Memfd(fd)
     } else if in_bulk {
-        if new_bulk && bulk::adopt(&mut ch.reply_bulk, &fds.pop().expect("counted above")).is_err() {
-            return Step::Done(Err(Errno(libc::EPROTO)));
+        if new_bulk {
+            let fd = fds.pop().expect("counted above");
+            match bulk::adopt(&mut ch.reply_bulk, &fd) {
+                Ok(()) => {}
+                Err(Errno(libc::EPROTO)) => return Step::Done(Err(Errno(libc::EPROTO))),
+                Err(_) => {
+                    // No room in our address space for the server's buffer:
+                    // read this reply straight from it (the caller's `rbuf`
+                    // may hold it; if not, placing it fails with EOVERFLOW,
+                    // as on illumos). The channel is given up, since its
+                    // server now counts on our having the buffer.
+                    drop(ch);
+                    return Step::Done(Ok(Results { data: ResultData::Memfd(fd), size, fds }));
+                }
+            }
         }
         ResultData::Bulk(ch)
     } else {
         ResultData::Region(ch)
     };
     Step::Done(Ok(Results { data, size, fds }))
+}
+
+/// The server answered our call with an error: the channel goes back to the
+/// cache. `E2BIG` may mean the server could not map our new bulk buffer,
+/// `EMFILE` that it could not even receive it: ours is dropped too, so the
+/// next large call sends a new one.
+fn refused(mut ch: ClientChannel, e: Errno) -> Errno {
+    if matches!(e.0, libc::E2BIG | libc::EMFILE) {
+        ch.bulk = None;
+    }
+    put_channel(ch);
+    e
 }
 
 /// A signal handler ran while we waited, or the thread is being cancelled.

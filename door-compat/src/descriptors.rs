@@ -161,7 +161,9 @@ pub fn await_message(sock: &Fd) -> Result<(Msg, Vec<Fd>)> {
         };
         let mut buf = [0u8; crate::wire::MSG_LEN + 1];
         let r = match sys::recv_with_fds(sock.raw(), &mut buf, libc::MSG_DONTWAIT, true) {
-            Err(Errno(libc::EAGAIN)) => continue,
+            // A peer that answered and hung up before reading what we sent
+            // leaves ECONNRESET pending, reported (once) before its answer.
+            Err(Errno(libc::EAGAIN | libc::ECONNRESET)) => continue,
             r => r?,
         };
         if r.len == 0 && r.fds.is_empty() {

@@ -63,9 +63,20 @@ pub fn place(arg: &mut door_arg_t, results: &mut Results) -> Result<()> {
 }
 
 /// `door_info` for a door another process serves: asked of the server while
-/// it lives; read from the descriptor's nameplate once it is gone.
+/// it lives; read from the descriptor's nameplate once it is gone. A live
+/// server that cannot be asked (the query needs a socket pair here and a
+/// descriptor there, and a descriptor table is full) is described by the
+/// nameplate too, with its pid: its door is not dead, though a revocation
+/// or a change of `DOOR_IS_UNREF` since its creation does not show then.
 pub fn remote_info(d: c_int, uniq: u64) -> door_info_t {
-    let live = if sys::peer_gone(d) { None } else { client::query_identity(d).ok() };
+    let live = if sys::peer_gone(d) {
+        None
+    } else {
+        client::query_identity(d).ok().or_else(|| {
+            let plate = client::nameplate_or_blank(d, uniq);
+            (!sys::peer_gone(d) && plate.pid > 0).then_some(plate)
+        })
+    };
     let (id, target, gone) = match live {
         Some(id) => (id, id.pid, false),
         None => (client::nameplate_or_blank(d, uniq), -1, true),

@@ -514,6 +514,11 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
             _ => return Taken::Closed,
         }
     };
+    // A client that died while its call waited for a thread is gone for
+    // good: as on illumos, its call never starts.
+    if sys::peer_gone(channel.sock.raw()) {
+        return Taken::Closed;
+    }
     let memfd = msg.e & wire::DATA_MEMFD != 0;
     let bulk = msg.e & wire::DATA_BULK != 0;
     let new_bulk = bulk && msg.e & wire::NEW_BULK != 0;
@@ -524,16 +529,16 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
     let source = if memfd {
         Source::Memfd(fds.pop().expect("counted above"))
     } else if bulk {
-        if new_bulk {
-            let fd = fds.pop().expect("counted above");
-            if bulk::adopt(&mut channel.bulk.lock().unwrap_or_else(|p| p.into_inner()), &fd).is_err() {
-                return Taken::Closed;
-            }
+        let mut mine = channel.bulk.lock().unwrap_or_else(|p| p.into_inner());
+        let adopted = if new_bulk { bulk::adopt(&mut mine, &fds.pop().expect("counted above")) } else { Ok(()) };
+        match adopted {
+            Err(Errno(libc::EPROTO)) => return Taken::Closed,
+            // No room to map it: the call fails with E2BIG (the client
+            // then drops its buffer and sends a new one next time).
+            Err(_) => Source::Unmappable,
+            Ok(()) if mine.as_ref().is_none_or(|(_, cap)| size > *cap) => return Taken::Closed,
+            Ok(()) => Source::Bulk,
         }
-        if channel.bulk.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_none_or(|(_, cap)| size > *cap) {
-            return Taken::Closed;
-        }
-        Source::Bulk
     } else if size > wire::REQUEST_CAP {
         return Taken::Closed;
     } else {
@@ -560,6 +565,8 @@ enum Source {
     Bulk,
     /// A memfd of their own.
     Memfd(Fd),
+    /// The client's new bulk buffer, which we had no room to map.
+    Unmappable,
 }
 
 /// Checks a call this thread has just taken (by the state word's
@@ -626,6 +633,10 @@ fn prepare(
 /// Copies the argument bytes into the thread's own buffer, so the procedure
 /// sees bytes the client can no longer change, with zeroes after them.
 fn copy_arguments(rec: &mut ServerThread, channel: &Channel, size: usize, source: &Source) -> Result<()> {
+    // (Before the buffer grows for arguments it will never hold.)
+    if let Source::Unmappable = source {
+        return Err(Errno(libc::E2BIG));
+    }
     let page = sys::page_size();
     let want = sys::round_up(size.max(1), page).ok_or(Errno(libc::E2BIG))?;
     if rec.args.len() < want {
@@ -642,6 +653,7 @@ fn copy_arguments(rec: &mut ServerThread, channel: &Channel, size: usize, source
             // SAFETY: args holds at least size bytes.
             unsafe { bulk::copy_out(&bulk, rec.args.as_mut_ptr(), size)? }
         }
+        Source::Unmappable => return Err(Errno(libc::E2BIG)),
         Source::Region => {
             // SAFETY: the region is REGION_LEN bytes and size <= REQUEST_CAP,
             // so the source is in bounds; args holds at least size bytes. The
@@ -771,19 +783,11 @@ fn send_results(channel: &Channel, seq: u64, bytes: &[u8], descs: &[door_desc_t]
     m.a = bytes.len() as u64;
     let data_fd = if fits {
         None
-    } else if bytes.len() <= wire::BULK_MAX {
-        // Our bulk buffer for results, made once and reused.
-        m.e |= wire::DATA_BULK;
-        let mut bulk = channel.reply_bulk.lock().unwrap_or_else(|p| p.into_inner());
-        let new = bulk::ensure(&mut bulk, bytes.len())?;
-        if new.is_some() {
-            m.e |= wire::NEW_BULK;
-        }
-        bulk::copy_in(&bulk, bytes)?;
-        new
     } else {
-        m.e |= wire::DATA_MEMFD;
-        Some(descriptors::data_memfd(bytes)?)
+        // Our bulk buffer for results, made once and reused.
+        let (flags, fd) = bulk::stage(&mut channel.reply_bulk.lock().unwrap_or_else(|p| p.into_inner()), bytes)?;
+        m.e |= flags;
+        fd
     };
     let (descs, _copies) = descriptors::for_passing(descs);
     let sent = descriptors::send_message(channel.sock.raw(), m, &descs, data_fd.as_ref());

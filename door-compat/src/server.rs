@@ -524,12 +524,22 @@ fn count_inherited_doors() {
 fn control_loop(ep: Arc<Fd>) {
     block_all_signals();
     let me = sys::getpid();
+    let mut spare = open_spare();
     while let Ok((_, token)) = sys::epoll_wait_one(&ep) {
         if sys::getpid() != me {
             return;
         }
-        serve_source(token);
+        serve_source(token, &mut spare);
     }
+}
+
+/// A descriptor the control thread keeps in reserve, so that with the
+/// process's table full it can still accept an opener and refuse it
+/// (`refuse_opener`).
+fn open_spare() -> Option<Fd> {
+    let fd = sys::openat(libc::AT_FDCWD, c"/dev/null", libc::O_RDONLY, 0).ok()?;
+    sys::mark_internal(&fd);
+    Some(fd)
 }
 
 /// Internal threads take no signals: the application's handlers run on its
@@ -549,7 +559,7 @@ enum Snapshot {
     Opener(Arc<Door>, c_int, u64, Perm),
 }
 
-fn serve_source(token: u64) {
+fn serve_source(token: u64, spare: &mut Option<Fd>) {
     // Only this thread removes sources, so a descriptor seen here stays open
     // until this thread lets it go.
     let snap = with_server(|s| {
@@ -561,7 +571,7 @@ fn serve_source(token: u64) {
     });
     match snap {
         Some(Snapshot::DoorSocket(door, fd)) => serve_door_socket(token, &door, fd),
-        Some(Snapshot::Listener(door, fd, perm)) => serve_listener(&door, fd, token, perm),
+        Some(Snapshot::Listener(door, fd, perm)) => serve_listener(&door, fd, token, perm, spare),
         Some(Snapshot::Opener(door, fd, listener, perm)) => serve_opener(token, &door, fd, listener, perm),
         None => {}
     }
@@ -725,13 +735,32 @@ pub fn publish_limits(uniq: u64) {
     }
 }
 
-fn serve_listener(door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm) {
+fn serve_listener(door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm, spare: &mut Option<Fd>) {
     // SAFETY: fd stays open while this thread works on it (see serve_source);
     // the temporary Fd is forgotten, not closed.
     let l = std::mem::ManuallyDrop::new(unsafe { Fd::from_raw(fd) });
-    if let Ok(sock) = sys::accept(&l) {
-        let _ = with_server(|s| s.watch(Source::Opener { door: door.clone(), sock, listener, perm }));
+    match sys::accept(&l) {
+        Ok(sock) => {
+            let _ = with_server(|s| s.watch(Source::Opener { door: door.clone(), sock, listener, perm }));
+        }
+        Err(Errno(libc::EMFILE | libc::ENFILE)) => refuse_opener(&l, spare),
+        Err(_) => {}
     }
+}
+
+/// Our descriptor table is full, so an opener waiting on the listener
+/// cannot get a door (which takes two descriptors here). The spare makes
+/// room to accept it and answer `EMFILE` at once, rather than leave it
+/// waiting and the listener readable, which would keep this thread busy
+/// until a descriptor is freed.
+fn refuse_opener(listener: &Fd, spare: &mut Option<Fd>) {
+    *spare = None;
+    if let Ok(conn) = sys::accept(listener) {
+        let mut refusal = Msg::new(Kind::Opened);
+        refusal.d = libc::EMFILE as u32;
+        let _ = sys::send_with_fds(conn.raw(), &refusal.encode(), &[]);
+    }
+    *spare = open_spare();
 }
 
 fn serve_opener(token: u64, door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm) {

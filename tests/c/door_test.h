@@ -196,4 +196,71 @@ static inline int attach_new(const char *path, door_server_procedure_t *proc, vo
 	return d;
 }
 
+/* A "Name:   value kB" field of /proc/self/status (VmSize, VmRSS...), or -1. */
+static inline long proc_status_kib(const char *field)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	if (f == NULL)
+		return -1;
+	char line[256];
+	long v = -1;
+	size_t n = strlen(field);
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			v = strtol(line + n + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* The number of mappings in /proc/self/maps. */
+static inline int mapping_count(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (f == NULL)
+		return -1;
+	int n = 0, c;
+	while ((c = getc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* The state letter of process `pid` (/proc/pid/stat: 'S' sleeping, 'R'
+ * running...), or 0 if it cannot be read. */
+static inline char proc_state(pid_t pid)
+{
+	char name[64], buf[512];
+	snprintf(name, sizeof name, "/proc/%d/stat", (int)pid);
+	int f = open(name, O_RDONLY);
+	if (f < 0)
+		return 0;
+	ssize_t n = read(f, buf, sizeof buf - 1);
+	close(f);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	return p != NULL && p[1] == ' ' ? p[2] : 0;
+}
+
+/*
+ * Polls `probe(arg)` until it returns `want` (a server's descriptor count
+ * coming back after a fault, say), for at most `seconds`; on timeout the
+ * test fails, naming `what` and the last value.
+ */
+static inline void await_value(int (*probe)(void *), void *arg, int want, double seconds, const char *what)
+{
+	double end = now_seconds() + seconds;
+	int now;
+	while ((now = probe(arg)) != want) {
+		if (now_seconds() > end) {
+			fprintf(stderr, "FAIL %s: %s is %d after %.1f s, wanted %d\n", test_name, what, now, seconds, want);
+			exit(1);
+		}
+		usleep(1000); /* polling interval, not a synchronisation */
+	}
+}
+
 #endif

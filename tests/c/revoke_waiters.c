@@ -131,23 +131,6 @@ static void client_y(void *arg)
 	close(fd);
 }
 
-/* The state letter of `pid` from /proc/pid/stat, or 0. */
-static char proc_state(pid_t pid)
-{
-	char name[64], buf[512];
-	snprintf(name, sizeof name, "/proc/%d/stat", (int)pid);
-	int f = open(name, O_RDONLY);
-	if (f < 0)
-		return 0;
-	ssize_t n = read(f, buf, sizeof buf - 1);
-	close(f);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	return p != NULL && p[1] == ' ' ? p[2] : 0;
-}
-
 int main(void)
 {
 	test_name = "revoke_waiters";

@@ -10,7 +10,8 @@
  *   DOOR_RELEASE descriptor) while the client keeps waiting; the server then
  *   returns empty and the client succeeds.
  *
- * The server is a forked child; the client is the driver. */
+ * No thread death leaves a descriptor behind in the server. The server is a
+ * forked child; the client is the driver. */
 #include "door_test.h"
 
 static char path[512];
@@ -24,6 +25,7 @@ struct report {
 	int desc_rc, desc_errno; /* door_return(descriptor) in the same */
 	int spare_open;          /* its DOOR_RELEASE descriptor survived */
 	int null_calls;          /* params == NULL invocations seen */
+	int fds;                 /* the server's open descriptors now */
 };
 static struct report rep;
 static pthread_mutex_t rep_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -87,6 +89,7 @@ static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, 
 		pthread_mutex_lock(&rep_lock);
 		r = rep;
 		pthread_mutex_unlock(&rep_lock);
+		r.fds = count_fds();
 		door_return((char *)&r, sizeof r, NULL, 0);
 		break;
 	}
@@ -140,6 +143,7 @@ static void wait_thread_gone(pid_t pid, pid_t tid)
 static void thread_ends(int fd, pid_t server_pid, char how)
 {
 	serving_tid(fd);
+	int fds_before = report(fd).fds;
 	errno = 0;
 	long r = call_door(fd, &how, 1, NULL, 0);
 	if (r != -1 || errno != EINTR) {
@@ -159,6 +163,8 @@ static void thread_ends(int fd, pid_t server_pid, char how)
 	/* Several calls in a row still work. */
 	for (int i = 0; i < 20; i++)
 		CHECK(serving_tid(fd) != rp.dead_tid);
+	/* The dead thread left no descriptor behind. */
+	CHECK(report(fd).fds == fds_before);
 }
 
 int main(void)
