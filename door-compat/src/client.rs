@@ -20,7 +20,7 @@ use crate::region::{self, Region};
 use crate::spin;
 use crate::bulk;
 use crate::sys::{self, Errno, Fd, Result};
-use crate::wire::{self, Kind, MSG_LEN, Msg};
+use crate::wire::{self, Data, Kind, MSG_LEN, Msg, Payload};
 
 pub struct ClientChannel {
     uniq: u64,
@@ -359,7 +359,7 @@ pub fn receive(p: Pending) -> Step {
         let size = r.rep_size().load(Ordering::SeqCst) as usize;
         if errno != 0 {
             put_channel(ch);
-            return Step::Done(Err(Errno(if errno < 4096 { errno as c_int } else { libc::EPROTO })));
+            return Step::Done(Err(Errno(wire::peer_errno(errno))));
         }
         if size > wire::REPLY_CAP {
             return Step::Done(Err(Errno(libc::EPROTO)));
@@ -393,33 +393,27 @@ pub fn receive(p: Pending) -> Step {
         _ => return Step::Done(Err(Errno(libc::EPROTO))),
     }
     if msg.c != 0 {
-        let e = msg.c as c_int;
         put_channel(ch);
-        return Step::Done(Err(Errno(if e > 0 && e < 4096 { e } else { libc::EPROTO })));
+        return Step::Done(Err(Errno(wire::peer_errno(msg.c))));
     }
-    let memfd = msg.e & wire::DATA_MEMFD != 0;
-    let in_bulk = msg.e & wire::DATA_BULK != 0;
-    let new_bulk = in_bulk && msg.e & wire::NEW_BULK != 0;
-    let size = msg.a as usize;
-    if msg.d as usize + usize::from(memfd || new_bulk) != fds.len()
-        || memfd && in_bulk
-        || (!memfd && !in_bulk && size > wire::REPLY_CAP)
-    {
+    let Some(payload) = Payload::of(&msg, fds.len(), wire::REPLY_CAP) else {
         return Step::Done(Err(Errno(libc::EPROTO)));
-    }
-    let data = if memfd {
-        let fd = fds.pop().expect("counted above");
-        put_channel(ch);
-        ResultData::Memfd(fd)
-    } else if in_bulk {
-        if new_bulk && bulk::adopt(&mut ch.reply_bulk, &fds.pop().expect("counted above")).is_err() {
-            return Step::Done(Err(Errno(libc::EPROTO)));
-        }
-        ResultData::Bulk(ch)
-    } else {
-        ResultData::Region(ch)
     };
-    Step::Done(Ok(Results { data, size, fds }))
+    let data = match payload.data {
+        Data::Memfd => {
+            let fd = fds.pop().expect("counted by Payload::of");
+            put_channel(ch);
+            ResultData::Memfd(fd)
+        }
+        Data::Bulk { new } => {
+            if new && bulk::adopt(&mut ch.reply_bulk, &fds.pop().expect("counted by Payload::of")).is_err() {
+                return Step::Done(Err(Errno(libc::EPROTO)));
+            }
+            ResultData::Bulk(ch)
+        }
+        Data::Region => ResultData::Region(ch),
+    };
+    Step::Done(Ok(Results { data, size: payload.size, fds }))
 }
 
 /// A signal handler ran while we waited, or the thread is being cancelled.

@@ -45,6 +45,16 @@ mod sys;
 pub mod ucred;
 mod wire;
 
+/// The pure decoding and validation of what peers send (messages, the
+/// fields of Calls and Replies, errnos, attachment records), for the fuzz
+/// targets in `fuzz/`. Not an API: nothing here is stable.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::attach::Meta;
+    pub use crate::label::Identity;
+    pub use crate::wire::{Data, Kind, MSG_LEN, Msg, Payload, REPLY_CAP, REQUEST_CAP, peer_errno};
+}
+
 /// Function pointers the C half (`csrc/`) calls back into. Rust functions
 /// are handed to C this way rather than by name so they are not exported.
 #[repr(C)]

@@ -21,7 +21,7 @@ use crate::descriptors;
 use crate::region;
 use crate::server::{CLOSING_TOKEN, Channel, Depletion, Door, Pool, UNREF_TOKEN, XCreateFn, with_server};
 use crate::sys::{self, Errno, Fd, Result};
-use crate::wire::{self, Kind, MSG_LEN, Msg};
+use crate::wire::{self, Data, Kind, MSG_LEN, Msg, Payload};
 
 /// What the C loop needs to run one invocation. Shared with `door_loop.c`.
 #[repr(C)]
@@ -511,30 +511,21 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
             _ => return Taken::Closed,
         }
     };
-    let memfd = msg.e & wire::DATA_MEMFD != 0;
-    let bulk = msg.e & wire::DATA_BULK != 0;
-    let new_bulk = bulk && msg.e & wire::NEW_BULK != 0;
-    if msg.d as usize + usize::from(memfd || new_bulk) != fds.len() || msg.d as usize > DOOR_MAX_DESC || memfd && bulk {
-        return Taken::Closed;
-    }
-    let size = msg.a as usize;
-    let source = if memfd {
-        Source::Memfd(fds.pop().expect("counted above"))
-    } else if bulk {
-        if new_bulk {
-            let fd = fds.pop().expect("counted above");
-            if bulk::adopt(&mut channel.bulk.lock().unwrap_or_else(|p| p.into_inner()), &fd).is_err() {
+    let Some(payload) = Payload::of(&msg, fds.len(), wire::REQUEST_CAP) else { return Taken::Closed };
+    let size = payload.size;
+    let source = match payload.data {
+        Data::Memfd => Source::Memfd(fds.pop().expect("counted by Payload::of")),
+        Data::Bulk { new } => {
+            let mut bulk = channel.bulk.lock().unwrap_or_else(|p| p.into_inner());
+            if new && bulk::adopt(&mut bulk, &fds.pop().expect("counted by Payload::of")).is_err() {
                 return Taken::Closed;
             }
+            if bulk.as_ref().is_none_or(|(_, cap)| size > *cap) {
+                return Taken::Closed;
+            }
+            Source::Bulk
         }
-        if channel.bulk.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_none_or(|(_, cap)| size > *cap) {
-            return Taken::Closed;
-        }
-        Source::Bulk
-    } else if size > wire::REQUEST_CAP {
-        return Taken::Closed;
-    } else {
-        Source::Region
+        Data::Region => Source::Region,
     };
     // Take the call, unless the client withdrew it, or a lingering thread
     // took it from the region already.
