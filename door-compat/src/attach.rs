@@ -46,14 +46,14 @@ pub struct Meta {
 }
 
 impl Meta {
-    pub(crate) fn encode(&self) -> String {
+    pub fn encode(&self) -> String {
         format!(
             "{META_MAGIC}\ndev {}\nino {}\nmode {:o}\nuid {}\ngid {}\nuniq {:x}\n",
             self.dev, self.ino, self.perm.0, self.perm.1, self.perm.2, self.uniq
         )
     }
 
-    pub(crate) fn decode(text: &str) -> Option<Meta> {
+    pub fn decode(text: &str) -> Option<Meta> {
         let mut lines = text.lines();
         if lines.next()? != META_MAGIC {
             return None;
