@@ -505,6 +505,12 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
         match msg.kind {
             Kind::Descs => continue,
             Kind::Call => {
+                if r.cred.is_some_and(|c| c.pid != channel.creator) {
+                    // Another process's pid, stated by a privileged client
+                    // or a process the channel was handed to: no caller
+                    // the server could name truthfully.
+                    return Taken::Closed;
+                }
                 *channel.last_cred.lock().unwrap_or_else(|p| p.into_inner()) = r.cred;
                 break (msg, Caller { cred: r.cred });
             }

@@ -319,6 +319,42 @@ mod tests {
         }
     }
 
+    /// The C tests that play a hostile peer (`tests/c/wire_test.h`) spell
+    /// the protocol out again; they must say what this module says.
+    #[test]
+    fn c_tests_mirror_the_wire() {
+        let header = include_str!("../../tests/c/wire_test.h");
+        let value = |name: &str| -> u64 {
+            let prefix = format!("#define WIRE_{name} ");
+            let text = header.lines().find_map(|l| l.strip_prefix(prefix.as_str())).expect(name).trim();
+            match text.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => text.parse(),
+            }
+            .expect(name)
+        };
+        let expected = [
+            ("MAGIC", u64::from(MAGIC)),
+            ("MSG_LEN", MSG_LEN as u64),
+            ("KIND_DETACH", Kind::Detach as u64),
+            ("KIND_OPENED", Kind::Opened as u64),
+            ("KIND_CALL", Kind::Call as u64),
+            ("STATE_OFF", STATE_OFF as u64),
+            ("REQ_VIA_OFF", REQ_VIA_OFF as u64),
+            ("REP_SEQ_OFF", REP_SEQ_OFF as u64),
+            ("REP_ERRNO_OFF", REP_ERRNO_OFF as u64),
+            ("REP_SIZE_OFF", REP_SIZE_OFF as u64),
+            ("REQUEST_OFF", REQUEST_OFF as u64),
+            ("REPLY_OFF", REPLY_OFF as u64),
+            ("REGION_LEN", REGION_LEN as u64),
+        ];
+        for (name, want) in expected {
+            assert_eq!(value(name), want, "WIRE_{name}");
+        }
+        assert_eq!(crate::region::VIA_SOCKET, 0, "wire_test.h stores 0 as req_via");
+        assert_eq!(pending(5), 5 << 2 | 1, "WIRE_PENDING");
+    }
+
     #[test]
     fn states_are_distinct() {
         for seq in [0u64, 1, 1 << 40] {
