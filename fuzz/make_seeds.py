@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of fuzz/fuzz_targets/peer_input.rs: one valid
-input of each kind, in the target's framing (first byte: 0 = messages,
-1 = attachment record; a message frame is [descriptor count u16 LE]
-[length u8][bytes]). The message layout is docs/ARCHITECTURE.md's "Wire
-protocol": 48 bytes, magic "DOR1", kind, seq, a, b, c (u64), d, e (u32).
-Run from anywhere; it replaces fuzz/corpus/peer_input/seed-*."""
+"""Writes the seed corpora of the fuzz targets, one valid input of each
+kind, in each target's framing:
+
+- peer_input: first byte 0 = messages, 1 = attachment record; a message
+  frame is [descriptor count u16 LE][length u8][bytes];
+- door_socket: a 48-byte message, then one byte per descriptor to send
+  with it (fuzz_targets/door_socket.rs, `make`: 0 socket, 1 sealed region
+  memfd, 4 eventfd, ...).
+
+The message layout is docs/ARCHITECTURE.md's "Wire protocol": 48 bytes,
+magic "DOR1", kind, seq, a, b, c (u64), d, e (u32). Run from anywhere; it
+replaces fuzz/corpus/*/seed-*."""
 import os
 import struct
 
@@ -38,21 +44,42 @@ MESSAGES = [
     ("clone-abandon", [(1, msg(12)), (0, msg(13, seq=9, a=3))]),
 ]
 
+# door_socket: (name, message, descriptor kinds).
+DOOR_SOCKET = [
+    ("hello", msg(1), [0, 1, 4]),
+    ("hello-unsealed", msg(1), [0, 2, 4]),
+    ("hello-short-region", msg(1), [0, 3, 4]),
+    ("hello-not-a-socket", msg(1), [5, 1, 4]),
+    ("info", msg(2), [0]),
+    ("clone", msg(12), [0]),
+    ("abandon", msg(13, seq=1, a=2), []),
+    ("call-on-door", msg(8, seq=1, a=1), [1]),
+]
+
 META = ("libdoor-attachment 1\ndev 2049\nino 123456\nmode 644\nuid 1000\ngid 100\n"
         "uniq deadbeef00000001\n")
 
 
-def main():
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "peer_input")
+def corpus(target):
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", target)
     os.makedirs(out, exist_ok=True)
     for f in os.listdir(out):
         if f.startswith("seed-"):
             os.remove(os.path.join(out, f))
+    return out
+
+
+def main():
+    out = corpus("peer_input")
     for name, frames in MESSAGES:
         with open(os.path.join(out, "seed-" + name), "wb") as f:
             f.write(b"\0" + b"".join(frame(n, m) for n, m in frames))
     with open(os.path.join(out, "seed-meta"), "wb") as f:
         f.write(b"\1" + META.encode())
+    out = corpus("door_socket")
+    for name, m, kinds in DOOR_SOCKET:
+        with open(os.path.join(out, "seed-" + name), "wb") as f:
+            f.write(m + bytes(kinds))
 
 
 if __name__ == "__main__":
