@@ -107,6 +107,7 @@ fn make(k: u8) -> (OwnedFd, Option<OwnedFd>) {
             (s, None)
         }
         7 => (memfd(0, sealed), None),
+        // SAFETY: a NUL-terminated path.
         _ => (owned(unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }), None),
     }
 }
