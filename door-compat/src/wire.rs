@@ -336,7 +336,10 @@ mod tests {
         let expected = [
             ("MAGIC", u64::from(MAGIC)),
             ("MSG_LEN", MSG_LEN as u64),
+            ("KIND_INFO", Kind::Info as u64),
+            ("KIND_IDENTITY", Kind::Identity as u64),
             ("KIND_DETACH", Kind::Detach as u64),
+            ("KIND_PARAMS", Kind::Params as u64),
             ("KIND_OPENED", Kind::Opened as u64),
             ("KIND_CALL", Kind::Call as u64),
             ("STATE_OFF", STATE_OFF as u64),
@@ -352,6 +355,8 @@ mod tests {
             assert_eq!(value(name), want, "WIRE_{name}");
         }
         assert_eq!(crate::region::VIA_SOCKET, 0, "wire_test.h stores 0 as req_via");
+        let label = format!("#define WIRE_LABEL_PREFIX \"{}\"", String::from_utf8_lossy(crate::label::PREFIX).replace('\0', "\\0"));
+        assert!(header.contains(&label), "{label}");
         assert_eq!(pending(5), 5 << 2 | 1, "WIRE_PENDING");
     }
 

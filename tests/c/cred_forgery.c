@@ -13,7 +13,10 @@
  * - ids claimed in the message's fields, or no credentials stated at all:
  *   door_ucred reports the truth.
  * And a hand-made Detach from someone who does not own the attached file is
- * answered EPERM by the server itself, and the attachment stays.
+ * answered EPERM by the server itself, and the attachment stays. Nor can a
+ * server forge who it is: a process serving a door by hand that claims to
+ * be pid 1 in its nameplate and its Info answers is reported as itself by
+ * door_info's di_target.
  *
  * Root is needed to switch ids; without it only the unprivileged cases run. */
 #include "cred_test.h"
@@ -215,6 +218,100 @@ static void user_detaches(void *arg)
 	CHECK(call_door(fd, "x", 1, &seen, sizeof seen) == sizeof seen && seen.rc == 0);
 }
 
+/* SCM_RIGHTS of one descriptor over a socket pair `sock`. */
+static void send_fd(int sock, int fd)
+{
+	char byte = 0;
+	struct iovec iov = { &byte, 1 };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	memset(&control, 0, sizeof control);
+	struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&h);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+	CHECK(sendmsg(sock, &h, MSG_NOSIGNAL) == 1);
+}
+
+/* Receives one message of up to `n` bytes and at most one descriptor
+ * (-1 in *fd if none came); returns the byte count. */
+static ssize_t recv_with_fd(int sock, void *buf, size_t n, int *fd)
+{
+	struct iovec iov = { buf, n };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf };
+	ssize_t r = recvmsg(sock, &h, MSG_CMSG_CLOEXEC);
+	*fd = -1;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&h);
+	if (r >= 0 && cm != NULL && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(fd, CMSG_DATA(cm), sizeof *fd);
+	return r;
+}
+
+#define POSER_UNIQ 0x5eedf00d12345678ull
+
+/* A door served by hand: the client end of a pair it made, labelled as a
+ * door, with a nameplate and Info answers that claim pid 1. */
+static void poser(void *arg)
+{
+	int to_test = *(int *)arg;
+	int sv[2];
+	CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	size_t plen = sizeof WIRE_LABEL_PREFIX - 1;
+	memcpy(addr.sun_path, WIRE_LABEL_PREFIX, plen);
+	uint64_t uniq = POSER_UNIQ, nonce = (uint64_t)getpid() << 20 ^ 0xabcdef;
+	memcpy(addr.sun_path + plen, &uniq, 8);
+	memcpy(addr.sun_path + plen + 8, &nonce, 8);
+	CHECK_OK(bind(sv[0], (struct sockaddr *)&addr, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + 16)));
+	struct wire_msg id = { WIRE_MAGIC, WIRE_KIND_IDENTITY, POSER_UNIQ, 0x401000, 7, 1, 0, 0 };
+	CHECK(send(sv[1], &id, sizeof id, MSG_NOSIGNAL) == sizeof id);
+	send_fd(to_test, sv[0]);
+	close(sv[0]);
+	for (;;) {
+		struct wire_msg m;
+		int reply;
+		ssize_t r = recv_with_fd(sv[1], &m, sizeof m, &reply);
+		if (r <= 0)
+			_exit(0);
+		if (r == sizeof m && m.kind == WIRE_KIND_INFO && reply >= 0) {
+			struct wire_msg params = { WIRE_MAGIC, WIRE_KIND_PARAMS, 0, UINT64_MAX, 0, INT_MAX, 0, 0 };
+			CHECK(send(reply, &id, sizeof id, MSG_NOSIGNAL) == sizeof id);
+			CHECK(send(reply, &params, sizeof params, MSG_NOSIGNAL) == sizeof params);
+		}
+		if (reply >= 0)
+			close(reply);
+	}
+}
+
+static void server_poses(void)
+{
+	int sv[2];
+	CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
+	pid_t p = spawn_tied(poser, &sv[1]);
+	char byte;
+	int door;
+	CHECK(recv_with_fd(sv[0], &byte, 1, &door) == 1 && door >= 0);
+	door_info_t info;
+	CHECK_OK(door_info(door, &info));
+	CHECK(info.di_uniquifier == POSER_UNIQ && info.di_proc == 0x401000 && info.di_data == 7);
+	if (info.di_target != p) {
+		fprintf(stderr, "FAIL %s: door_info says the server is pid %d; it is %d\n", test_name, (int)info.di_target, (int)p);
+		exit(1);
+	}
+	close(door);
+	reap_ok_within(p, 10, "posing server");
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	test_name = "cred_forgery";
@@ -226,6 +323,7 @@ int main(void)
 	gate_wait_within(&ready, 10);
 	pid_t v = am_root() ? spawn_tied(victim, NULL) : getppid();
 
+	server_poses();
 	reap_ok_within(spawn_tied(user_forges, &v), 30, "unprivileged forger");
 	if (am_root()) {
 		reap_ok_within(spawn_tied(root_impersonates, &v), 30, "root impersonator");

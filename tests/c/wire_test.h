@@ -13,9 +13,15 @@
 
 #define WIRE_MAGIC 0x31524f44
 #define WIRE_MSG_LEN 48
+#define WIRE_KIND_INFO 2
+#define WIRE_KIND_IDENTITY 3
 #define WIRE_KIND_DETACH 6
 #define WIRE_KIND_OPENED 7
 #define WIRE_KIND_CALL 8
+#define WIRE_KIND_PARAMS 11
+/* A door descriptor's abstract address: this, the uniquifier and a nonce
+ * (8 bytes each, little-endian). */
+#define WIRE_LABEL_PREFIX "\0libdoor1:"
 #define WIRE_STATE_OFF 0
 #define WIRE_REQ_VIA_OFF 88
 #define WIRE_REP_SEQ_OFF 96
