@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md gives it: builds the library (release
 # and debug), runs the Rust tests (internals and the header drift check),
-# the C tests (linked and under LD_PRELOAD), doorctl's tests, the reference
-# pages (lint, drift of their generated parts) and their examples, and every
-# ported app's check.
+# short runs of the fuzz targets (fuzz/run.sh; docs/RELIABILITY.md,
+# "Fuzzing"), the C tests (linked and under LD_PRELOAD), doorctl's tests,
+# the reference pages (lint, drift of their generated parts) and their
+# examples, and every ported app's check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --workspace --release
 cargo build --workspace
 cargo test --workspace
+# A short run of each fuzz target, 30 s each: the summary, or the end of
+# the log if it found something.
+fuzz_log=$(mktemp)
+for target in peer_input door_socket; do
+	if ! fuzz/run.sh "$target" 30 >"$fuzz_log" 2>&1; then
+		tail -n 60 "$fuzz_log"
+		exit 1
+	fi
+	echo "fuzz $target:"
+	grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|average_exec_per_sec)' "$fuzz_log"
+done
+rm -f "$fuzz_log"
 tests/c/run.sh release
 make -s -C tools/doorctl check
 python3 docs/gen-reference.py --check

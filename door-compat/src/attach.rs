@@ -32,13 +32,13 @@ use crate::label::{self, Identity};
 use crate::server::Perm;
 use crate::sys::{self, Errno, Fd, Result};
 use crate::trace::trace;
-use crate::wire::{Kind, Msg};
+use crate::wire::{self, Kind, Msg};
 
 const META_MAGIC: &str = "libdoor-attachment 1";
 
 /// An attachment's record, as kept in `meta`: the socket's device and
 /// inode, the covered file's (mode, uid, gid), and the door's id.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Meta {
     pub dev: u64,
     pub ino: u64,
@@ -47,14 +47,14 @@ pub struct Meta {
 }
 
 impl Meta {
-    fn encode(&self) -> String {
+    pub fn encode(&self) -> String {
         format!(
             "{META_MAGIC}\ndev {}\nino {}\nmode {:o}\nuid {}\ngid {}\nuniq {:x}\n",
             self.dev, self.ino, self.perm.0, self.perm.1, self.perm.2, self.uniq
         )
     }
 
-    fn decode(text: &str) -> Option<Meta> {
+    pub fn decode(text: &str) -> Option<Meta> {
         let mut lines = text.lines();
         if lines.next()? != META_MAGIC {
             return None;
@@ -62,13 +62,18 @@ impl Meta {
         let mut field = |name: &str, radix: u32| -> Option<u64> {
             let line = lines.next()?;
             let value = line.strip_prefix(name)?.strip_prefix(' ')?;
+            // Digits only: from_str_radix alone would also take a sign.
+            if !value.chars().all(|c| c.is_digit(radix)) {
+                return None;
+            }
             u64::from_str_radix(value, radix).ok()
         };
+        // Out of range is malformed, never truncated (uid 2^32 is not root).
         let dev = field("dev", 10)?;
         let ino = field("ino", 10)?;
-        let mode = field("mode", 8)? as u32;
-        let uid = field("uid", 10)? as u32;
-        let gid = field("gid", 10)? as u32;
+        let mode = field("mode", 8).filter(|m| m & !0o7777 == 0)? as u32;
+        let uid = u32::try_from(field("uid", 10)?).ok()?;
+        let gid = u32::try_from(field("gid", 10)?).ok()?;
         let uniq = field("uniq", 16)?;
         Some(Meta { dev, ino, perm: (mode, uid, gid), uniq })
     }
@@ -280,7 +285,7 @@ fn build_attachment(fd: c_int, uniq: u64, path: &Path, st: &libc::stat, stash: &
     drop(theirs);
     let (answer, _) = read_answer(&mine).map_err(|_| Errno(libc::EBADF))?;
     if answer.d != 0 {
-        return Err(Errno(answer.d as c_int));
+        return Err(Errno(wire::peer_errno(answer.d.into())));
     }
     // SAFETY: both are NUL-terminated.
     path_op(unsafe { libc::rename(csock.as_ptr(), cpath.as_ptr()) })?;
@@ -390,7 +395,7 @@ pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resul
                 answer => {
                     let (reply, mut fds) = answer?;
                     if reply.d != 0 {
-                        return Err(Errno(reply.d as c_int));
+                        return Err(Errno(wire::peer_errno(reply.d.into())));
                     }
                     let door = fds.pop().ok_or(Errno(libc::EPROTO))?;
                     if label::door_id(door.raw()) != Ok(meta.uniq) {
@@ -446,9 +451,15 @@ mod tests {
     #[test]
     fn meta_round_trip() {
         let m = Meta { dev: 2049, ino: 123456, perm: (0o4644, 1000, 100), uniq: 0xdead_beef_0000_0001 };
-        assert_eq!(Meta::decode(&m.encode()), Some(m));
+        assert_eq!(Meta::decode(&m.encode()), Some(m.clone()));
         assert_eq!(Meta::decode("libdoor-attachment 1\ndev x\n"), None);
         assert_eq!(Meta::decode("something else\n"), None);
+        // Ids out of range, signs and mode bits beyond 07777 are malformed,
+        // never truncated.
+        let text = m.encode();
+        for (from, to) in [("uid 1000", "uid 4294967296"), ("gid 100", "gid +100"), ("mode 4644", "mode 104644")] {
+            assert_eq!(Meta::decode(&text.replace(from, to)), None, "{to}");
+        }
     }
 
     #[test]

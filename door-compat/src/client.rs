@@ -20,7 +20,7 @@ use crate::region::{self, Region};
 use crate::spin;
 use crate::bulk;
 use crate::sys::{self, Errno, Fd, Result};
-use crate::wire::{self, Kind, MSG_LEN, Msg};
+use crate::wire::{self, Data, Kind, MSG_LEN, Msg, Payload};
 
 pub struct ClientChannel {
     uniq: u64,
@@ -358,8 +358,7 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
         let errno = r.rep_errno().load(Ordering::SeqCst);
         let size = r.rep_size().load(Ordering::SeqCst) as usize;
         if errno != 0 {
-            let e = Errno(if errno < 4096 { errno as c_int } else { libc::EPROTO });
-            return Step::Done(Err(refused(ch, e)));
+            return Step::Done(Err(refused(ch, Errno(wire::peer_errno(errno)))));
         }
         if size > wire::REPLY_CAP {
             return Step::Done(Err(Errno(libc::EPROTO)));
@@ -398,28 +397,22 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
         _ => return Step::Done(Err(Errno(libc::EPROTO))),
     }
     if msg.c != 0 {
-        let e = msg.c as c_int;
-        return Step::Done(Err(refused(ch, Errno(if e > 0 && e < 4096 { e } else { libc::EPROTO }))));
+        return Step::Done(Err(refused(ch, Errno(wire::peer_errno(msg.c)))));
     }
-    let memfd = msg.e & wire::DATA_MEMFD != 0;
-    let in_bulk = msg.e & wire::DATA_BULK != 0;
-    let new_bulk = in_bulk && msg.e & wire::NEW_BULK != 0;
-    let size = msg.a as usize;
-    if msg.d as usize + usize::from(memfd || new_bulk) != fds.len()
-        || memfd && in_bulk
-        || (!memfd && !in_bulk && size > wire::REPLY_CAP)
-    {
+    let Some(payload) = Payload::of(&msg, fds.len(), wire::REPLY_CAP) else {
         return Step::Done(Err(Errno(libc::EPROTO)));
-    }
-    let data = if memfd {
-        let fd = fds.pop().expect("counted above");
-        put_channel(ch);
-        ResultData::Memfd(fd)
-    } else if in_bulk {
-        if new_bulk {
-            let fd = fds.pop().expect("counted above");
+    };
+    let size = payload.size;
+    let data = match payload.data {
+        Data::Memfd => {
+            let fd = fds.pop().expect("counted by Payload::of");
+            put_channel(ch);
+            ResultData::Memfd(fd)
+        }
+        Data::Bulk { new: true } => {
+            let fd = fds.pop().expect("counted by Payload::of");
             match bulk::adopt(&mut ch.reply_bulk, &fd) {
-                Ok(()) => {}
+                Ok(()) => ResultData::Bulk(ch),
                 Err(Errno(libc::EPROTO)) => return Step::Done(Err(Errno(libc::EPROTO))),
                 Err(_) => {
                     // No room in our address space for the server's buffer:
@@ -432,9 +425,8 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
                 }
             }
         }
-        ResultData::Bulk(ch)
-    } else {
-        ResultData::Region(ch)
+        Data::Bulk { new: false } => ResultData::Bulk(ch),
+        Data::Region => ResultData::Region(ch),
     };
     Step::Done(Ok(Results { data, size, fds }))
 }

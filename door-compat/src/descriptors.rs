@@ -140,7 +140,7 @@ pub fn copy_door(fd: c_int, uniq: u64) -> Result<Fd> {
         return Err(Errno(libc::EPROTO));
     }
     if m.d != 0 {
-        return Err(Errno(m.d as c_int));
+        return Err(Errno(crate::wire::peer_errno(m.d.into())));
     }
     let copy = fds.pop().filter(|_| fds.is_empty()).ok_or(Errno(libc::EPROTO))?;
     if label::door_id(copy.raw()) != Ok(uniq) {

@@ -18,7 +18,7 @@ use libc::c_int;
 use crate::sys::{self, Errno, Fd, Result};
 use crate::wire::{Kind, MSG_LEN, Msg};
 
-const PREFIX: &[u8] = b"\0libdoor1:";
+pub(crate) const PREFIX: &[u8] = b"\0libdoor1:";
 const LABEL_LEN: usize = PREFIX.len() + 16;
 
 /// Binds `fd` to a fresh label for door `uniq`.

@@ -68,6 +68,11 @@ pub fn place(arg: &mut door_arg_t, results: &mut Results) -> Result<()> {
 /// descriptor there, and a descriptor table is full) is described by the
 /// nameplate too, with its pid: its door is not dead, though a revocation
 /// or a change of `DOOR_IS_UNREF` since its creation does not show then.
+///
+/// The server's pid is the kernel's word, not the server's: the process
+/// that made the descriptor's socket pair (`SO_PEERCRED`), which for every
+/// door descriptor is its server. A process serving a door by hand cannot
+/// pose as another (a client may check `di_target` to trust a daemon).
 pub fn remote_info(d: c_int, uniq: u64) -> door_info_t {
     let live = if sys::peer_gone(d) {
         None
@@ -78,7 +83,7 @@ pub fn remote_info(d: c_int, uniq: u64) -> door_info_t {
         })
     };
     let (id, target, gone) = match live {
-        Some(id) => (id, id.pid, false),
+        Some(id) => (id, server_pid(d).unwrap_or(id.pid), false),
         None => (client::nameplate_or_blank(d, uniq), -1, true),
     };
     let mut attributes = id.attributes & DOOR_ATTR_MASK & !DOOR_LOCAL;
@@ -93,4 +98,12 @@ pub fn remote_info(d: c_int, uniq: u64) -> door_info_t {
         di_uniquifier: uniq,
         di_resv: [0; 4],
     }
+}
+
+/// The pid of the process that made door descriptor `d` (its server), if
+/// the kernel can name it in this process's pid namespace.
+fn server_pid(d: c_int) -> Option<libc::pid_t> {
+    // SAFETY: d is only borrowed: ManuallyDrop keeps the wrapper from closing it.
+    let fd = std::mem::ManuallyDrop::new(unsafe { sys::Fd::from_raw(d) });
+    sys::peer_cred(&fd).ok().map(|c| c.pid).filter(|&pid| pid > 0)
 }

@@ -22,7 +22,7 @@ use crate::region;
 use crate::server::{CLOSING_TOKEN, Channel, Depletion, Door, Pool, UNREF_TOKEN, XCreateFn, with_server};
 use crate::sys::{self, Errno, Fd, Result};
 use crate::trace::{ErrnoName, trace};
-use crate::wire::{self, Kind, MSG_LEN, Msg};
+use crate::wire::{self, Data, Kind, MSG_LEN, Msg, Payload};
 
 /// What the C loop needs to run one invocation. Shared with `door_loop.c`.
 #[repr(C)]
@@ -508,6 +508,12 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
         match msg.kind {
             Kind::Descs => continue,
             Kind::Call => {
+                if r.cred.is_some_and(|c| c.pid != channel.creator) {
+                    // Another process's pid, stated by a privileged client
+                    // or a process the channel was handed to: no caller
+                    // the server could name truthfully.
+                    return Taken::Closed;
+                }
                 *channel.last_cred.lock().unwrap_or_else(|p| p.into_inner()) = r.cred;
                 break (msg, Caller { cred: r.cred });
             }
@@ -519,30 +525,23 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
     if sys::peer_gone(channel.sock.raw()) {
         return Taken::Closed;
     }
-    let memfd = msg.e & wire::DATA_MEMFD != 0;
-    let bulk = msg.e & wire::DATA_BULK != 0;
-    let new_bulk = bulk && msg.e & wire::NEW_BULK != 0;
-    if msg.d as usize + usize::from(memfd || new_bulk) != fds.len() || msg.d as usize > DOOR_MAX_DESC || memfd && bulk {
-        return Taken::Closed;
-    }
-    let size = msg.a as usize;
-    let source = if memfd {
-        Source::Memfd(fds.pop().expect("counted above"))
-    } else if bulk {
-        let mut mine = channel.bulk.lock().unwrap_or_else(|p| p.into_inner());
-        let adopted = if new_bulk { bulk::adopt(&mut mine, &fds.pop().expect("counted above")) } else { Ok(()) };
-        match adopted {
-            Err(Errno(libc::EPROTO)) => return Taken::Closed,
-            // No room to map it: the call fails with E2BIG (the client
-            // then drops its buffer and sends a new one next time).
-            Err(_) => Source::Unmappable,
-            Ok(()) if mine.as_ref().is_none_or(|(_, cap)| size > *cap) => return Taken::Closed,
-            Ok(()) => Source::Bulk,
+    let Some(payload) = Payload::of(&msg, fds.len(), wire::REQUEST_CAP) else { return Taken::Closed };
+    let size = payload.size;
+    let source = match payload.data {
+        Data::Memfd => Source::Memfd(fds.pop().expect("counted by Payload::of")),
+        Data::Bulk { new } => {
+            let mut mine = channel.bulk.lock().unwrap_or_else(|p| p.into_inner());
+            let adopted = if new { bulk::adopt(&mut mine, &fds.pop().expect("counted by Payload::of")) } else { Ok(()) };
+            match adopted {
+                Err(Errno(libc::EPROTO)) => return Taken::Closed,
+                // No room to map it: the call fails with E2BIG (the client
+                // then drops its buffer and sends a new one next time).
+                Err(_) => Source::Unmappable,
+                Ok(()) if mine.as_ref().is_none_or(|(_, cap)| size > *cap) => return Taken::Closed,
+                Ok(()) => Source::Bulk,
+            }
         }
-    } else if size > wire::REQUEST_CAP {
-        return Taken::Closed;
-    } else {
-        Source::Region
+        Data::Region => Source::Region,
     };
     // Take the call, unless the client withdrew it, or a lingering thread
     // took it from the region already.

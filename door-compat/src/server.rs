@@ -222,6 +222,12 @@ pub struct Channel {
     /// by the same process, with these effective ids (the client sends on
     /// the socket whenever they change; `cred.rs` checks them).
     pub last_cred: Mutex<Option<libc::ucred>>,
+    /// The process that made the channel's socket pair (`SO_PEERCRED` of
+    /// our end): the only one whose Calls the channel carries. The pid in
+    /// a Call's `SCM_CREDENTIALS` must be this one, so a client privileged
+    /// enough to state another process's pid (`CAP_SYS_ADMIN`) still
+    /// cannot make `door_ucred` report that process.
+    pub creator: libc::pid_t,
     /// How long a lingering thread spins for the next call (`spin.rs`).
     pub spin: Mutex<crate::spin::Budget>,
     /// The client's bulk buffer for large arguments...
@@ -689,6 +695,7 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
     if sys::seals(&region_fd)? & need != need || sys::fstat(region_fd.raw())?.st_size as usize != wire::REGION_LEN {
         return Err(Errno(libc::EPROTO));
     }
+    let creator = sys::peer_cred(&sock)?.pid;
     let region = Region::map(&region_fd, wake)?;
     sys::mark_internal(&sock);
     // Each call then carries the caller's identity, as the kernel knows it.
@@ -703,6 +710,7 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
             door: door.clone(),
             serving: Mutex::new(None),
             last_cred: Mutex::new(None),
+            creator,
             spin: Mutex::new(crate::spin::Budget::new()),
             bulk: Mutex::new(None),
             reply_bulk: Mutex::new(None),

@@ -6,6 +6,10 @@
 //! checked here, and each size and count is checked against its limit where
 //! it is used. `docs/ARCHITECTURE.md` describes who sends what, when.
 
+use libc::c_int;
+
+use crate::abi::DOOR_MAX_DESC;
+
 /// "DOR1", little-endian; a new protocol version gets a new magic.
 pub const MAGIC: u32 = 0x3152_4f44;
 /// Every message's size.
@@ -90,6 +94,59 @@ pub const DATA_BULK: u32 = 4;
 pub const NEW_BULK: u32 = 8;
 /// The largest bulk buffer a channel keeps; larger data uses a memfd per call.
 pub const BULK_MAX: usize = 64 << 20;
+
+/// Where the data of a Call or Reply is, as its flags say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Data {
+    /// In the region's request (Call) or reply (Reply) area.
+    Region,
+    /// In the channel's bulk buffer of that direction; `new`: a new buffer
+    /// came with the message as its last descriptor.
+    Bulk { new: bool },
+    /// In a memfd of its own, the message's last descriptor.
+    Memfd,
+}
+
+/// What a Call or Reply carries, as its fields describe it, checked against
+/// the descriptors that came with it: the peer's word, made consistent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Payload {
+    /// Data bytes (checked against the region's area when they are there;
+    /// against the bulk buffer or the memfd by whoever reads them).
+    pub size: usize,
+    /// The descriptors passed, the first `descs` of those received.
+    pub descs: usize,
+    pub data: Data,
+}
+
+impl Payload {
+    /// Checks a Call or Reply `msg` against the `fds` descriptors received
+    /// with it and its leading Descs batches; `area` is the capacity of the
+    /// region area its data would be in. `None`: the peer broke the protocol.
+    pub fn of(msg: &Msg, fds: usize, area: usize) -> Option<Payload> {
+        let data = match (msg.e & DATA_MEMFD != 0, msg.e & DATA_BULK != 0) {
+            (true, true) => return None,
+            (true, false) => Data::Memfd,
+            (false, true) => Data::Bulk { new: msg.e & NEW_BULK != 0 },
+            (false, false) => Data::Region,
+        };
+        let extra = usize::from(matches!(data, Data::Memfd | Data::Bulk { new: true }));
+        let descs = msg.d as usize;
+        let size = usize::try_from(msg.a).ok()?;
+        if descs > DOOR_MAX_DESC || descs + extra != fds || (data == Data::Region && size > area) {
+            return None;
+        }
+        Some(Payload { size, descs, data })
+    }
+}
+
+/// An errno a peer sent (a Reply's, the region's, an Opened answer's), as
+/// the local caller gets it: anything but a plausible errno (1 to 4095) is
+/// the peer breaking the protocol, `EPROTO`, so a hostile peer can never
+/// make a call fail with errno 0 or a negative one.
+pub fn peer_errno(v: u64) -> c_int {
+    if (1..4096).contains(&v) { v as c_int } else { libc::EPROTO }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Msg {
@@ -226,6 +283,81 @@ mod tests {
         assert!(Msg::decode(&bad_kind).is_none());
         bad_kind[4..8].copy_from_slice(&0u32.to_le_bytes());
         assert!(Msg::decode(&bad_kind).is_none());
+    }
+
+    #[test]
+    fn payloads_match_their_descriptors() {
+        let mut m = Msg::new(Kind::Call);
+        m.a = 10;
+        m.d = 2;
+        assert_eq!(Payload::of(&m, 2, 64), Some(Payload { size: 10, descs: 2, data: Data::Region }));
+        assert_eq!(Payload::of(&m, 3, 64), None);
+        m.a = 65;
+        assert_eq!(Payload::of(&m, 2, 64), None, "region data larger than the area");
+        m.e = DATA_MEMFD;
+        assert_eq!(Payload::of(&m, 3, 64), Some(Payload { size: 65, descs: 2, data: Data::Memfd }));
+        assert_eq!(Payload::of(&m, 2, 64), None, "the memfd is missing");
+        m.e = DATA_BULK;
+        assert_eq!(Payload::of(&m, 2, 64), Some(Payload { size: 65, descs: 2, data: Data::Bulk { new: false } }));
+        m.e = DATA_BULK | NEW_BULK;
+        assert_eq!(Payload::of(&m, 3, 64), Some(Payload { size: 65, descs: 2, data: Data::Bulk { new: true } }));
+        m.e = DATA_BULK | DATA_MEMFD;
+        assert_eq!(Payload::of(&m, 3, 64), None);
+        m.e = 0;
+        m.a = 0;
+        m.d = DOOR_MAX_DESC as u32 + 1;
+        assert_eq!(Payload::of(&m, DOOR_MAX_DESC + 1, 64), None);
+        m.d = u32::MAX;
+        assert_eq!(Payload::of(&m, 0, 64), None);
+    }
+
+    #[test]
+    fn peer_errnos_are_plausible() {
+        assert_eq!(peer_errno(libc::EBADF as u64), libc::EBADF);
+        for bad in [0, 4096, u64::MAX, (-5i64) as u64, 1 << 32 | 9, u32::MAX as u64] {
+            assert_eq!(peer_errno(bad), libc::EPROTO, "{bad:#x}");
+        }
+    }
+
+    /// The C tests that play a hostile peer (`tests/c/wire_test.h`) spell
+    /// the protocol out again; they must say what this module says.
+    #[test]
+    fn c_tests_mirror_the_wire() {
+        let header = include_str!("../../tests/c/wire_test.h");
+        let value = |name: &str| -> u64 {
+            let prefix = format!("#define WIRE_{name} ");
+            let text = header.lines().find_map(|l| l.strip_prefix(prefix.as_str())).expect(name).trim();
+            match text.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => text.parse(),
+            }
+            .expect(name)
+        };
+        let expected = [
+            ("MAGIC", u64::from(MAGIC)),
+            ("MSG_LEN", MSG_LEN as u64),
+            ("KIND_INFO", Kind::Info as u64),
+            ("KIND_IDENTITY", Kind::Identity as u64),
+            ("KIND_DETACH", Kind::Detach as u64),
+            ("KIND_PARAMS", Kind::Params as u64),
+            ("KIND_OPENED", Kind::Opened as u64),
+            ("KIND_CALL", Kind::Call as u64),
+            ("STATE_OFF", STATE_OFF as u64),
+            ("REQ_VIA_OFF", REQ_VIA_OFF as u64),
+            ("REP_SEQ_OFF", REP_SEQ_OFF as u64),
+            ("REP_ERRNO_OFF", REP_ERRNO_OFF as u64),
+            ("REP_SIZE_OFF", REP_SIZE_OFF as u64),
+            ("REQUEST_OFF", REQUEST_OFF as u64),
+            ("REPLY_OFF", REPLY_OFF as u64),
+            ("REGION_LEN", REGION_LEN as u64),
+        ];
+        for (name, want) in expected {
+            assert_eq!(value(name), want, "WIRE_{name}");
+        }
+        assert_eq!(crate::region::VIA_SOCKET, 0, "wire_test.h stores 0 as req_via");
+        let label = format!("#define WIRE_LABEL_PREFIX \"{}\"", String::from_utf8_lossy(crate::label::PREFIX).replace('\0', "\\0"));
+        assert!(header.contains(&label), "{label}");
+        assert_eq!(pending(5), 5 << 2 | 1, "WIRE_PENDING");
     }
 
     #[test]

@@ -6,9 +6,16 @@
  *
  * The server runs as root in its own process; clients are forked children
  * of the test, dropped to uid/gid 65534 (with or without a supplementary
- * group) or staying root. */
-#include "common.h"
-#include <grp.h>
+ * group) or staying root.
+ *
+ * Then an unprivileged owner (uid OWNER) runs the server, with its own
+ * files attached: 0400 admits only the owner (and root), for reading; 0444
+ * everyone, for reading; 0600 only the owner; 0644 everyone for reading;
+ * anything else is EACCES, for another user (uid STRANGER) as for the
+ * owner. The owner's fattach over its own file without write permission
+ * gives EACCES; the stranger's fattach over the owner's file and fdetach
+ * of its attachments give EPERM. */
+#include "cred_test.h"
 
 #define NOBODY 65534
 #define SUPP 4242
@@ -160,6 +167,130 @@ static void run_clients(int dead)
 	reap_ok(spawn(client, &nobody_supp));
 }
 
+#define OWNER 1000
+#define STRANGER 1001
+
+static char own_dir[512];
+
+static void own_path(char *out, size_t len, const char *name)
+{
+	snprintf(out, len, "%s/%s", own_dir, name);
+}
+
+/* The owner's files. fattach needs write permission on the path even from
+ * its owner (illumos), so u400 and u444 are attached while the server is
+ * still root; then it drops to OWNER for good and attaches o600 and o644
+ * itself. */
+static const struct { const char *name; mode_t mode; int by_root; } owned[] = {
+	{ "u400", 0400, 1 }, { "u444", 0444, 1 }, { "o600", 0600, 0 }, { "o644", 0644, 0 },
+};
+#define N_OWNED (sizeof owned / sizeof owned[0])
+
+static void owner_server(void *arg)
+{
+	struct server_arg *s = arg;
+	close(s->hold.fd[1]);
+	int d = door_create(server_proc, "perm", 0);
+	CHECK(d >= 0);
+	char path[512];
+	for (int root = 1; root >= 0; root--) {
+		if (!root)
+			become(OWNER, OWNER, OWNER, OWNER, OWNER, OWNER, 0, NULL);
+		for (size_t i = 0; i < N_OWNED; i++) {
+			if (owned[i].by_root != root)
+				continue;
+			own_path(path, sizeof path, owned[i].name);
+			make_file(path, owned[i].mode);
+			CHECK_OK(chown(path, OWNER, OWNER));
+			CHECK_OK(fattach(d, path));
+		}
+	}
+	gate_open(&s->ready);
+	char c;
+	(void)!read(s->hold.fd[0], &c, 1);
+	_exit(0);
+}
+
+/* `arg`: the uid to become (OWNER or STRANGER), or NULL to stay root. */
+static void owner_client(void *arg)
+{
+	uid_t uid = arg == NULL ? 0 : *(const uid_t *)arg;
+	if (uid != 0)
+		become(uid, uid, uid, uid, uid, uid, 0, NULL);
+	int root = uid == 0, owner = uid == OWNER;
+	char path[512];
+	for (size_t i = 0; i < N_OWNED; i++) {
+		own_path(path, sizeof path, owned[i].name);
+		mode_t bits = owner ? owned[i].mode >> 6 : owned[i].mode;
+		try_open(path, O_RDONLY, root || (bits & 4), 0);
+		try_open(path, O_WRONLY, root || (bits & 2), 0);
+		try_open(path, O_RDWR, root || (bits & 6) == 6, 0);
+	}
+	if (owner) {
+		/* Its own file, but no write permission on it: EACCES. */
+		own_path(path, sizeof path, "readonly");
+		make_file(path, 0444);
+		int d = door_create(server_proc, "mine", 0);
+		CHECK(d >= 0);
+		CHECK_ERR(fattach(d, path), EACCES);
+	}
+	if (uid == STRANGER) {
+		/* Not the owner of the path: EPERM, even with a door of its own
+		 * and a file it may write; and the attachments stay. */
+		int d = door_create(server_proc, "mine", 0);
+		CHECK(d >= 0);
+		for (size_t i = 0; i < N_OWNED; i++) {
+			own_path(path, sizeof path, owned[i].name);
+			CHECK_ERR(fdetach(path), EPERM);
+		}
+		own_path(path, sizeof path, "spare");
+		CHECK_ERR(fattach(d, path), EPERM);
+		struct stat st;
+		CHECK_OK(stat(path, &st));
+		CHECK(S_ISREG(st.st_mode));
+		own_path(path, sizeof path, "o644");
+		try_open(path, O_RDONLY, 1, 0);
+	}
+}
+
+static void owner_detaches(void *arg)
+{
+	(void)arg;
+	become(OWNER, OWNER, OWNER, OWNER, OWNER, OWNER, 0, NULL);
+	for (size_t i = 0; i < N_OWNED; i++) {
+		char path[512];
+		own_path(path, sizeof path, owned[i].name);
+		CHECK_OK(fdetach(path));
+		struct stat st;
+		CHECK_OK(stat(path, &st));
+		CHECK(S_ISREG(st.st_mode) && st.st_uid == OWNER && (st.st_mode & 07777) == owned[i].mode);
+	}
+}
+
+static void unprivileged_owner(void)
+{
+	snprintf(own_dir, sizeof own_dir, "%s/owner", dir);
+	CHECK_OK(mkdir(own_dir, 0755));
+	CHECK_OK(chown(own_dir, OWNER, OWNER));
+	struct server_arg s;
+	gate_init(&s.ready);
+	gate_init(&s.hold);
+	server_pid = spawn(owner_server, &s);
+	gate_wait(&s.ready);
+	char spare[512];
+	own_path(spare, sizeof spare, "spare");
+	make_file(spare, 0666);
+	CHECK_OK(chown(spare, OWNER, OWNER));
+	CHECK_OK(chmod(spare, 0666));
+	static const uid_t owner = OWNER, stranger = STRANGER;
+	reap_ok(spawn(owner_client, (void *)&owner));
+	reap_ok(spawn(owner_client, (void *)&stranger));
+	reap_ok(spawn(owner_client, NULL));
+	/* The owner takes its attachments back, after the server is gone. */
+	kill_and_reap(server_pid);
+	reap_ok(spawn(owner_detaches, NULL));
+}
+
 int main(void)
 {
 	test_name = "attach_permissions";
@@ -206,5 +337,7 @@ int main(void)
 		CHECK(st.st_uid == e->uid && st.st_gid == e->gid);
 		CHECK_ERR(fdetach(path), EINVAL);
 	}
+
+	unprivileged_owner();
 	PASS();
 }
