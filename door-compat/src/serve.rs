@@ -438,10 +438,7 @@ fn take_region_call(rec: &mut ServerThread, ch: &Arc<Channel>) -> Option<Taken> 
 /// `argp == DOOR_UNREF_DATA`, no data and no descriptors (illumos). The
 /// queue stays disarmed until this delivery's `door_return`.
 fn take_unref(rec: &mut ServerThread, pool: &Arc<Pool>) -> Option<(Dispatch, Arc<Door>)> {
-    let mut buf = [0u8; 9];
-    let r = sys::recv_with_fds(pool.unref_out.raw(), &mut buf, libc::MSG_DONTWAIT, true).ok()?;
-    let uniq = u64::from_le_bytes(buf[..8].try_into().ok().filter(|_| r.len == 8)?);
-    let door = with_server(|s| s.door(uniq))?;
+    let door = pool.next_unref()?;
     door.unref_queued.store(false, Ordering::SeqCst);
     if door.revoked.load(Ordering::SeqCst) {
         return None;
