@@ -98,6 +98,13 @@ struct ServerThread {
     depletion_info: door_info_t,
     /// The pool whose unreferenced notification this thread is delivering.
     unref: Option<Arc<Pool>>,
+    /// The pool whose notification this thread has just delivered: its
+    /// queue is still disarmed, and the thread takes the next queued one
+    /// before anything else. Re-arming instead put the queue behind every
+    /// ready channel of the pool, so under load notifications piled up
+    /// (thousands of unreferenced doors, and their descriptors, in
+    /// tests/load/soak.c) faster than one was delivered per round.
+    unref_next: Option<Arc<Pool>>,
     /// The channel whose call this thread just answered: it waits there
     /// briefly for the client's next call before going back to the pool.
     linger: Option<Arc<Channel>>,
@@ -141,6 +148,9 @@ fn record() -> &'static mut ServerThread {
         if let Some(pool) = rec.unref.take() {
             std::mem::forget(pool);
         }
+        if let Some(pool) = rec.unref_next.take() {
+            std::mem::forget(pool);
+        }
         if let Some(ch) = rec.linger.take() {
             std::mem::forget(ch);
         }
@@ -158,6 +168,7 @@ fn record() -> &'static mut ServerThread {
         // SAFETY: door_info_t is plain old data; all-zero is valid.
         depletion_info: unsafe { std::mem::zeroed() },
         unref: None,
+        unref_next: None,
         linger: None,
     }));
     RECORD.with(|c| c.set(rec));
@@ -178,7 +189,7 @@ extern "C" fn thread_gone(p: *mut c_void) {
     if rec.pid != sys::getpid() {
         return;
     }
-    if let Some(pool) = rec.unref.take() {
+    if let Some(pool) = rec.unref.take().or(rec.unref_next.take()) {
         pool.rearm_unref();
     }
     if let Some(cur) = rec.current.take() {
@@ -289,6 +300,12 @@ pub extern "C" fn next_invocation(d: *mut Dispatch) {
     let r = std::panic::catch_unwind(|| {
         let rec = record();
         let pool = my_pool(rec)?;
+        if let Some(unref_pool) = rec.unref_next.take() {
+            if let Some((dispatch, _)) = take_unref(rec, &unref_pool) {
+                return Ok(dispatch);
+            }
+            unref_pool.rearm_unref();
+        }
         if let Some(ch) = rec.linger.take()
             && let Some(dispatch) = linger(rec, &pool, ch)
         {
@@ -665,7 +682,7 @@ pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, 
             if size > 0 || n_desc > 0 {
                 return Err(Errno(libc::E2BIG));
             }
-            rec.unref.take().expect("checked").rearm_unref();
+            rec.unref_next = rec.unref.take();
             return Ok(());
         }
         let Some(cur) = rec.current.take() else {

@@ -371,6 +371,9 @@ pub struct Server {
 
 static SERVER: Mutex<Option<Server>> = Mutex::new(None);
 
+/// Tables inherited over fork, never dropped (see `Server::abandon`).
+static INHERITED: Mutex<Vec<std::mem::ManuallyDrop<Server>>> = Mutex::new(Vec::new());
+
 impl Server {
     fn new() -> Server {
         Server {
@@ -385,11 +388,15 @@ impl Server {
         }
     }
 
-    /// Drops a table inherited over fork without closing anything: the atfork
-    /// handler already closed its descriptors, whose numbers the child may
-    /// have reused since. Mappings are released.
-    fn abandon(self) {
-        for (_, ch) in self.channels {
+    /// Retires a table inherited over fork without closing anything: the
+    /// atfork handler already closed its descriptors, whose numbers the
+    /// child may have reused since. Its channels' mappings are released;
+    /// the rest, which holds those numbers, is never dropped but kept in
+    /// `INHERITED` (one table per fork generation), so it stays reachable
+    /// rather than lost (valgrind counted it as a leak in every forked
+    /// child when it was `mem::forget`ten).
+    fn abandon(mut self) {
+        for (_, ch) in std::mem::take(&mut self.channels) {
             if let Ok(ch) = Arc::try_unwrap(ch) {
                 let Channel { sock, region, door, .. } = ch;
                 std::mem::forget(sock);
@@ -397,10 +404,7 @@ impl Server {
                 std::mem::forget(door);
             }
         }
-        std::mem::forget(self.doors);
-        std::mem::forget(self.sources);
-        std::mem::forget(self.control);
-        std::mem::forget(self.global_pool);
+        INHERITED.lock().unwrap_or_else(|p| p.into_inner()).push(std::mem::ManuallyDrop::new(self));
     }
 
     fn token(&mut self) -> u64 {

@@ -179,9 +179,17 @@ static void client(void *arg)
 	a = (door_arg_t){ "d", 1, NULL, 0, rbuf, sizeof rbuf };
 	CHECK_OK(door_call(rfd, &a));
 	CHECK(a.desc_num == 2);
+	close(a.desc_ptr[0].d_data.d_desc.d_descriptor);
+	close(a.desc_ptr[1].d_data.d_desc.d_descriptor);
 	close(rfd);
 	close(devnull);
 	close(fd);
+}
+
+/* The client, whose descriptor count must come back too. */
+static void client_checked(void *arg)
+{
+	fd_neutral("client", client, arg);
 }
 
 int main(void)
@@ -200,10 +208,11 @@ int main(void)
 	CHECK_OK(fattach(d, path));
 	CHECK_OK(fattach(r, refuse_path));
 	int before = count_fds();
-	reap_ok(spawn(client, NULL));
+	reap_ok(spawn(client_checked, NULL));
+	/* The server kept no descriptor it was passed, nor any of the
+	 * client's channels and door copies. */
+	fds_back(before, 10, "server, after its client");
 	CHECK_OK(fdetach(path));
 	CHECK_OK(fdetach(refuse_path));
-	/* The server kept no descriptor it was passed. */
-	(void)before;
 	PASS();
 }
