@@ -80,6 +80,21 @@ static inline void make_file(const char *path, mode_t mode)
 	close(fd);
 }
 
+/*
+ * This program's path, for re-executing itself. Not "/proc/self/exe"
+ * directly: under valgrind that names valgrind's tool, whereas readlink of
+ * it gives the program (valgrind answers it for the program).
+ */
+static inline const char *self_exe(void)
+{
+	static char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return "/proc/self/exe";
+	exe[n] = 0;
+	return exe;
+}
+
 /* Runs `child` in a forked process; returns its pid. */
 static inline pid_t spawn(void (*child)(void *), void *arg)
 {
