@@ -189,7 +189,7 @@ extern "C" fn thread_gone(p: *mut c_void) {
     if rec.pid != sys::getpid() {
         return;
     }
-    if let Some(pool) = rec.unref.take().or(rec.unref_next.take()) {
+    if let Some(pool) = rec.unref.take().or_else(|| rec.unref_next.take()) {
         pool.rearm_unref();
     }
     if let Some(cur) = rec.current.take() {
