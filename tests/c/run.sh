@@ -6,8 +6,8 @@
 #
 # With LIBDOOR_TEST_VALGRIND=1 (tests/c/valgrind.sh) each program runs once,
 # linked, under valgrind's memcheck, following forked and exec'd children:
-# any memcheck error, or any definitely or indirectly lost block, in any
-# process fails the program (see valgrind_one below).
+# a memcheck error in any process, or a lost block that counts (see
+# valgrind_one below), fails the program.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
