@@ -10,7 +10,7 @@ cargo build --workspace --release
 cargo build --workspace
 cargo test --workspace
 tests/c/run.sh release
-tests/c/valgrind.sh release call_basic unref_flood revoke_waiters nested
+tests/c/valgrind.sh release call_basic unref_flood revoke_waiters nested fork_exec cancel private_pool server_death
 make -s -C tests/load quick
 for app in ported-apps/*/; do
 	make -s -C "$app" check
