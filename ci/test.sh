@@ -2,9 +2,11 @@
 # The whole test suite, as README.md gives it: builds the library (release
 # and debug), runs the Rust tests (internals and the header drift check),
 # short runs of the fuzz targets (fuzz/run.sh; docs/RELIABILITY.md,
-# "Fuzzing"), the C tests (linked and under LD_PRELOAD), doorctl's tests,
-# the reference pages (lint, drift of their generated parts) and their
-# examples, and every ported app's check.
+# "Fuzzing"), the C tests (linked and under LD_PRELOAD), a selection of them
+# under valgrind (all of them: tests/c/valgrind.sh release, see
+# docs/RELIABILITY.md), a short load test, doorctl's tests, the reference
+# pages (lint, drift of their generated parts) and their examples, and
+# every ported app's check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --workspace --release
@@ -23,6 +25,8 @@ for target in peer_input door_socket; do
 done
 rm -f "$fuzz_log"
 tests/c/run.sh release
+tests/c/valgrind.sh release call_basic unref_flood revoke_waiters nested fork_exec cancel private_pool server_death
+make -s -C tests/load quick
 make -s -C tools/doorctl check
 python3 docs/gen-reference.py --check
 docs/examples/run.sh release

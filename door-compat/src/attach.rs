@@ -284,6 +284,10 @@ fn build_attachment(fd: c_int, uniq: u64, path: &Path, st: &libc::stat, stash: &
     sys::send_with_fds(fd, &m.encode(), &[listener.raw(), theirs.raw()]).map_err(|_| Errno(libc::EBADF))?;
     drop(theirs);
     let (answer, _) = read_answer(&mine).map_err(|_| Errno(libc::EBADF))?;
+    // The server closes its end right after answering: wait for that, so
+    // that a server attaching its own door has no descriptor more when
+    // fattach returns than afterwards (tests count them).
+    let _ = sys::wait_readable(mine.raw());
     if answer.d != 0 {
         return Err(Errno(wire::peer_errno(answer.d.into())));
     }

@@ -136,8 +136,31 @@ fn take_channel(uniq: u64, door_fd: c_int) -> Result<ClientChannel> {
             stale.abandon();
             ClientChannel::open(door_fd, uniq)
         }
-        None => ClientChannel::open(door_fd, uniq),
+        None => {
+            drop_closed_channels();
+            ClientChannel::open(door_fd, uniq)
+        }
     }
+}
+
+/// Drops this thread's cached channels whose server end is closed (the
+/// door is gone: revoked and unreferenced, or its server died). Done
+/// whenever the thread opens a channel, so a long-lived thread that calls
+/// many short-lived doors (per-client doors) keeps a bounded number of
+/// descriptors rather than one channel per door it ever called.
+fn drop_closed_channels() {
+    let closed: Vec<ClientChannel> = CHANNELS
+        .try_with(|c| {
+            let mut cache = c.borrow_mut();
+            let gone: Vec<u64> = cache
+                .iter()
+                .filter(|(_, ch)| ch.pid == sys::getpid() && sys::peer_gone(ch.sock.raw()))
+                .map(|(uniq, _)| *uniq)
+                .collect();
+            gone.iter().filter_map(|uniq| cache.remove(uniq)).collect()
+        })
+        .unwrap_or_default();
+    drop(closed);
 }
 
 /// Returns a channel to this thread's cache for its next call.

@@ -99,6 +99,13 @@ struct ServerThread {
     depletion_info: door_info_t,
     /// The pool whose unreferenced notification this thread is delivering.
     unref: Option<Arc<Pool>>,
+    /// The pool whose notification this thread has just delivered: its
+    /// queue is still disarmed, and the thread takes the next queued one
+    /// before anything else. Re-arming instead put the queue behind every
+    /// ready channel of the pool, so under load notifications piled up
+    /// (thousands of unreferenced doors, and their descriptors, in
+    /// tests/load/soak.c) faster than one was delivered per round.
+    unref_next: Option<Arc<Pool>>,
     /// The channel whose call this thread just answered: it waits there
     /// briefly for the client's next call before going back to the pool.
     linger: Option<Arc<Channel>>,
@@ -142,6 +149,9 @@ fn record() -> &'static mut ServerThread {
         if let Some(pool) = rec.unref.take() {
             std::mem::forget(pool);
         }
+        if let Some(pool) = rec.unref_next.take() {
+            std::mem::forget(pool);
+        }
         if let Some(ch) = rec.linger.take() {
             std::mem::forget(ch);
         }
@@ -159,6 +169,7 @@ fn record() -> &'static mut ServerThread {
         // SAFETY: door_info_t is plain old data; all-zero is valid.
         depletion_info: unsafe { std::mem::zeroed() },
         unref: None,
+        unref_next: None,
         linger: None,
     }));
     RECORD.with(|c| c.set(rec));
@@ -179,7 +190,7 @@ extern "C" fn thread_gone(p: *mut c_void) {
     if rec.pid != sys::getpid() {
         return;
     }
-    if let Some(pool) = rec.unref.take() {
+    if let Some(pool) = rec.unref.take().or_else(|| rec.unref_next.take()) {
         pool.rearm_unref();
     }
     if let Some(cur) = rec.current.take() {
@@ -291,6 +302,12 @@ pub extern "C" fn next_invocation(d: *mut Dispatch) {
     let r = std::panic::catch_unwind(|| {
         let rec = record();
         let pool = my_pool(rec)?;
+        if let Some(unref_pool) = rec.unref_next.take() {
+            if let Some((dispatch, _)) = take_unref(rec, &unref_pool) {
+                return Ok(dispatch);
+            }
+            unref_pool.rearm_unref();
+        }
         if let Some(ch) = rec.linger.take()
             && let Some(dispatch) = linger(rec, &pool, ch)
         {
@@ -440,16 +457,13 @@ fn take_region_call(rec: &mut ServerThread, ch: &Arc<Channel>) -> Option<Taken> 
 /// `argp == DOOR_UNREF_DATA`, no data and no descriptors (illumos). The
 /// queue stays disarmed until this delivery's `door_return`.
 fn take_unref(rec: &mut ServerThread, pool: &Arc<Pool>) -> Option<(Dispatch, Arc<Door>)> {
-    let mut buf = [0u8; 9];
-    let r = sys::recv_with_fds(pool.unref_out.raw(), &mut buf, libc::MSG_DONTWAIT, true).ok()?;
-    let uniq = u64::from_le_bytes(buf[..8].try_into().ok().filter(|_| r.len == 8)?);
-    let door = with_server(|s| s.door(uniq))?;
+    let door = pool.next_unref()?;
     door.unref_queued.store(false, Ordering::SeqCst);
     if door.revoked.load(Ordering::SeqCst) {
         return None;
     }
     rec.unref = Some(pool.clone());
-    trace!("unref door={uniq:016x}");
+    trace!("unref door={:016x}", door.uniq);
     let dispatch = Dispatch {
         // SAFETY: proc_ is the procedure address door_create was given.
         procedure: Some(unsafe { std::mem::transmute::<usize, ServerProcedure>(door.proc_ as usize) }),
@@ -688,9 +702,8 @@ pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, 
             if size > 0 || n_desc > 0 {
                 return Err(Errno(libc::E2BIG));
             }
-            // Before the next notification can be taken.
             trace!("return unref");
-            rec.unref.take().expect("checked").rearm_unref();
+            rec.unref_next = rec.unref.take();
             return Ok(());
         }
         let Some(cur) = rec.current.take() else {
@@ -750,8 +763,9 @@ pub fn current_accepts_results() -> bool {
 /// thread then lingers on the channel as after `door_return`.
 pub fn fail_current(errno: c_int) {
     let rec = record();
-    if let Some(pool) = rec.unref.take() {
-        pool.rearm_unref();
+    if rec.unref.is_some() {
+        // As after door_return: this thread takes the next one first.
+        rec.unref_next = rec.unref.take();
         return;
     }
     if let Some(cur) = rec.current.take() {

@@ -6,7 +6,7 @@
 //! copies of the parent's descriptors were already closed by the atfork
 //! handler), so a child never serves, or keeps reachable, its parent's doors.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -82,7 +82,7 @@ impl Door {
     /// `DOOR_UNREF`, which is then cleared; every time for
     /// `DOOR_UNREF_MULTI`, never twice on the queue). Revoked doors hear
     /// nothing.
-    fn drop_ref(&self) {
+    fn drop_ref(self: &Arc<Door>) {
         if self.refs.fetch_sub(1, Ordering::SeqCst) != 2 || self.revoked.load(Ordering::SeqCst) {
             return;
         }
@@ -94,7 +94,7 @@ impl Door {
         };
         if queue {
             self.unref_queued.store(true, Ordering::SeqCst);
-            self.pool.queue_unref(self.uniq);
+            self.pool.queue_unref(self.clone());
         }
     }
 
@@ -124,11 +124,17 @@ pub struct Pool {
     /// `closing` eventfd in the epoll set wakes them to exit.
     pub closed: AtomicBool,
     closing: Fd,
-    /// Unreferenced notifications waiting for a thread of this pool: door
-    /// ids written to `unref_in`, read (one-shot) from `unref_out`, which
-    /// sits in the epoll set under `UNREF_TOKEN`.
-    unref_in: Fd,
-    pub unref_out: Fd,
+    /// Unreferenced notifications waiting for a thread of this pool. The
+    /// queue holds the doors themselves, so that a notification outlives
+    /// the door's table entry (see `forget_if_unreachable`). It is unbounded and never blocks its writer, the
+    /// control thread, which queues while it holds the server table: a
+    /// bounded queue (it was a socket pair) filled up under a stream of
+    /// per-client doors and deadlocked the server (tests/load/soak.c).
+    unref_queue: Mutex<VecDeque<Arc<Door>>>,
+    /// Readable exactly while `unref_queue` is not empty (both change only
+    /// under its lock); it sits in the epoll set, one-shot, under
+    /// `UNREF_TOKEN`.
+    unref_ready: Fd,
 }
 
 /// The creation callback a pool runs on depletion (illumos door_calls.c).
@@ -163,13 +169,16 @@ impl Pool {
         }
         let closing = sys::internal(efd);
         sys::epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, closing.raw(), libc::EPOLLIN as u32, CLOSING_TOKEN)?;
-        let (unref_in, unref_out) = sys::seqpacket_pair()?;
-        sys::mark_internal(&unref_in);
-        sys::mark_internal(&unref_out);
+        // SAFETY: eventfd takes no pointers.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if efd < 0 {
+            return Err(Errno::last());
+        }
+        let unref_ready = sys::internal(efd);
         sys::epoll_ctl(
             &epoll,
             libc::EPOLL_CTL_ADD,
-            unref_out.raw(),
+            unref_ready.raw(),
             (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
             UNREF_TOKEN,
         )?;
@@ -179,13 +188,26 @@ impl Pool {
             depletion,
             closed: AtomicBool::new(false),
             closing,
-            unref_in,
-            unref_out,
+            unref_queue: Mutex::new(VecDeque::new()),
+            unref_ready,
         }))
     }
 
-    fn queue_unref(&self, uniq: u64) {
-        let _ = sys::send_with_fds(self.unref_in.raw(), &uniq.to_le_bytes(), &[]);
+    fn queue_unref(&self, door: Arc<Door>) {
+        let mut queue = self.unref_queue.lock().unwrap_or_else(|p| p.into_inner());
+        queue.push_back(door);
+        let _ = sys::write(self.unref_ready.raw(), &1u64.to_ne_bytes());
+    }
+
+    /// The next queued unreferenced notification, if any.
+    pub fn next_unref(&self) -> Option<Arc<Door>> {
+        let mut queue = self.unref_queue.lock().unwrap_or_else(|p| p.into_inner());
+        let door = queue.pop_front();
+        if queue.is_empty() {
+            let mut counter = [0u8; 8];
+            let _ = sys::read(self.unref_ready.raw(), &mut counter);
+        }
+        door
     }
 
     /// Lets the pool's threads take the next unreferenced notification;
@@ -194,7 +216,7 @@ impl Pool {
         let _ = sys::epoll_ctl(
             &self.epoll,
             libc::EPOLL_CTL_MOD,
-            self.unref_out.raw(),
+            self.unref_ready.raw(),
             (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
             UNREF_TOKEN,
         );
@@ -355,6 +377,9 @@ pub struct Server {
 
 static SERVER: Mutex<Option<Server>> = Mutex::new(None);
 
+/// Tables inherited over fork, never dropped (see `Server::abandon`).
+static INHERITED: Mutex<Vec<std::mem::ManuallyDrop<Server>>> = Mutex::new(Vec::new());
+
 impl Server {
     fn new() -> Server {
         Server {
@@ -369,11 +394,15 @@ impl Server {
         }
     }
 
-    /// Drops a table inherited over fork without closing anything: the atfork
-    /// handler already closed its descriptors, whose numbers the child may
-    /// have reused since. Mappings are released.
-    fn abandon(self) {
-        for (_, ch) in self.channels {
+    /// Retires a table inherited over fork without closing anything: the
+    /// atfork handler already closed its descriptors, whose numbers the
+    /// child may have reused since. Its channels' mappings are released;
+    /// the rest, which holds those numbers, is never dropped but kept in
+    /// `INHERITED` (one table per fork generation), so it stays reachable
+    /// rather than lost (valgrind counted it as a leak in every forked
+    /// child when it was `mem::forget`ten).
+    fn abandon(mut self) {
+        for (_, ch) in std::mem::take(&mut self.channels) {
             if let Ok(ch) = Arc::try_unwrap(ch) {
                 let Channel { sock, region, door, .. } = ch;
                 std::mem::forget(sock);
@@ -381,10 +410,7 @@ impl Server {
                 std::mem::forget(door);
             }
         }
-        std::mem::forget(self.doors);
-        std::mem::forget(self.sources);
-        std::mem::forget(self.control);
-        std::mem::forget(self.global_pool);
+        INHERITED.lock().unwrap_or_else(|p| p.into_inner()).push(std::mem::ManuallyDrop::new(self));
     }
 
     fn token(&mut self) -> u64 {
@@ -433,11 +459,29 @@ impl Server {
             let _ = sys::epoll_ctl(ep, libc::EPOLL_CTL_DEL, src.sock().raw(), 0, 0);
         }
         match removed {
-            Some(Source::DoorSocket { door, counted: true, .. } | Source::Listener { door, .. }) => door.drop_ref(),
+            Some(Source::DoorSocket { door, counted: true, .. } | Source::Listener { door, .. }) => {
+                door.drop_ref();
+                self.forget_if_unreachable(&door);
+            }
             Some(Source::DoorSocket { door, counted: false, .. }) => {
                 door.holds.fetch_sub(1, Ordering::SeqCst);
+                self.forget_if_unreachable(&door);
             }
             _ => {}
+        }
+    }
+
+    /// A door with no references and no holds has no descriptor left in
+    /// any process (every family and attachment is gone), so nobody can
+    /// call it again, as when illumos frees a door whose last descriptor
+    /// closed: its table entry and its channels go (their clients' cached
+    /// ends read end of file and are dropped, see `client::take_channel`).
+    /// Without this a server handing out per-client doors grew without
+    /// bound (tests/load/soak.c). Calls being served keep what they use.
+    fn forget_if_unreachable(&mut self, door: &Arc<Door>) {
+        if door.refs.load(Ordering::SeqCst) == 0 && door.holds.load(Ordering::SeqCst) == 0 {
+            self.doors.remove(&door.uniq);
+            self.channels.retain(|_, ch| ch.door.uniq != door.uniq);
         }
     }
 

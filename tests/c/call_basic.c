@@ -180,6 +180,12 @@ static void client(void *arg)
 	close(fd);
 }
 
+/* The client, whose descriptor count must come back too. */
+static void client_checked(void *arg)
+{
+	fd_neutral("client", client, arg);
+}
+
 int main(void)
 {
 	test_name = "call_basic";
@@ -189,7 +195,9 @@ int main(void)
 	int d = door_create(server_proc, NULL, 0);
 	CHECK(d >= 0);
 	CHECK_OK(fattach(d, path));
-	reap_ok(spawn(client, NULL));
+	int before = count_fds();
+	reap_ok(spawn(client_checked, NULL));
+	fds_back(before, 10, "server, after its client");
 	CHECK_OK(fdetach(path));
 	PASS();
 }

@@ -11,6 +11,7 @@
 #include <door.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,6 +48,18 @@ static inline void fail_at(const char *file, int line, const char *what, int err
 		}                                                                         \
 	} while (0)
 
+/*
+ * How much longer than usual deadlines may take: LIBDOOR_TEST_TIME_SCALE
+ * (set by run.sh under valgrind, where everything runs many times slower);
+ * 1 otherwise. Deadlines only: a test that passes waits no longer.
+ */
+static inline double time_scale(void)
+{
+	const char *s = getenv("LIBDOOR_TEST_TIME_SCALE");
+	double k = s ? atof(s) : 1;
+	return k >= 1 ? k : 1;
+}
+
 /* A fresh directory for this test's files, removed by the caller's rm -rf. */
 static inline char *test_dir(void)
 {
@@ -65,6 +78,21 @@ static inline void make_file(const char *path, mode_t mode)
 	CHECK(fd >= 0);
 	CHECK_OK(fchmod(fd, mode));
 	close(fd);
+}
+
+/*
+ * This program's path, for re-executing itself. Not "/proc/self/exe"
+ * directly: under valgrind that names valgrind's tool, whereas readlink of
+ * it gives the program (valgrind answers it for the program).
+ */
+static inline const char *self_exe(void)
+{
+	static char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return "/proc/self/exe";
+	exe[n] = 0;
+	return exe;
 }
 
 /* Runs `child` in a forked process; returns its pid. */
@@ -106,6 +134,57 @@ static inline double now_seconds(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * Requires this process's descriptor count to come back to `before` within
+ * `seconds` (stretched by time_scale): a server lets go of a client's
+ * channels and door descriptors when its threads read end of file on them,
+ * asynchronously, so the count is polled until the deadline.
+ */
+static inline void fds_back(int before, double seconds, const char *what)
+{
+	double end = now_seconds() + seconds * time_scale();
+	int now;
+	while ((now = count_fds()) != before && now_seconds() < end)
+		usleep(10000);   /* polling interval of the deadline loop */
+	if (now != before) {
+		fprintf(stderr, "FAIL %s: %s: %d descriptors before, %d after; open now:\n", test_name, what, before, now);
+		for (int fd = 0; fd < 4096; fd++) {
+			char link[64], target[256] = "?";
+			snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+			ssize_t k = readlink(link, target, sizeof target - 1);
+			if (k >= 0) {
+				target[k] = 0;
+				fprintf(stderr, "  %d -> %s\n", fd, target);
+			}
+		}
+		exit(1);
+	}
+}
+
+struct fd_scenario { void (*run)(void *); void *arg; };
+
+static inline void *fd_scenario_thread(void *p)
+{
+	struct fd_scenario *s = p;
+	s->run(s->arg);
+	return NULL;
+}
+
+/*
+ * Runs `scenario(arg)` on a thread of its own and requires the process's
+ * descriptor count to be the same afterwards: a client thread's channels
+ * close when it ends, and everything else the scenario opened it must close.
+ */
+static inline void fd_neutral(const char *what, void (*scenario)(void *), void *arg)
+{
+	int before = count_fds();
+	struct fd_scenario s = { scenario, arg };
+	pthread_t t;
+	if (pthread_create(&t, NULL, fd_scenario_thread, &s) != 0 || pthread_join(t, NULL) != 0)
+		fail_at(__FILE__, __LINE__, "scenario thread", errno);
+	fds_back(before, 10, what);
 }
 
 /* A pipe used as a one-shot "ready" signal between processes. */

@@ -105,7 +105,7 @@ int main(int argc, char **argv)
 	if (child == 0) {
 		if (setenv(ENV_PATH, path, 1) != 0 || setenv(ENV_PID, pid, 1) != 0 || setenv(ENV_MISSING, missing, 1) != 0)
 			_exit(126);
-		execv("/proc/self/exe", argv);
+		execv(self_exe(), argv);
 		fprintf(stderr, "exec failed: %s\n", strerror(errno));
 		_exit(127);
 	}

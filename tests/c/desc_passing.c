@@ -179,9 +179,17 @@ static void client(void *arg)
 	a = (door_arg_t){ "d", 1, NULL, 0, rbuf, sizeof rbuf };
 	CHECK_OK(door_call(rfd, &a));
 	CHECK(a.desc_num == 2);
+	close(a.desc_ptr[0].d_data.d_desc.d_descriptor);
+	close(a.desc_ptr[1].d_data.d_desc.d_descriptor);
 	close(rfd);
 	close(devnull);
 	close(fd);
+}
+
+/* The client, whose descriptor count must come back too. */
+static void client_checked(void *arg)
+{
+	fd_neutral("client", client, arg);
 }
 
 int main(void)
@@ -199,11 +207,11 @@ int main(void)
 	CHECK(d >= 0 && r >= 0);
 	CHECK_OK(fattach(d, path));
 	CHECK_OK(fattach(r, refuse_path));
-	int before = count_fds();
-	reap_ok(spawn(client, NULL));
+	/* The server's count is not compared: the pool thread that served 'c'
+	 * called a door and keeps that channel (two descriptors) for its next
+	 * call, as every thread does. */
+	reap_ok(spawn(client_checked, NULL));
 	CHECK_OK(fdetach(path));
 	CHECK_OK(fdetach(refuse_path));
-	/* The server kept no descriptor it was passed. */
-	(void)before;
 	PASS();
 }

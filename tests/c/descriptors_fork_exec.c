@@ -56,7 +56,7 @@ static void run_image(char **argv)
 	if (pid == 0) {
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
 			_exit(98);
-		execv("/proc/self/exe", argv);
+		execv(self_exe(), argv);
 		_exit(97);
 	}
 	reap_ok_within(pid, 20, argv[1]);

@@ -51,7 +51,7 @@ static inline pid_t spawn_tied(void (*child)(void *), void *arg)
 static inline void watchdog(unsigned seconds)
 {
 	signal(SIGALRM, SIG_DFL);
-	alarm(seconds);
+	alarm((unsigned)(seconds * time_scale()));
 }
 
 /*
@@ -60,7 +60,7 @@ static inline void watchdog(unsigned seconds)
  */
 static inline int ended_within(pid_t pid, double seconds, int *status)
 {
-	double end = now_seconds() + seconds;
+	double end = now_seconds() + seconds * time_scale();
 	for (;;) {
 		pid_t r = waitpid(pid, status, WNOHANG);
 		if (r == pid)
@@ -115,6 +115,7 @@ static inline void kill_and_reap(pid_t pid)
  */
 static inline void recv_within(struct gate *g, void *buf, size_t n, double seconds)
 {
+	seconds *= time_scale();
 	double end = now_seconds() + seconds;
 	size_t got = 0;
 	while (got < n) {

@@ -138,7 +138,9 @@ static void server(void *arg)
 		inheritor();
 		_exit(0);
 	}
-	struct ready_msg msg = { k, uniq_a, uniq_b };
+	struct ready_msg msg;
+	memset(&msg, 0, sizeof msg);   /* padding too: the whole struct goes through a pipe */
+	msg = (struct ready_msg){ k, uniq_a, uniq_b };
 	send_val(&ready, &msg, sizeof msg);
 	gate_wait_within(&quit, 30);
 	exit(0);
