@@ -1,0 +1,89 @@
+# Builds and installs libdoor: `make`, then `make install` (as root for a
+# system prefix), `make uninstall` to remove exactly what install put there.
+# docs/INSTALL.md explains the layout and the version numbers.
+#
+#   make install PREFIX=/usr DESTDIR=/tmp/stage LIBDIR=/usr/lib64
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR    ?=
+CARGO      ?= cargo
+INSTALL    ?= install
+
+# The crate's version, from the workspace Cargo.toml: 0.MINOR.PATCH.
+VERSION := $(shell sed -n 's/^version = "\([^"]*\)"/\1/p' Cargo.toml)
+# The soname's 1 is the ABI contract (illumos calls it libdoor.so.1 too);
+# the file's minor and patch are the crate's, so each release has its own
+# file name. door-compat/Cargo.toml's capi library version must match
+# (tests/install/run.sh checks).
+SOVERSION  := 1
+LIBVERSION := $(SOVERSION).$(word 2,$(subst ., ,$(VERSION))).$(word 3,$(subst ., ,$(VERSION)))
+SONAME     := libdoor.so.$(SOVERSION)
+LIBFILE    := libdoor.so.$(LIBVERSION)
+
+BUILD := $(or $(CARGO_TARGET_DIR),target)/release
+LIB   := $(BUILD)/libdoor.so
+
+# The headers go in their own directory, found through pkg-config's
+# -I${includedir}/libdoor: <sys/stat.h> wraps the system's, and <stropts.h>,
+# <thread.h> and <synch.h> are names other software probes for, so none of
+# them may shadow the system's headers for programs that did not ask for
+# libdoor. thread.h and synch.h are libdoor's own Solaris threads
+# convenience (header-only, over pthreads), which ported door servers use.
+HEADERS := door.h stropts.h ucred.h thread.h synch.h sys/door.h sys/stat.h
+HEADERDIR := $(INCLUDEDIR)/libdoor
+
+# Hooks for what other parts of the project add:
+# PROGRAMS: cargo binary targets (for example doorctl) built by `make` and
+# installed in BINDIR. MANPAGES: every man/NAME.SECTION in the tree,
+# installed in MANDIR/manSECTION.
+PROGRAMS ?=
+MANPAGES := $(wildcard man/*.[1-9])
+
+man_path = $(MANDIR)/man$(patsubst .%,%,$(suffix $(1)))/$(notdir $(1))
+
+INSTALLED := $(LIBDIR)/$(LIBFILE) $(LIBDIR)/$(SONAME) $(LIBDIR)/libdoor.so \
+	$(addprefix $(HEADERDIR)/,$(HEADERS)) $(PKGCONFIGDIR)/door.pc \
+	$(addprefix $(BINDIR)/,$(PROGRAMS)) $(foreach m,$(MANPAGES),$(call man_path,$(m)))
+
+BUILD_ALL = $(CARGO) build --release -p door-compat $(addprefix --bin ,$(PROGRAMS))
+
+all:
+	$(BUILD_ALL)
+
+# `make install` alone builds first if nothing was built; after a change,
+# run `make` (as yourself) before `sudo make install`.
+$(LIB) $(addprefix $(BUILD)/,$(PROGRAMS)):
+	$(BUILD_ALL)
+
+install: $(LIB) $(addprefix $(BUILD)/,$(PROGRAMS))
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(HEADERDIR)/sys $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/$(LIBFILE)
+	ln -sf $(LIBFILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libdoor.so
+	for h in $(HEADERS); do $(INSTALL) -m 0644 include/$$h $(DESTDIR)$(HEADERDIR)/$$h || exit 1; done
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' door.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/door.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/door.pc
+ifneq ($(PROGRAMS),)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR)
+	for p in $(PROGRAMS); do $(INSTALL) -m 0755 $(BUILD)/$$p $(DESTDIR)$(BINDIR)/$$p || exit 1; done
+endif
+ifneq ($(MANPAGES),)
+	$(foreach m,$(MANPAGES),$(INSTALL) -D -m 0644 $(m) $(DESTDIR)$(call man_path,$(m)) && ) true
+endif
+
+# Removes the files install made and the header directory (libdoor's own);
+# shared directories (lib, include, pkgconfig, man3...) stay.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rmdir $(DESTDIR)$(HEADERDIR)/sys $(DESTDIR)$(HEADERDIR) 2>/dev/null || true
+
+# For scripts: the installed library's file name and the headers' directory.
+print-%:
+	@echo $($*)
+
+.PHONY: all install uninstall
