@@ -14,7 +14,7 @@ CARGO      ?= cargo
 INSTALL    ?= install
 
 # The crate's version, from the workspace Cargo.toml: 0.MINOR.PATCH.
-VERSION := $(shell sed -n 's/^version = "\([^"]*\)"/\1/p' Cargo.toml)
+VERSION := $(shell sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\([^"]*\)"/\1/p' Cargo.toml)
 # The soname's 1 is the ABI contract (illumos calls it libdoor.so.1 too);
 # the file's minor and patch are the crate's, so each release has its own
 # file name. door-compat/Cargo.toml's capi library version must match
@@ -31,9 +31,11 @@ LIB   := $(BUILD)/libdoor.so
 # -I${includedir}/libdoor: <sys/stat.h> wraps the system's, and <stropts.h>,
 # <thread.h> and <synch.h> are names other software probes for, so none of
 # them may shadow the system's headers for programs that did not ask for
-# libdoor. thread.h and synch.h are libdoor's own Solaris threads
+# libdoor. All of include/ installs (as cargo-c's install.include does):
+# the generated door.h, sys/door.h, ucred.h, stropts.h and sys/stat.h, and
+# the hand-written thread.h and synch.h, libdoor's own Solaris threads
 # convenience (header-only, over pthreads), which ported door servers use.
-HEADERS := door.h stropts.h ucred.h thread.h synch.h sys/door.h sys/stat.h
+HEADERS := $(patsubst include/%,%,$(wildcard include/*.h include/sys/*.h))
 HEADERDIR := $(INCLUDEDIR)/libdoor
 
 # Hooks for what other parts of the project add:
@@ -60,11 +62,11 @@ $(LIB) $(addprefix $(BUILD)/,$(PROGRAMS)):
 	$(BUILD_ALL)
 
 install: $(LIB) $(addprefix $(BUILD)/,$(PROGRAMS))
-	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(HEADERDIR)/sys $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	$(INSTALL) -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/$(LIBFILE)
 	ln -sf $(LIBFILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libdoor.so
-	for h in $(HEADERS); do $(INSTALL) -m 0644 include/$$h $(DESTDIR)$(HEADERDIR)/$$h || exit 1; done
+	for h in $(HEADERS); do $(INSTALL) -D -m 0644 include/$$h $(DESTDIR)$(HEADERDIR)/$$h || exit 1; done
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' door.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/door.pc
 	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/door.pc
@@ -82,7 +84,7 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	rmdir $(DESTDIR)$(HEADERDIR)/sys $(DESTDIR)$(HEADERDIR) 2>/dev/null || true
 
-# For scripts: the installed library's file name and the headers' directory.
+# Prints a variable, for scripts: `make -s print-LIBFILE`.
 print-%:
 	@echo $($*)
 
