@@ -7,6 +7,9 @@
 # target/release/libdoor.so, make, cc, pkg-config and python3.
 # Usage: tests/install/run.sh
 set -euo pipefail
+for tool in make cc pkg-config python3 readelf; do
+	command -v $tool >/dev/null || { echo "tests/install/run.sh needs $tool" >&2; exit 2; }
+done
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 tmp=$(mktemp -d /tmp/libdoor-install.XXXXXX)
