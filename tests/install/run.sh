@@ -80,7 +80,8 @@ out=$(LD_PRELOAD="$lib/libdoor.so.1" python3 "$here/square.py" "$door" 5) || fai
 if out=$(python3 "$here/square.py" "$door" 5 2>&1); then fail "square.py worked without LD_PRELOAD: $out"; fi
 grep -q 'No such device or address' <<<"$out" || fail "square.py without LD_PRELOAD: $out"
 
-kill "$server"; wait "$server" 2>/dev/null || true; server=
+kill "$server" || fail "the server ended early: $(cat "$tmp/server.out")"
+wait "$server" 2>/dev/null || true; server=
 make -s -C "$root" uninstall DESTDIR="$stage" PREFIX=/usr/local
 expect_files "after uninstall" "$foreign"
 [ ! -e "$stage/usr/local/include/libdoor" ] || fail "uninstall left usr/local/include/libdoor"
