@@ -58,7 +58,7 @@ flags=$(echo $(pkg-config --cflags --libs door))
 mkdir "$tmp/bin"
 for prog in "$root/ported-apps/square/server.c" "$root/ported-apps/square/client.c" "$here/installed_headers.c"; do
 	# shellcheck disable=SC2086 # $flags is a list of words
-	cc -std=gnu11 -Wall -Wextra -Werror -o "$tmp/bin/$(basename "$prog" .c)" "$prog" $flags -pthread \
+	cc -std=gnu11 -Wall -Wextra -Werror -o "$tmp/bin/$(basename "$prog" .c)" "$prog" $flags \
 		|| fail "cc $(basename "$prog") \$(pkg-config --cflags --libs door)"
 done
 
