@@ -5,8 +5,9 @@
 # "Fuzzing"), the C tests (linked and under LD_PRELOAD), a selection of them
 # under valgrind (all of them: tests/c/valgrind.sh release, see
 # docs/RELIABILITY.md), a short load test, doorctl's tests, the reference
-# pages (lint, drift of their generated parts) and their examples, and
-# every ported app's check.
+# pages (lint, drift of their generated parts) and their examples, the
+# exported symbols, `make install` into a staging directory (and programs
+# built against it with pkg-config), and every ported app's check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --workspace --release
@@ -30,6 +31,8 @@ make -s -C tests/load quick
 make -s -C tools/doorctl check
 python3 docs/gen-reference.py --check
 docs/examples/run.sh release
+tests/install/exports.sh
+tests/install/run.sh
 for app in ported-apps/*/; do
 	make -s -C "$app" check
 done
