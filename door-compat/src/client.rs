@@ -409,6 +409,9 @@ pub fn receive(p: Pending) -> Step {
     }
     let data = if memfd {
         let fd = fds.pop().expect("counted above");
+        if descriptors::check_data_memfd(&fd, size).is_err() {
+            return Step::Done(Err(Errno(libc::EPROTO)));
+        }
         put_channel(ch);
         ResultData::Memfd(fd)
     } else if in_bulk {

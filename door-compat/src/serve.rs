@@ -478,12 +478,17 @@ enum Taken {
 }
 
 /// Reads one call from `channel`, checks it, and prepares its invocation.
+/// Descriptors from leading `Descs` messages wait in the channel until
+/// their Call comes: the thread never waits for a slow client.
 fn take_call(channel: &Arc<Channel>) -> Taken {
-    let mut fds: Vec<Fd> = Vec::new();
+    let mut fds: Vec<Fd> = std::mem::take(&mut *channel.partial.lock().unwrap_or_else(|p| p.into_inner()));
     let (msg, caller) = loop {
         let mut buf = [0u8; MSG_LEN + 1];
         let r = match sys::recv_with_fds(channel.sock.raw(), &mut buf, libc::MSG_DONTWAIT, false) {
-            Err(Errno(libc::EAGAIN)) if fds.is_empty() => return Taken::Nothing,
+            Err(Errno(libc::EAGAIN)) => {
+                *channel.partial.lock().unwrap_or_else(|p| p.into_inner()) = fds;
+                return Taken::Nothing;
+            }
             Err(_) => return Taken::Closed,
             Ok(r) => r,
         };
@@ -519,7 +524,11 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
     }
     let size = msg.a as usize;
     let source = if memfd {
-        Source::Memfd(fds.pop().expect("counted above"))
+        let fd = fds.pop().expect("counted above");
+        if descriptors::check_data_memfd(&fd, size).is_err() {
+            return Taken::Closed;
+        }
+        Source::Memfd(fd)
     } else if bulk {
         if new_bulk {
             let fd = fds.pop().expect("counted above");

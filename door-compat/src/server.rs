@@ -228,6 +228,9 @@ pub struct Channel {
     pub bulk: Mutex<crate::bulk::Bulk>,
     /// ...and ours for large results.
     pub reply_bulk: Mutex<crate::bulk::Bulk>,
+    /// Descriptors from leading `Descs` messages whose Call has not come
+    /// yet: a server thread never waits for the rest of a call.
+    pub partial: Mutex<Vec<Fd>>,
 }
 
 impl Channel {
@@ -322,9 +325,19 @@ enum Source {
     DoorSocket { door: Arc<Door>, sock: Fd, counted: bool },
     /// A socket bound at an attached path.
     Listener { door: Arc<Door>, sock: Fd, perm: Perm },
-    /// A connection to an attachment, waiting for its Open or Detach.
+    /// A connection to an attachment, waiting for its Open or Detach
+    /// (closed if none comes within `OPEN_TIMEOUT`).
     Opener { door: Arc<Door>, sock: Fd, listener: u64, perm: Perm },
 }
+
+/// How long an attachment connection may stay silent. libdoor's `open`
+/// sends its Open right after connecting, so only a stalled or hostile
+/// peer waits this long; it is then disconnected.
+const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// At most this many attachment connections wait for their Open at once;
+/// a new one disconnects the oldest, so a flood of silent connections can
+/// take neither the server's descriptors nor the control thread.
+const MAX_PENDING_OPENS: usize = 64;
 
 impl Source {
     fn sock(&self) -> &Fd {
@@ -342,6 +355,11 @@ pub struct Server {
     control: Option<Arc<Fd>>,
     global_pool: Option<Arc<Pool>>,
     next_token: u64,
+    /// Attachment connections in the order they were accepted, with their
+    /// deadlines; entries whose connection was served since are skipped.
+    openers: std::collections::VecDeque<(std::time::Instant, u64)>,
+    /// How many `Source::Opener`s are watched.
+    pending_opens: usize,
     /// Whether the first non-private door has been created (and the creation
     /// function called for it).
     pub first_door_done: bool,
@@ -359,6 +377,8 @@ impl Server {
             control: None,
             global_pool: None,
             next_token: 1,
+            openers: std::collections::VecDeque::new(),
+            pending_opens: 0,
             first_door_done: false,
         }
     }
@@ -369,10 +389,11 @@ impl Server {
     fn abandon(self) {
         for (_, ch) in self.channels {
             if let Ok(ch) = Arc::try_unwrap(ch) {
-                let Channel { sock, region, door, .. } = ch;
+                let Channel { sock, region, door, partial, .. } = ch;
                 std::mem::forget(sock);
                 drop(region);
                 std::mem::forget(door);
+                std::mem::forget(partial);
             }
         }
         std::mem::forget(self.doors);
@@ -431,8 +452,39 @@ impl Server {
             Some(Source::DoorSocket { door, counted: false, .. }) => {
                 door.holds.fetch_sub(1, Ordering::SeqCst);
             }
-            _ => {}
+            Some(Source::Opener { .. }) => self.pending_opens -= 1,
+            None => {}
         }
+    }
+
+    /// Watches a new attachment connection, disconnecting the oldest
+    /// waiting one if too many wait.
+    fn watch_opener(&mut self, source: Source) -> Result<u64> {
+        while self.pending_opens >= MAX_PENDING_OPENS {
+            let Some((_, oldest)) = self.openers.pop_front() else { break };
+            self.unwatch(oldest);
+        }
+        let token = self.watch(source)?;
+        self.pending_opens += 1;
+        self.openers.push_back((std::time::Instant::now() + OPEN_TIMEOUT, token));
+        Ok(token)
+    }
+
+    /// Disconnects the attachment connections that stayed silent too long;
+    /// returns how long until the next one's deadline.
+    fn expire_openers(&mut self) -> Option<std::time::Duration> {
+        let now = std::time::Instant::now();
+        while let Some(&(deadline, token)) = self.openers.front() {
+            if !matches!(self.sources.get(&token), Some(Source::Opener { .. })) {
+                self.openers.pop_front();
+            } else if deadline <= now {
+                self.openers.pop_front();
+                self.unwatch(token);
+            } else {
+                return Some(deadline - now);
+            }
+        }
+        None
     }
 
     pub fn door(&self, uniq: u64) -> Option<Arc<Door>> {
@@ -443,8 +495,13 @@ impl Server {
         self.channels.get(&id).cloned()
     }
 
+    /// Forgets a channel and takes its socket out of its pool's epoll set
+    /// (closing alone would not, while the client still holds a copy of
+    /// our end).
     pub fn drop_channel(&mut self, id: u64) {
-        self.channels.remove(&id);
+        if let Some(ch) = self.channels.remove(&id) {
+            let _ = sys::epoll_ctl(&ch.door.pool.epoll, libc::EPOLL_CTL_DEL, ch.sock.raw(), 0, 0);
+        }
     }
 
     /// Registers a new door; its descriptors come from `new_descriptor`.
@@ -524,11 +581,15 @@ fn count_inherited_doors() {
 fn control_loop(ep: Arc<Fd>) {
     block_all_signals();
     let me = sys::getpid();
-    while let Ok((_, token)) = sys::epoll_wait_one(&ep) {
+    let mut timeout = None;
+    while let Ok(event) = sys::epoll_wait_for(&ep, timeout) {
         if sys::getpid() != me {
             return;
         }
-        serve_source(token);
+        if let Some((events, token)) = event {
+            serve_source(token, events);
+        }
+        timeout = with_server(|s| s.expire_openers());
     }
 }
 
@@ -549,7 +610,7 @@ enum Snapshot {
     Opener(Arc<Door>, c_int, u64, Perm),
 }
 
-fn serve_source(token: u64) {
+fn serve_source(token: u64, events: u32) {
     // Only this thread removes sources, so a descriptor seen here stays open
     // until this thread lets it go.
     let snap = with_server(|s| {
@@ -561,15 +622,27 @@ fn serve_source(token: u64) {
     });
     match snap {
         Some(Snapshot::DoorSocket(door, fd)) => serve_door_socket(token, &door, fd),
-        Some(Snapshot::Listener(door, fd, perm)) => serve_listener(&door, fd, token, perm),
+        Some(Snapshot::Listener(door, fd, perm)) => serve_listener(&door, fd, token, perm, events),
         Some(Snapshot::Opener(door, fd, listener, perm)) => serve_opener(token, &door, fd, listener, perm),
         None => {}
     }
 }
 
-/// Reads one message from a control socket; `None` when there is nothing
-/// (yet) or the message was malformed and dropped; `Err` at end of file.
-fn read_control(fd: c_int) -> std::result::Result<Option<(Msg, Vec<Fd>)>, ()> {
+/// What reading a control socket gave.
+enum Control {
+    /// Nothing yet, or a message dropped because our descriptor table had
+    /// no room for what it carried (not the sender's fault).
+    Nothing,
+    /// End of file or an error: the peer is gone.
+    Gone,
+    /// A message no libdoor peer sends (`wire::decode_control`): the peer's
+    /// connection is closed.
+    Malformed,
+    Message(Msg, Vec<Fd>),
+}
+
+/// Reads one message from a door socket or an attachment connection.
+fn read_control(fd: c_int, on_attachment: bool) -> Control {
     let mut buf = [0u8; MSG_LEN + 1];
     let received = sys::recv_with_fds(fd, &mut buf, libc::MSG_DONTWAIT, true);
     // Whatever came is ours until handed on: a fork must not carry it off.
@@ -577,29 +650,32 @@ fn read_control(fd: c_int) -> std::result::Result<Option<(Msg, Vec<Fd>)>, ()> {
         r.fds.iter().for_each(sys::mark_internal);
     }
     match received {
-        Err(Errno(libc::EAGAIN)) => Ok(None),
-        Err(_) => Err(()),
-        Ok(r) if r.len == 0 && r.fds.is_empty() => {
-            if sys::peer_gone(fd) {
-                Err(())
-            } else {
-                Ok(None)
-            }
-        }
-        Ok(r) if r.truncated => Ok(None),
-        Ok(r) => Ok(Msg::decode(&buf[..r.len]).map(|m| (m, r.fds))),
+        Err(Errno(libc::EAGAIN)) => Control::Nothing,
+        Err(_) => Control::Gone,
+        Ok(r) if r.len == 0 && r.fds.is_empty() && sys::peer_gone(fd) => Control::Gone,
+        Ok(r) if r.fds_lost => Control::Nothing,
+        Ok(r) => match wire::decode_control(&buf[..r.len], r.fds.len(), on_attachment) {
+            Ok(m) => Control::Message(m, r.fds),
+            Err(_) => Control::Malformed,
+        },
     }
 }
 
+/// Serves one message on a door socket. A malformed one closes the socket:
+/// the descriptor family it serves (the sender's, and copies the sender
+/// made itself with dup or fork or passed on its own) loses the door, as
+/// it would had the sender shut the socket down, which it may always do.
 fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
-    let (msg, fds) = match read_control(fd) {
-        Err(()) => return with_server(|s| s.unwatch(token)),
-        Ok(None) => return,
-        Ok(Some(m)) => m,
+    let (msg, fds) = match read_control(fd, false) {
+        Control::Gone | Control::Malformed => return with_server(|s| s.unwatch(token)),
+        Control::Nothing => return,
+        Control::Message(m, fds) => (m, fds),
     };
     match msg.kind {
         Kind::Hello => {
-            let _ = adopt_channel(door, fds);
+            if adopt_channel(door, fds) == Err(Errno(libc::EPROTO)) {
+                with_server(|s| s.unwatch(token));
+            }
         }
         Kind::Info => {
             if let [reply] = fds.as_slice() {
@@ -611,8 +687,8 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
                 params.a = door.params.data_max.load(Ordering::Relaxed) as u64;
                 params.b = door.params.data_min.load(Ordering::Relaxed) as u64;
                 params.c = door.params.desc_max.load(Ordering::Relaxed) as u64;
-                let _ = sys::send_with_fds(reply.raw(), &id.encode(), &[]);
-                let _ = sys::send_with_fds(reply.raw(), &params.encode(), &[]);
+                let _ = sys::send_now(reply.raw(), &id.encode(), &[]);
+                let _ = sys::send_now(reply.raw(), &params.encode(), &[]);
             }
         }
         Kind::Clone => {
@@ -624,7 +700,7 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
                     m.d = e.0 as u32;
                 }
                 let fds: Vec<c_int> = door_end.iter().map(Fd::raw).collect();
-                let _ = sys::send_with_fds(reply.raw(), &m.encode(), &fds);
+                let _ = sys::send_now(reply.raw(), &m.encode(), &fds);
             }
         }
         Kind::Abandon => {
@@ -635,8 +711,13 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
         Kind::Attach => {
             // fds: [listener, reply socket]; answered once the attachment
             // counts, so fattach returns with the door referenced by it.
+            // The listener is made non-blocking: the attacher keeps a copy
+            // and could take a connection first, which must not leave the
+            // control thread waiting in accept.
             let mut fds = fds;
-            if fds.len() == 2 && is_listening_seqpacket(fds[0].raw()) {
+            if !is_listening_seqpacket(fds[0].raw()) || sys::set_nonblocking(fds[0].raw()).is_err() {
+                with_server(|s| s.unwatch(token));
+            } else {
                 let reply = fds.pop().expect("two descriptors");
                 let sock = fds.pop().expect("two descriptors");
                 let perm = Perm { mode: msg.a as u32 & 0o7777, uid: msg.b as u32, gid: msg.c as u32 };
@@ -646,7 +727,7 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
                     door.refs.fetch_sub(1, Ordering::SeqCst);
                     answer.d = e.0 as u32;
                 }
-                let _ = sys::send_with_fds(reply.raw(), &answer.encode(), &[]);
+                let _ = sys::send_now(reply.raw(), &answer.encode(), &[]);
             }
         }
         _ => {}
@@ -671,7 +752,9 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
     let wake = fds.pop().expect("three descriptors");
     let region_fd = fds.pop().expect("three descriptors");
     let sock = fds.pop().expect("three descriptors");
-    if !is_seqpacket(sock.raw()) {
+    // The wake-up must be an eventfd: anything else (a file on a slow file
+    // system, a pipe) could make writing to it block or fill something.
+    if !is_seqpacket(sock.raw()) || !sys::is_eventfd(wake.raw()) {
         return Err(Errno(libc::EPROTO));
     }
     // The client must not be able to shrink the region under us (SIGBUS).
@@ -696,6 +779,7 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
             spin: Mutex::new(crate::spin::Budget::new()),
             bulk: Mutex::new(None),
             reply_bulk: Mutex::new(None),
+            partial: Mutex::new(Vec::new()),
         });
         sys::epoll_ctl(
             &door.pool.epoll,
@@ -711,7 +795,7 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
     .map(|ch| {
         // The client waits for this before its first call, so the limits
         // it checks are already published.
-        let _ = sys::send_with_fds(ch.sock.raw(), &Msg::new(Kind::Opened).encode(), &[]);
+        let _ = sys::send_now(ch.sock.raw(), &Msg::new(Kind::Opened).encode(), &[]);
     })
 }
 
@@ -725,20 +809,36 @@ pub fn publish_limits(uniq: u64) {
     }
 }
 
-fn serve_listener(door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm) {
+/// Accepts a connection to an attachment and serves its Open at once if it
+/// is already there (libdoor's `open` sends it right after connecting).
+/// A listener that hangs up or fails for good (its attacher, who keeps a
+/// copy, shut it down) is no longer served: it would wake us forever.
+fn serve_listener(door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm, events: u32) {
+    if events & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+        return with_server(|s| s.unwatch(listener));
+    }
     // SAFETY: fd stays open while this thread works on it (see serve_source);
     // the temporary Fd is forgotten, not closed.
     let l = std::mem::ManuallyDrop::new(unsafe { Fd::from_raw(fd) });
-    if let Ok(sock) = sys::accept(&l) {
-        let _ = with_server(|s| s.watch(Source::Opener { door: door.clone(), sock, listener, perm }));
+    match sys::accept(&l) {
+        Ok(sock) => {
+            let conn = sock.raw();
+            if let Ok(token) = with_server(|s| s.watch_opener(Source::Opener { door: door.clone(), sock, listener, perm })) {
+                serve_opener(token, door, conn, listener, perm);
+            }
+        }
+        Err(Errno(libc::EAGAIN | libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) => {}
+        Err(_) => with_server(|s| s.unwatch(listener)),
     }
 }
 
 fn serve_opener(token: u64, door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm) {
-    let msg = match read_control(fd) {
-        Err(()) => return with_server(|s| s.unwatch(token)),
-        Ok(None) => return,
-        Ok(Some((msg, _fds))) => msg,
+    let msg = match read_control(fd, true) {
+        Control::Gone => return with_server(|s| s.unwatch(token)),
+        Control::Nothing => return,
+        // Answered (EPROTO below) and disconnected.
+        Control::Malformed => Msg::new(Kind::Opened),
+        Control::Message(msg, _) => msg,
     };
     // SAFETY: as in serve_listener.
     let conn = std::mem::ManuallyDrop::new(unsafe { Fd::from_raw(fd) });
@@ -770,7 +870,7 @@ fn serve_opener(token: u64, door: &Arc<Door>, fd: c_int, listener: u64, perm: Pe
         _ => reply.d = libc::EPROTO as u32,
     }
     let fds: Vec<c_int> = door_end.iter().map(Fd::raw).collect();
-    let _ = sys::send_with_fds(fd, &reply.encode(), &fds);
+    let _ = sys::send_now(fd, &reply.encode(), &fds);
     with_server(|s| s.unwatch(token));
 }
 
@@ -815,7 +915,7 @@ pub fn fail_waiting_calls(uniq: u64) {
             let mut m = Msg::new(Kind::Reply);
             m.seq = seq;
             m.c = libc::EBADF as u64;
-            let _ = sys::send_with_fds(ch.sock.raw(), &m.encode(), &[]);
+            let _ = sys::send_now(ch.sock.raw(), &m.encode(), &[]);
         }
     }
 }

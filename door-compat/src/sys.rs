@@ -337,17 +337,25 @@ pub const MAX_FDS_PER_MSG: usize = 253;
 
 /// Sends one message with `fds` attached. Never raises SIGPIPE.
 pub fn send_with_fds(sock: c_int, bytes: &[u8], fds: &[c_int]) -> Result<()> {
-    send(sock, bytes, fds, false)
+    send(sock, bytes, fds, false, 0)
+}
+
+/// Like `send_with_fds`, but never waits: `EAGAIN` when the socket's send
+/// buffer is full. A server sends this way on every socket a client chose
+/// (a channel end, a reply socket), so a client that fills one and never
+/// reads can block no server thread.
+pub fn send_now(sock: c_int, bytes: &[u8], fds: &[c_int]) -> Result<()> {
+    send(sock, bytes, fds, false, libc::MSG_DONTWAIT)
 }
 
 /// Like `send_with_fds`, and states the sender's pid and effective uid and
 /// gid (`SCM_CREDENTIALS`); the kernel refuses ids the sender does not hold
 /// at this moment, so the receiver learns them as of the send.
 pub fn send_with_creds(sock: c_int, bytes: &[u8], fds: &[c_int]) -> Result<()> {
-    send(sock, bytes, fds, true)
+    send(sock, bytes, fds, true, 0)
 }
 
-fn send(sock: c_int, bytes: &[u8], fds: &[c_int], creds: bool) -> Result<()> {
+fn send(sock: c_int, bytes: &[u8], fds: &[c_int], creds: bool, flags: c_int) -> Result<()> {
     assert!(fds.len() <= MAX_FDS_PER_MSG);
     let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut c_void, iov_len: bytes.len() };
     // Room for the largest SCM_RIGHTS payload and an SCM_CREDENTIALS, 8-byte aligned.
@@ -386,7 +394,7 @@ fn send(sock: c_int, bytes: &[u8], fds: &[c_int], creds: bool) -> Result<()> {
         }
     }
     // SAFETY: msg describes live buffers (iov, cbuf) for the whole call.
-    retry(|| unsafe { libc::syscall(libc::SYS_sendmsg, sock, &raw const msg, libc::MSG_NOSIGNAL) }).map(drop)
+    retry(|| unsafe { libc::syscall(libc::SYS_sendmsg, sock, &raw const msg, libc::MSG_NOSIGNAL | flags) }).map(drop)
 }
 
 /// Asks the kernel to attach the sender's pid, uid and gid to every message
@@ -409,6 +417,9 @@ pub struct Received {
     pub fds: Vec<Fd>,
     /// The payload or the descriptors did not fit (MSG_TRUNC/MSG_CTRUNC).
     pub truncated: bool,
+    /// Descriptors did not fit (MSG_CTRUNC): our descriptor table is full,
+    /// since the buffer takes the most a sender can attach.
+    pub fds_lost: bool,
     /// The sender's pid, uid and gid, as the kernel saw them (only on
     /// sockets set up with `pass_credentials`).
     pub cred: Option<libc::ucred>,
@@ -457,7 +468,8 @@ pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -
         }
     }
     let truncated = msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0;
-    Ok(Received { len: n, fds, truncated, cred })
+    let fds_lost = msg.msg_flags & libc::MSG_CTRUNC != 0;
+    Ok(Received { len: n, fds, truncated, fds_lost, cred })
 }
 
 /// Waits until `fd` is readable or hung up, or a signal handler runs.
@@ -495,6 +507,22 @@ pub fn wait_readable_for(
     let r = unsafe { libc::syscall(libc::SYS_ppoll, &raw mut p, 1 as libc::c_long, &raw const ts, mask, 8) };
     check(r)?;
     Ok(p.revents)
+}
+
+/// Whether `fd` is an eventfd (the kernel names its anonymous inode so).
+pub fn is_eventfd(fd: c_int) -> bool {
+    let path = format!("/proc/self/fd/{fd}\0");
+    let mut link = [0u8; 32];
+    // SAFETY: path is NUL-terminated; link is writable for its length.
+    let n = unsafe { libc::readlink(path.as_ptr().cast(), link.as_mut_ptr().cast(), link.len()) };
+    n > 0 && &link[..n as usize] == b"anon_inode:[eventfd]"
+}
+
+/// Makes `fd` non-blocking (its open file description, shared with
+/// whoever else holds it).
+pub fn set_nonblocking(fd: c_int) -> Result<()> {
+    let flags = fcntl_int(fd, libc::F_GETFL, 0)?;
+    fcntl_int(fd, libc::F_SETFL, flags | libc::O_NONBLOCK).map(drop)
 }
 
 /// Whether the peer of a connected socket has gone (without blocking).
@@ -667,6 +695,17 @@ pub fn epoll_ctl(ep: &Fd, op: c_int, fd: c_int, events: u32, token: u64) -> Resu
 /// and the control thread must never surface a signal).
 pub fn epoll_wait_one(ep: &Fd) -> Result<(u32, u64)> {
     loop {
+        if let Some(event) = epoll_wait_for(ep, None)? {
+            return Ok(event);
+        }
+    }
+}
+
+/// Like `epoll_wait_one`, for at most `timeout` (`None`: no limit);
+/// `Ok(None)` when it passed with no event.
+pub fn epoll_wait_for(ep: &Fd, timeout: Option<std::time::Duration>) -> Result<Option<(u32, u64)>> {
+    let ms = timeout.map_or(-1, |t| t.as_millis().saturating_add(1).min(i32::MAX as u128) as libc::c_long);
+    loop {
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         // SAFETY: ev is writable storage for one event.
         let r = unsafe {
@@ -675,11 +714,12 @@ pub fn epoll_wait_one(ep: &Fd) -> Result<(u32, u64)> {
                 ep.raw() as libc::c_long,
                 &raw mut ev,
                 1 as libc::c_long,
-                -1 as libc::c_long,
+                ms,
             )
         };
         match check(r) {
-            Ok(1) => return Ok((ev.events, ev.u64)),
+            Ok(1) => return Ok(Some((ev.events, ev.u64))),
+            Ok(_) if ms >= 0 => return Ok(None),
             Ok(_) | Err(Errno(libc::EINTR)) => continue,
             Err(e) => return Err(e),
         }
