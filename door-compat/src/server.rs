@@ -759,10 +759,16 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
     }
     // The client must not be able to shrink the region under us (SIGBUS).
     let need = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
-    if sys::seals(&region_fd)? & need != need || sys::fstat(region_fd.raw())?.st_size as usize != wire::REGION_LEN {
+    let sealed = sys::seals(&region_fd).is_ok_and(|s| s & need == need);
+    if !sealed || sys::fstat(region_fd.raw()).map(|st| st.st_size as usize) != Ok(wire::REGION_LEN) {
         return Err(Errno(libc::EPROTO));
     }
-    let region = Region::map(&region_fd, wake)?;
+    // A region we cannot map writable (sealed against writing) is the
+    // client's doing; a lack of memory or descriptors is ours.
+    let region = Region::map(&region_fd, wake).map_err(|e| match e {
+        Errno(libc::ENOMEM | libc::ENFILE | libc::EMFILE) => e,
+        _ => Errno(libc::EPROTO),
+    })?;
     sys::mark_internal(&sock);
     // Each call then carries the caller's identity, as the kernel knows it.
     sys::pass_credentials(&sock);
@@ -792,10 +798,14 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
         s.channels.insert(id, ch.clone());
         Ok::<_, Errno>(ch)
     })
-    .map(|ch| {
+    .and_then(|ch| {
         // The client waits for this before its first call, so the limits
-        // it checks are already published.
-        let _ = sys::send_now(ch.sock.raw(), &Msg::new(Kind::Opened).encode(), &[]);
+        // it checks are already published. Only a client that filled the
+        // socket before handing it over leaves no room for it.
+        sys::send_now(ch.sock.raw(), &Msg::new(Kind::Opened).encode(), &[]).map_err(|_| {
+            with_server(|s| s.drop_channel(ch.id));
+            Errno(libc::EPROTO)
+        })
     })
 }
 
