@@ -270,7 +270,7 @@ struct shared {
 	_Atomic long good_calls;   /* successful, verified calls by the good client */
 	_Atomic int stop;          /* the good client stops */
 	_Atomic long scribbles;    /* the offender's writes to shared memory */
-	_Atomic int hold_done;     /* a held procedure finished comparing */
+	_Atomic int hold_done;     /* a held procedure: 1 running, 2 done comparing */
 	char error[256];           /* the good client's failure, if any */
 };
 static struct shared *sh;
@@ -314,13 +314,14 @@ static void hostile_proc(void *cookie, char *argp, size_t size, door_desc_t *dp,
 		char *copy = malloc(size);
 		CHECK(copy != NULL);
 		memcpy(copy, argp, size);
+		atomic_store(&sh->hold_done, 1);
 		long want = atomic_load(&sh->scribbles) + 2000;
 		double end = now_seconds() + 20;
 		while (atomic_load(&sh->scribbles) < want && now_seconds() < end)
 			usleep(1000); /* polling with a deadline */
 		char verdict = memcmp(copy, argp, size) == 0 ? 'S' : 'C';
 		free(copy);
-		atomic_store(&sh->hold_done, 1);
+		atomic_store(&sh->hold_done, 2);
 		door_return(&verdict, 1, NULL, 0);
 		break;
 	}
