@@ -110,9 +110,11 @@ impl Fd {
     pub fn raw(&self) -> c_int {
         self.0
     }
-    /// Gives up ownership without closing.
+    /// Gives up ownership without closing (to the application, when it
+    /// came from another process).
     pub fn into_raw(self) -> c_int {
         let fd = self.0;
+        FOREIGN_FDS.remove(fd);
         std::mem::forget(self);
         fd
     }
@@ -121,7 +123,101 @@ impl Fd {
 impl Drop for Fd {
     fn drop(&mut self) {
         unmark_internal(self.0);
-        close_raw(self.0);
+        if FOREIGN_FDS.take(self.0) && !closes_at_once(self.0) {
+            reaper::close_later(self.0);
+        } else {
+            close_raw(self.0);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Descriptors from other processes.
+//
+// Closing a descriptor can block: a TCP socket with SO_LINGER and unsent
+// data waits up to its linger time, a file on FUSE or NFS waits for its
+// server. A peer may send such a descriptor where we expect something else,
+// so every descriptor received is marked foreign until handed to the
+// application, and a foreign one we drop is closed by the reaper thread
+// unless it is of a kind whose close never waits.
+
+static FOREIGN_FDS: FdSet = FdSet::new();
+
+/// Whether closing `fd` cannot block: a pipe, a memfd (it answers
+/// F_GET_SEALS), or an anonymous inode (eventfd, epoll...). Not a socket,
+/// not even a local one: descriptors in flight in its queue are released
+/// with it.
+fn closes_at_once(fd: c_int) -> bool {
+    let Ok(st) = fstat(fd) else { return true };
+    match st.st_mode & libc::S_IFMT {
+        0 | libc::S_IFIFO => true,
+        libc::S_IFREG => fcntl_int(fd, libc::F_GET_SEALS, 0).is_ok(),
+        _ => false,
+    }
+}
+
+/// The thread that closes foreign descriptors whose close may block, so
+/// that no server thread (nor the control thread) ever waits for one. One
+/// per process, made on first use; a forked child makes its own.
+mod reaper {
+    use std::sync::atomic::{AtomicPtr, Ordering};
+    use std::sync::{Condvar, Mutex};
+
+    use libc::c_int;
+
+    struct Reaper {
+        pid: libc::pid_t,
+        queue: Mutex<Vec<c_int>>,
+        more: Condvar,
+    }
+
+    static REAPER: AtomicPtr<Reaper> = AtomicPtr::new(std::ptr::null_mut());
+
+    fn reaper() -> Option<&'static Reaper> {
+        let me = super::getpid();
+        let p = REAPER.load(Ordering::Acquire);
+        // SAFETY: a published Reaper is leaked, never freed.
+        if let Some(r) = unsafe { p.as_ref() }
+            && r.pid == me
+        {
+            return Some(r);
+        }
+        // First use in this process (a forked child's copy is its parent's:
+        // its thread and lock state are not ours, so it is left alone).
+        let fresh: &'static Reaper = Box::leak(Box::new(Reaper { pid: me, queue: Mutex::new(Vec::new()), more: Condvar::new() }));
+        if REAPER.compare_exchange(p, (fresh as *const Reaper).cast_mut(), Ordering::AcqRel, Ordering::Acquire).is_err() {
+            // Another thread made one meanwhile.
+            // SAFETY: as above.
+            return unsafe { REAPER.load(Ordering::Acquire).as_ref() };
+        }
+        std::thread::Builder::new()
+            .name("libdoor-reaper".into())
+            .spawn(move || {
+                crate::server::block_all_signals();
+                loop {
+                    let fds = {
+                        let mut q = fresh.queue.lock().unwrap_or_else(|p| p.into_inner());
+                        while q.is_empty() {
+                            q = fresh.more.wait(q).unwrap_or_else(|p| p.into_inner());
+                        }
+                        std::mem::take(&mut *q)
+                    };
+                    fds.into_iter().for_each(super::close_raw);
+                }
+            })
+            .ok()?;
+        Some(fresh)
+    }
+
+    /// Closes `fd` on the reaper thread (here, if it cannot be had).
+    pub fn close_later(fd: c_int) {
+        match reaper() {
+            Some(r) => {
+                r.queue.lock().unwrap_or_else(|p| p.into_inner()).push(fd);
+                r.more.notify_one();
+            }
+            None => super::close_raw(fd),
+        }
     }
 }
 
@@ -155,10 +251,13 @@ impl FdSet {
     }
 
     fn remove(&self, fd: c_int) {
+        self.take(fd);
+    }
+
+    /// Removes `fd`; whether it was there.
+    fn take(&self, fd: c_int) -> bool {
         let fd = fd as usize;
-        if fd < FD_SET_LIMIT {
-            self.0[fd / 64].fetch_and(!(1 << (fd % 64)), Ordering::Relaxed);
-        }
+        fd < FD_SET_LIMIT && self.0[fd / 64].fetch_and(!(1 << (fd % 64)), Ordering::Relaxed) & (1 << (fd % 64)) != 0
     }
 
     #[cfg(test)]
@@ -454,7 +553,9 @@ pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -
             match ((*cm).cmsg_level, (*cm).cmsg_type) {
                 (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
                     for i in 0..bytes / size_of::<c_int>() {
-                        fds.push(Fd(data.cast::<c_int>().add(i).read_unaligned()));
+                        let fd = data.cast::<c_int>().add(i).read_unaligned();
+                        FOREIGN_FDS.insert(fd);
+                        fds.push(Fd(fd));
                     }
                 }
                 (libc::SOL_SOCKET, libc::SCM_CREDENTIALS) if bytes >= size_of::<libc::ucred>() => {

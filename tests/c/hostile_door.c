@@ -13,6 +13,9 @@
  * sender's door descriptor is closed. */
 #include "hostile.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 /* Sends `len` raw bytes with `n` descriptors on a fresh door descriptor
  * and requires that the server closes it. */
 static void bad_message(const void *buf, size_t len, const int *fds, int n, const char *what)
@@ -115,6 +118,58 @@ int main(void)
 		CHECK_OK(pipe(p));
 		close(p[0]);
 		bad_hello(-1, region_memfd(R_LEN, F_SEAL_SHRINK | F_SEAL_GROW), p[1], "a pipe for the wake-up");
+	}
+
+	/* Descriptors whose close would block: a loopback TCP socket with
+	 * unsent data and a long SO_LINGER, sent in a Hello it does not fit,
+	 * alone and in flight inside a local socket sent in its place. The
+	 * server is stopped while they are sent, so that its copy is the last
+	 * (the offender's close must not be the one that waits). The server
+	 * drops them without waiting. */
+	for (int nested = 0; nested < 2; nested++) {
+		const char *what = nested ? "a socket carrying one whose close blocks" : "a socket whose close blocks";
+		int l = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		CHECK_OK(bind(l, (struct sockaddr *)&a, sizeof a));
+		CHECK_OK(listen(l, 1));
+		socklen_t len = sizeof a;
+		CHECK_OK(getsockname(l, (struct sockaddr *)&a, &len));
+		int tcp = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
+		CHECK_OK(setsockopt(tcp, SOL_SOCKET, SO_SNDBUF, &small, sizeof small));
+		CHECK_OK(connect(tcp, (struct sockaddr *)&a, sizeof a));
+		int peer = accept(l, NULL, NULL);
+		CHECK(peer >= 0);
+		CHECK_OK(setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small));
+		char b[4096] = { 0 };
+		while (send(tcp, b, sizeof b, MSG_DONTWAIT) > 0)
+			;
+		struct linger lg = { 1, 3600 };
+		CHECK_OK(setsockopt(tcp, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
+		int d = raw_open(door_path);
+		CHECK_OK(kill(server_pid, SIGSTOP));
+		int carrier[2] = { -1, -1 }, fds[3];
+		if (nested) {
+			CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, carrier));
+			send_msg(carrier[0], wmsg(0, 0), &tcp, 1);
+			fds[0] = carrier[1];
+		} else {
+			fds[0] = tcp;
+		}
+		fds[1] = region_memfd(R_LEN, F_SEAL_SHRINK | F_SEAL_GROW);
+		fds[2] = open("/dev/null", O_RDWR);
+		send_msg(d, hello, fds, 3);
+		close_all(fds, 3);
+		if (nested) {
+			close(tcp);
+			close(carrier[0]);
+		}
+		CHECK_OK(kill(server_pid, SIGCONT));
+		expect_closed(d, 20, what);
+		require_progress(what, 10, 30);
+		close(d);
+		close(peer); /* resets the connection: the lingering close ends */
+		close(l);
+		after(what);
 	}
 
 	/* Reply sockets the server cannot write to: it must not wait. */
