@@ -610,12 +610,17 @@ pub fn wait_readable_for(
     Ok(p.revents)
 }
 
-/// Whether `fd` is an eventfd (the kernel names its anonymous inode so).
+/// Whether `fd` is an eventfd (the kernel names its anonymous inode so in
+/// `/proc`). Without `/proc`, any anonymous inode passes: writing to one
+/// that is not an eventfd fails at once, it never blocks.
 pub fn is_eventfd(fd: c_int) -> bool {
     let path = format!("/proc/self/fd/{fd}\0");
     let mut link = [0u8; 32];
     // SAFETY: path is NUL-terminated; link is writable for its length.
     let n = unsafe { libc::readlink(path.as_ptr().cast(), link.as_mut_ptr().cast(), link.len()) };
+    if n < 0 && Errno::last() == Errno(libc::ENOENT) && fstatat(libc::AT_FDCWD, c"/proc/self", 0).is_err() {
+        return fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == 0);
+    }
     n > 0 && &link[..n as usize] == b"anon_inode:[eventfd]"
 }
 
