@@ -801,10 +801,11 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
     .and_then(|ch| {
         // The client waits for this before its first call, so the limits
         // it checks are already published. Only a client that filled the
-        // socket before handing it over leaves no room for it.
-        sys::send_now(ch.sock.raw(), &Msg::new(Kind::Opened).encode(), &[]).map_err(|_| {
+        // socket before handing it over leaves no room for it; one that
+        // gave up meanwhile (interrupted, cancelled) has closed its end.
+        sys::send_now(ch.sock.raw(), &Msg::new(Kind::Opened).encode(), &[]).map_err(|e| {
             with_server(|s| s.drop_channel(ch.id));
-            Errno(libc::EPROTO)
+            if e == Errno(libc::EAGAIN) { Errno(libc::EPROTO) } else { e }
         })
     })
 }

@@ -904,6 +904,34 @@ mod tests {
     }
 
     #[test]
+    fn only_closes_that_cannot_block_happen_at_once() {
+        let (a, _b) = seqpacket_pair().unwrap();
+        assert!(!closes_at_once(a.raw()), "a socket may carry descriptors in flight");
+        let m = memfd(c"test", 4096).unwrap();
+        assert!(closes_at_once(m.raw()));
+        // SAFETY: eventfd takes no pointers.
+        let e = Fd(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) });
+        assert!(closes_at_once(e.raw()));
+        let dir = openat(libc::AT_FDCWD, c"/", libc::O_RDONLY | libc::O_DIRECTORY, 0).unwrap();
+        assert!(!closes_at_once(dir.raw()));
+        assert!(is_eventfd(e.raw()) && !is_eventfd(m.raw()) && !is_eventfd(a.raw()));
+    }
+
+    #[test]
+    fn received_descriptors_are_foreign_until_handed_over() {
+        let (a, b) = seqpacket_pair().unwrap();
+        let (p, _q) = seqpacket_pair().unwrap();
+        send_with_fds(a.raw(), b"x", &[p.raw(), p.raw()]).unwrap();
+        let mut r = recv_with_fds(b.raw(), &mut [0u8; 4], libc::MSG_DONTWAIT, true).unwrap();
+        let (kept, dropped) = (r.fds.pop().unwrap(), r.fds.pop().unwrap());
+        assert!(FOREIGN_FDS.contains(kept.raw()) && FOREIGN_FDS.contains(dropped.raw()));
+        drop(dropped);
+        let raw = kept.into_raw();
+        assert!(!FOREIGN_FDS.contains(raw));
+        close_raw(raw);
+    }
+
+    #[test]
     fn sockaddr_lengths() {
         assert!(sockaddr_un(&[b'x'; 107]).is_ok());
         assert_eq!(sockaddr_un(&[b'x'; 108]).err(), Some(Errno(libc::ENAMETOOLONG)));
