@@ -673,7 +673,8 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
     };
     match msg.kind {
         Kind::Hello => {
-            if adopt_channel(door, fds) == Err(Errno(libc::EPROTO)) {
+            let adopted = adopt_channel(door, fds);
+            if adopted == Err(Errno(libc::EPROTO)) {
                 with_server(|s| s.unwatch(token));
             }
         }

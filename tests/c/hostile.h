@@ -437,6 +437,42 @@ static inline void require_progress(const char *what, long calls, double seconds
 	}
 }
 
+/* Whether every thread of the server is stopped. */
+static inline int server_stopped(void)
+{
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/task", (int)server_pid);
+	DIR *d = opendir(dir);
+	CHECK(d != NULL);
+	int all = 1;
+	for (struct dirent *e; all && (e = readdir(d)) != NULL;) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[400], line[512];
+		snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue; /* the thread has gone */
+		char *close_paren = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+		fclose(f);
+		all = close_paren != NULL && (close_paren[2] == 'T' || close_paren[2] == 't');
+	}
+	closedir(d);
+	return all;
+}
+
+/* Stops the server (SIGSTOP) and waits until all its threads are stopped:
+ * a signal's delivery is not immediate. */
+static inline void stop_server(void)
+{
+	CHECK_OK(kill(server_pid, SIGSTOP));
+	double end = now_seconds() + 30;
+	while (!server_stopped()) {
+		CHECK(now_seconds() < end);
+		usleep(1000); /* polling with a deadline */
+	}
+}
+
 static int fd_baseline;
 
 /* The server's descriptor count must come back to the baseline. */

@@ -146,7 +146,7 @@ int main(void)
 		struct linger lg = { 1, 3600 };
 		CHECK_OK(setsockopt(tcp, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
 		int d = raw_open(door_path);
-		CHECK_OK(kill(server_pid, SIGSTOP));
+		stop_server();
 		int carrier[2] = { -1, -1 }, fds[3];
 		if (nested) {
 			CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, carrier));
