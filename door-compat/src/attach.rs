@@ -424,6 +424,9 @@ pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resul
 fn place(door: Fd, flags: c_int) -> Result<c_int> {
     let fd = sys::dupfd(door.raw(), 0, flags & libc::O_CLOEXEC != 0)?;
     sys::DOOR_FDS.insert(fd);
+    // Closed now, not on the reaper thread: `open` leaves no descriptor
+    // behind when it returns.
+    sys::close_duplicated(door);
     Ok(fd)
 }
 

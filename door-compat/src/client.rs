@@ -372,6 +372,8 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
                 put_channel(ch);
                 Step::Ready
             }
+            // Something other than the answer: the server broke the protocol.
+            Ok(r) if r.len > 0 => Step::Done(Err(Errno(libc::EPROTO))),
             _ if !sys::peer_gone(door_fd) => Step::Done(Err(Errno(libc::EMFILE))),
             _ => Step::Done(Err(Errno(libc::EBADF))),
         };
@@ -429,6 +431,9 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
     let data = match payload.data {
         Data::Memfd => {
             let fd = fds.pop().expect("counted by Payload::of");
+            if descriptors::check_data_memfd(&fd, size).is_err() {
+                return Step::Done(Err(Errno(libc::EPROTO)));
+            }
             put_channel(ch);
             ResultData::Memfd(fd)
         }

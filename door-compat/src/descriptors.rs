@@ -85,25 +85,42 @@ pub fn data_memfd(bytes: &[u8]) -> Result<Fd> {
     Ok(fd)
 }
 
+/// Checks a peer's data memfd before anything is read or allocated for
+/// it: it must be sealed against shrinking and hold at least `size` bytes,
+/// so a peer cannot claim more than it sent, nor shrink it under the copy.
+/// (Only a memfd can carry seals, so no pipe, socket, directory or slow
+/// file passes.)
+pub fn check_data_memfd(fd: &Fd, size: usize) -> Result<()> {
+    let sealed = sys::seals(fd).is_ok_and(|s| s & libc::F_SEAL_SHRINK != 0);
+    let st = sys::fstat(fd.raw())?;
+    if !sealed || st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as u64) < size as u64 {
+        return Err(Errno(libc::EPROTO));
+    }
+    Ok(())
+}
+
 /// Sends `msg` with the descriptors of `descs` and then `data_fd`, splitting
 /// them over leading `Descs` messages where one message cannot carry them all.
 /// A Call also states the caller's credentials (see `sys::send_with_creds`).
+/// A Reply never waits for the client to make room (`sys::send_now`): a
+/// client that does not read its replies gets its channel closed instead.
 pub fn send_message(sock: c_int, mut msg: Msg, descs: &[door_desc_t], data_fd: Option<&Fd>) -> Result<()> {
     let mut fds: Vec<c_int> = descs.iter().map(fd_of).collect();
     msg.d = fds.len() as u32;
     fds.extend(data_fd.map(Fd::raw));
     let mut chunks: Vec<&[c_int]> = fds.chunks(sys::MAX_FDS_PER_MSG).collect();
     let last = chunks.pop().unwrap_or(&[]);
+    let send = if msg.kind == Kind::Call { sys::send_with_fds } else { sys::send_now };
     for chunk in chunks {
         let mut batch = Msg::new(Kind::Descs);
         batch.seq = msg.seq;
         batch.d = chunk.len() as u32;
-        sys::send_with_fds(sock, &batch.encode(), chunk)?;
+        send(sock, &batch.encode(), chunk)?;
     }
     if msg.kind == Kind::Call {
         sys::send_with_creds(sock, &msg.encode(), last)
     } else {
-        sys::send_with_fds(sock, &msg.encode(), last)
+        send(sock, &msg.encode(), last)
     }
 }
 

@@ -39,11 +39,10 @@ pub const LINGER: u32 = 1;
 
 impl Region {
     /// Maps `fd`, which must be `REGION_LEN` bytes, with the wake-up
-    /// descriptor `wake` (an eventfd; made non-blocking here, so a hostile
-    /// client's substitute can never block the server).
+    /// descriptor `wake` (an eventfd, which the server checks; made
+    /// non-blocking here, so writing to it never blocks the server).
     pub fn map(fd: &Fd, wake: Fd) -> Result<Region> {
-        let flags = sys::fcntl_int(wake.raw(), libc::F_GETFL, 0)?;
-        sys::fcntl_int(wake.raw(), libc::F_SETFL, flags | libc::O_NONBLOCK)?;
+        sys::set_nonblocking(wake.raw())?;
         sys::mark_internal(&wake);
         Ok(Region { map: Mapping::shared(fd, wire::REGION_LEN)?, wake })
     }

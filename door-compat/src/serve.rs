@@ -495,12 +495,17 @@ enum Taken {
 }
 
 /// Reads one call from `channel`, checks it, and prepares its invocation.
+/// Descriptors from leading `Descs` messages wait in the channel until
+/// their Call comes: the thread never waits for a slow client.
 fn take_call(channel: &Arc<Channel>) -> Taken {
-    let mut fds: Vec<Fd> = Vec::new();
+    let mut fds: Vec<Fd> = std::mem::take(&mut *channel.partial.lock().unwrap_or_else(|p| p.into_inner()));
     let (msg, caller) = loop {
         let mut buf = [0u8; MSG_LEN + 1];
         let r = match sys::recv_with_fds(channel.sock.raw(), &mut buf, libc::MSG_DONTWAIT, false) {
-            Err(Errno(libc::EAGAIN)) if fds.is_empty() => return Taken::Nothing,
+            Err(Errno(libc::EAGAIN)) => {
+                *channel.partial.lock().unwrap_or_else(|p| p.into_inner()) = fds;
+                return Taken::Nothing;
+            }
             Err(_) => return Taken::Closed,
             Ok(r) => r,
         };
@@ -542,7 +547,13 @@ fn take_call(channel: &Arc<Channel>) -> Taken {
     let Some(payload) = Payload::of(&msg, fds.len(), wire::REQUEST_CAP) else { return Taken::Closed };
     let size = payload.size;
     let source = match payload.data {
-        Data::Memfd => Source::Memfd(fds.pop().expect("counted by Payload::of")),
+        Data::Memfd => {
+            let fd = fds.pop().expect("counted by Payload::of");
+            if descriptors::check_data_memfd(&fd, size).is_err() {
+                return Taken::Closed;
+            }
+            Source::Memfd(fd)
+        }
         Data::Bulk { new } => {
             let mut mine = channel.bulk.lock().unwrap_or_else(|p| p.into_inner());
             let adopted = if new { bulk::adopt(&mut mine, &fds.pop().expect("counted by Payload::of")) } else { Ok(()) };

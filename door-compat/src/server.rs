@@ -256,6 +256,9 @@ pub struct Channel {
     pub bulk: Mutex<crate::bulk::Bulk>,
     /// ...and ours for large results.
     pub reply_bulk: Mutex<crate::bulk::Bulk>,
+    /// Descriptors from leading `Descs` messages whose Call has not come
+    /// yet: a server thread never waits for the rest of a call.
+    pub partial: Mutex<Vec<Fd>>,
 }
 
 impl Channel {
@@ -350,9 +353,19 @@ enum Source {
     DoorSocket { door: Arc<Door>, sock: Fd, counted: bool },
     /// A socket bound at an attached path.
     Listener { door: Arc<Door>, sock: Fd, perm: Perm },
-    /// A connection to an attachment, waiting for its Open or Detach.
+    /// A connection to an attachment, waiting for its Open or Detach
+    /// (closed if none comes within `OPEN_TIMEOUT`).
     Opener { door: Arc<Door>, sock: Fd, listener: u64, perm: Perm },
 }
+
+/// How long an attachment connection may stay silent. libdoor's `open`
+/// sends its Open right after connecting, so only a stalled or hostile
+/// peer waits this long; it is then disconnected.
+const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// At most this many attachment connections wait for their Open at once;
+/// a new one disconnects the oldest, so a flood of silent connections can
+/// take neither the server's descriptors nor the control thread.
+const MAX_PENDING_OPENS: usize = 64;
 
 impl Source {
     fn sock(&self) -> &Fd {
@@ -370,6 +383,11 @@ pub struct Server {
     control: Option<Arc<Fd>>,
     global_pool: Option<Arc<Pool>>,
     next_token: u64,
+    /// Attachment connections in the order they were accepted, with their
+    /// deadlines; entries whose connection was served since are skipped.
+    openers: std::collections::VecDeque<(std::time::Instant, u64)>,
+    /// How many `Source::Opener`s are watched.
+    pending_opens: usize,
     /// Whether the first non-private door has been created (and the creation
     /// function called for it).
     pub first_door_done: bool,
@@ -390,6 +408,8 @@ impl Server {
             control: None,
             global_pool: None,
             next_token: 1,
+            openers: std::collections::VecDeque::new(),
+            pending_opens: 0,
             first_door_done: false,
         }
     }
@@ -404,10 +424,11 @@ impl Server {
     fn abandon(mut self) {
         for (_, ch) in std::mem::take(&mut self.channels) {
             if let Ok(ch) = Arc::try_unwrap(ch) {
-                let Channel { sock, region, door, .. } = ch;
+                let Channel { sock, region, door, partial, .. } = ch;
                 std::mem::forget(sock);
                 drop(region);
                 std::mem::forget(door);
+                std::mem::forget(partial);
             }
         }
         INHERITED.lock().unwrap_or_else(|p| p.into_inner()).push(std::mem::ManuallyDrop::new(self));
@@ -467,7 +488,8 @@ impl Server {
                 door.holds.fetch_sub(1, Ordering::SeqCst);
                 self.forget_if_unreachable(&door);
             }
-            _ => {}
+            Some(Source::Opener { .. }) => self.pending_opens -= 1,
+            None => {}
         }
     }
 
@@ -485,6 +507,36 @@ impl Server {
         }
     }
 
+    /// Watches a new attachment connection, disconnecting the oldest
+    /// waiting one if too many wait.
+    fn watch_opener(&mut self, source: Source) -> Result<u64> {
+        while self.pending_opens >= MAX_PENDING_OPENS {
+            let Some((_, oldest)) = self.openers.pop_front() else { break };
+            self.unwatch(oldest);
+        }
+        let token = self.watch(source)?;
+        self.pending_opens += 1;
+        self.openers.push_back((std::time::Instant::now() + OPEN_TIMEOUT, token));
+        Ok(token)
+    }
+
+    /// Disconnects the attachment connections that stayed silent too long;
+    /// returns how long until the next one's deadline.
+    fn expire_openers(&mut self) -> Option<std::time::Duration> {
+        let now = std::time::Instant::now();
+        while let Some(&(deadline, token)) = self.openers.front() {
+            if !matches!(self.sources.get(&token), Some(Source::Opener { .. })) {
+                self.openers.pop_front();
+            } else if deadline <= now {
+                self.openers.pop_front();
+                self.unwatch(token);
+            } else {
+                return Some(deadline - now);
+            }
+        }
+        None
+    }
+
     pub fn door(&self, uniq: u64) -> Option<Arc<Door>> {
         self.doors.get(&uniq).cloned()
     }
@@ -493,8 +545,13 @@ impl Server {
         self.channels.get(&id).cloned()
     }
 
+    /// Forgets a channel and takes its socket out of its pool's epoll set
+    /// (closing alone would not, while the client still holds a copy of
+    /// our end).
     pub fn drop_channel(&mut self, id: u64) {
-        self.channels.remove(&id);
+        if let Some(ch) = self.channels.remove(&id) {
+            let _ = sys::epoll_ctl(&ch.door.pool.epoll, libc::EPOLL_CTL_DEL, ch.sock.raw(), 0, 0);
+        }
     }
 
     /// Registers a new door; its descriptors come from `new_descriptor`.
@@ -575,11 +632,15 @@ fn control_loop(ep: Arc<Fd>) {
     block_all_signals();
     let me = sys::getpid();
     let mut spare = open_spare();
-    while let Ok((_, token)) = sys::epoll_wait_one(&ep) {
+    let mut timeout = None;
+    while let Ok(event) = sys::epoll_wait_for(&ep, timeout) {
         if sys::getpid() != me {
             return;
         }
-        serve_source(token, &mut spare);
+        if let Some((events, token)) = event {
+            serve_source(token, events, &mut spare);
+        }
+        timeout = with_server(|s| s.expire_openers());
     }
 }
 
@@ -609,7 +670,7 @@ enum Snapshot {
     Opener(Arc<Door>, c_int, u64, Perm),
 }
 
-fn serve_source(token: u64, spare: &mut Option<Fd>) {
+fn serve_source(token: u64, events: u32, spare: &mut Option<Fd>) {
     // Only this thread removes sources, so a descriptor seen here stays open
     // until this thread lets it go.
     let snap = with_server(|s| {
@@ -621,15 +682,27 @@ fn serve_source(token: u64, spare: &mut Option<Fd>) {
     });
     match snap {
         Some(Snapshot::DoorSocket(door, fd)) => serve_door_socket(token, &door, fd),
-        Some(Snapshot::Listener(door, fd, perm)) => serve_listener(&door, fd, token, perm, spare),
+        Some(Snapshot::Listener(door, fd, perm)) => serve_listener(&door, fd, token, perm, events, spare),
         Some(Snapshot::Opener(door, fd, listener, perm)) => serve_opener(token, &door, fd, listener, perm),
         None => {}
     }
 }
 
-/// Reads one message from a control socket; `None` when there is nothing
-/// (yet) or the message was malformed and dropped; `Err` at end of file.
-fn read_control(fd: c_int) -> std::result::Result<Option<(Msg, Vec<Fd>)>, ()> {
+/// What reading a control socket gave.
+enum Control {
+    /// Nothing yet, or a message dropped because our descriptor table had
+    /// no room for what it carried (not the sender's fault).
+    Nothing,
+    /// End of file or an error: the peer is gone.
+    Gone,
+    /// A message no libdoor peer sends (`wire::decode_control`): the peer's
+    /// connection is closed.
+    Malformed,
+    Message(Msg, Vec<Fd>),
+}
+
+/// Reads one message from a door socket or an attachment connection.
+fn read_control(fd: c_int, on_attachment: bool) -> Control {
     let mut buf = [0u8; MSG_LEN + 1];
     let received = sys::recv_with_fds(fd, &mut buf, libc::MSG_DONTWAIT, true);
     // Whatever came is ours until handed on: a fork must not carry it off.
@@ -637,29 +710,33 @@ fn read_control(fd: c_int) -> std::result::Result<Option<(Msg, Vec<Fd>)>, ()> {
         r.fds.iter().for_each(sys::mark_internal);
     }
     match received {
-        Err(Errno(libc::EAGAIN)) => Ok(None),
-        Err(_) => Err(()),
-        Ok(r) if r.len == 0 && r.fds.is_empty() => {
-            if sys::peer_gone(fd) {
-                Err(())
-            } else {
-                Ok(None)
-            }
-        }
-        Ok(r) if r.truncated => Ok(None),
-        Ok(r) => Ok(Msg::decode(&buf[..r.len]).map(|m| (m, r.fds))),
+        Err(Errno(libc::EAGAIN)) => Control::Nothing,
+        Err(_) => Control::Gone,
+        Ok(r) if r.len == 0 && r.fds.is_empty() && sys::peer_gone(fd) => Control::Gone,
+        Ok(r) if r.fds_lost => Control::Nothing,
+        Ok(r) => match wire::decode_control(&buf[..r.len], r.fds.len(), on_attachment) {
+            Ok(m) => Control::Message(m, r.fds),
+            Err(_) => Control::Malformed,
+        },
     }
 }
 
+/// Serves one message on a door socket. A malformed one closes the socket:
+/// the descriptor family it serves (the sender's, and copies the sender
+/// made itself with dup or fork or passed on its own) loses the door, as
+/// it would had the sender shut the socket down, which it may always do.
 fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
-    let (msg, fds) = match read_control(fd) {
-        Err(()) => return with_server(|s| s.unwatch(token)),
-        Ok(None) => return,
-        Ok(Some(m)) => m,
+    let (msg, fds) = match read_control(fd, false) {
+        Control::Gone | Control::Malformed => return with_server(|s| s.unwatch(token)),
+        Control::Nothing => return,
+        Control::Message(m, fds) => (m, fds),
     };
     match msg.kind {
         Kind::Hello => {
-            let _ = adopt_channel(door, fds);
+            let adopted = adopt_channel(door, fds);
+            if adopted == Err(Errno(libc::EPROTO)) {
+                with_server(|s| s.unwatch(token));
+            }
         }
         Kind::Info => {
             if let [reply] = fds.as_slice() {
@@ -671,8 +748,8 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
                 params.a = door.params.data_max.load(Ordering::Relaxed) as u64;
                 params.b = door.params.data_min.load(Ordering::Relaxed) as u64;
                 params.c = door.params.desc_max.load(Ordering::Relaxed) as u64;
-                let _ = sys::send_with_fds(reply.raw(), &id.encode(), &[]);
-                let _ = sys::send_with_fds(reply.raw(), &params.encode(), &[]);
+                let _ = sys::send_now(reply.raw(), &id.encode(), &[]);
+                let _ = sys::send_now(reply.raw(), &params.encode(), &[]);
             }
         }
         Kind::Clone => {
@@ -684,7 +761,7 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
                     m.d = e.0 as u32;
                 }
                 let fds: Vec<c_int> = door_end.iter().map(Fd::raw).collect();
-                let _ = sys::send_with_fds(reply.raw(), &m.encode(), &fds);
+                let _ = sys::send_now(reply.raw(), &m.encode(), &fds);
             }
         }
         Kind::Abandon => {
@@ -695,8 +772,13 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
         Kind::Attach => {
             // fds: [listener, reply socket]; answered once the attachment
             // counts, so fattach returns with the door referenced by it.
+            // The listener is made non-blocking: the attacher keeps a copy
+            // and could take a connection first, which must not leave the
+            // control thread waiting in accept.
             let mut fds = fds;
-            if fds.len() == 2 && is_listening_seqpacket(fds[0].raw()) {
+            if !is_listening_seqpacket(fds[0].raw()) || sys::set_nonblocking(fds[0].raw()).is_err() {
+                with_server(|s| s.unwatch(token));
+            } else {
                 let reply = fds.pop().expect("two descriptors");
                 let sock = fds.pop().expect("two descriptors");
                 let perm = Perm { mode: msg.a as u32 & 0o7777, uid: msg.b as u32, gid: msg.c as u32 };
@@ -706,7 +788,7 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
                     door.refs.fetch_sub(1, Ordering::SeqCst);
                     answer.d = e.0 as u32;
                 }
-                let _ = sys::send_with_fds(reply.raw(), &answer.encode(), &[]);
+                let _ = sys::send_now(reply.raw(), &answer.encode(), &[]);
             }
         }
         _ => {}
@@ -731,16 +813,24 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
     let wake = fds.pop().expect("three descriptors");
     let region_fd = fds.pop().expect("three descriptors");
     let sock = fds.pop().expect("three descriptors");
-    if !is_seqpacket(sock.raw()) {
+    // The wake-up must be an eventfd: anything else (a file on a slow file
+    // system, a pipe) could make writing to it block or fill something.
+    if !is_seqpacket(sock.raw()) || !sys::is_eventfd(wake.raw()) {
         return Err(Errno(libc::EPROTO));
     }
     // The client must not be able to shrink the region under us (SIGBUS).
     let need = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
-    if sys::seals(&region_fd)? & need != need || sys::fstat(region_fd.raw())?.st_size as usize != wire::REGION_LEN {
+    let sealed = sys::seals(&region_fd).is_ok_and(|s| s & need == need);
+    if !sealed || sys::fstat(region_fd.raw()).map(|st| st.st_size as usize) != Ok(wire::REGION_LEN) {
         return Err(Errno(libc::EPROTO));
     }
     let creator = sys::peer_cred(&sock)?.pid;
-    let region = Region::map(&region_fd, wake)?;
+    // A region we cannot map writable (sealed against writing) is the
+    // client's doing; a lack of memory or descriptors is ours.
+    let region = Region::map(&region_fd, wake).map_err(|e| match e {
+        Errno(libc::ENOMEM | libc::ENFILE | libc::EMFILE) => e,
+        _ => Errno(libc::EPROTO),
+    })?;
     sys::mark_internal(&sock);
     // Each call then carries the caller's identity, as the kernel knows it.
     sys::pass_credentials(&sock);
@@ -758,6 +848,7 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
             spin: Mutex::new(crate::spin::Budget::new()),
             bulk: Mutex::new(None),
             reply_bulk: Mutex::new(None),
+            partial: Mutex::new(Vec::new()),
         });
         sys::epoll_ctl(
             &door.pool.epoll,
@@ -770,10 +861,15 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
         s.channels.insert(id, ch.clone());
         Ok::<_, Errno>(ch)
     })
-    .map(|ch| {
+    .and_then(|ch| {
         // The client waits for this before its first call, so the limits
-        // it checks are already published.
-        let _ = sys::send_with_fds(ch.sock.raw(), &Msg::new(Kind::Opened).encode(), &[]);
+        // it checks are already published. Only a client that filled the
+        // socket before handing it over leaves no room for it; one that
+        // gave up meanwhile (interrupted, cancelled) has closed its end.
+        sys::send_now(ch.sock.raw(), &Msg::new(Kind::Opened).encode(), &[]).map_err(|e| {
+            with_server(|s| s.drop_channel(ch.id));
+            if e == Errno(libc::EAGAIN) { Errno(libc::EPROTO) } else { e }
+        })
     })
 }
 
@@ -787,16 +883,27 @@ pub fn publish_limits(uniq: u64) {
     }
 }
 
-fn serve_listener(door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm, spare: &mut Option<Fd>) {
+/// Accepts a connection to an attachment and serves its Open at once if it
+/// is already there (libdoor's `open` sends it right after connecting).
+/// A listener that hangs up or fails for good (its attacher, who keeps a
+/// copy, shut it down) is no longer served: it would wake us forever.
+fn serve_listener(door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm, events: u32, spare: &mut Option<Fd>) {
+    if events & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+        return with_server(|s| s.unwatch(listener));
+    }
     // SAFETY: fd stays open while this thread works on it (see serve_source);
     // the temporary Fd is forgotten, not closed.
     let l = std::mem::ManuallyDrop::new(unsafe { Fd::from_raw(fd) });
     match sys::accept(&l) {
         Ok(sock) => {
-            let _ = with_server(|s| s.watch(Source::Opener { door: door.clone(), sock, listener, perm }));
+            let conn = sock.raw();
+            if let Ok(token) = with_server(|s| s.watch_opener(Source::Opener { door: door.clone(), sock, listener, perm })) {
+                serve_opener(token, door, conn, listener, perm);
+            }
         }
         Err(Errno(libc::EMFILE | libc::ENFILE)) => refuse_opener(&l, spare),
-        Err(_) => {}
+        Err(Errno(libc::EAGAIN | libc::ENOBUFS | libc::ENOMEM)) => {}
+        Err(_) => with_server(|s| s.unwatch(listener)),
     }
 }
 
@@ -810,16 +917,18 @@ fn refuse_opener(listener: &Fd, spare: &mut Option<Fd>) {
     if let Ok(conn) = sys::accept(listener) {
         let mut refusal = Msg::new(Kind::Opened);
         refusal.d = libc::EMFILE as u32;
-        let _ = sys::send_with_fds(conn.raw(), &refusal.encode(), &[]);
+        let _ = sys::send_now(conn.raw(), &refusal.encode(), &[]);
     }
     *spare = open_spare();
 }
 
 fn serve_opener(token: u64, door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm) {
-    let msg = match read_control(fd) {
-        Err(()) => return with_server(|s| s.unwatch(token)),
-        Ok(None) => return,
-        Ok(Some((msg, _fds))) => msg,
+    let msg = match read_control(fd, true) {
+        Control::Gone => return with_server(|s| s.unwatch(token)),
+        Control::Nothing => return,
+        // Answered (EPROTO below) and disconnected.
+        Control::Malformed => Msg::new(Kind::Opened),
+        Control::Message(msg, _) => msg,
     };
     // SAFETY: as in serve_listener.
     let conn = std::mem::ManuallyDrop::new(unsafe { Fd::from_raw(fd) });
@@ -851,7 +960,7 @@ fn serve_opener(token: u64, door: &Arc<Door>, fd: c_int, listener: u64, perm: Pe
         _ => reply.d = libc::EPROTO as u32,
     }
     let fds: Vec<c_int> = door_end.iter().map(Fd::raw).collect();
-    let _ = sys::send_with_fds(fd, &reply.encode(), &fds);
+    let _ = sys::send_now(fd, &reply.encode(), &fds);
     with_server(|s| s.unwatch(token));
 }
 
@@ -896,7 +1005,7 @@ pub fn fail_waiting_calls(uniq: u64) {
             let mut m = Msg::new(Kind::Reply);
             m.seq = seq;
             m.c = libc::EBADF as u64;
-            let _ = sys::send_with_fds(ch.sock.raw(), &m.encode(), &[]);
+            let _ = sys::send_now(ch.sock.raw(), &m.encode(), &[]);
         }
     }
 }

@@ -110,18 +110,120 @@ impl Fd {
     pub fn raw(&self) -> c_int {
         self.0
     }
-    /// Gives up ownership without closing.
+    /// Gives up ownership without closing (to the application, when it
+    /// came from another process).
     pub fn into_raw(self) -> c_int {
         let fd = self.0;
+        FOREIGN_FDS.remove(fd);
         std::mem::forget(self);
         fd
     }
 }
 
+/// Closes `fd` at once, even if it came from another process: a duplicate
+/// of it stays open, so its close releases nothing and cannot block.
+pub fn close_duplicated(fd: Fd) {
+    close_raw(fd.into_raw());
+}
+
 impl Drop for Fd {
     fn drop(&mut self) {
         unmark_internal(self.0);
-        close_raw(self.0);
+        if FOREIGN_FDS.take(self.0) && !closes_at_once(self.0) {
+            reaper::close_later(self.0);
+        } else {
+            close_raw(self.0);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Descriptors from other processes.
+//
+// Closing a descriptor can block: a TCP socket with SO_LINGER and unsent
+// data waits up to its linger time, a file on FUSE or NFS waits for its
+// server. A peer may send such a descriptor where we expect something else,
+// so every descriptor received is marked foreign until handed to the
+// application, and a foreign one we drop is closed by the reaper thread
+// unless it is of a kind whose close never waits.
+
+static FOREIGN_FDS: FdSet = FdSet::new();
+
+/// Whether closing `fd` cannot block: a pipe, a memfd (it answers
+/// F_GET_SEALS), or an anonymous inode (eventfd, epoll...). Not a socket,
+/// not even a local one: descriptors in flight in its queue are released
+/// with it.
+fn closes_at_once(fd: c_int) -> bool {
+    let Ok(st) = fstat(fd) else { return true };
+    match st.st_mode & libc::S_IFMT {
+        0 | libc::S_IFIFO => true,
+        libc::S_IFREG => fcntl_int(fd, libc::F_GET_SEALS, 0).is_ok(),
+        _ => false,
+    }
+}
+
+/// The thread that closes foreign descriptors whose close may block, so
+/// that no server thread (nor the control thread) ever waits for one. One
+/// per process, made on first use; a forked child makes its own.
+mod reaper {
+    use std::sync::atomic::{AtomicPtr, Ordering};
+    use std::sync::{Condvar, Mutex};
+
+    use libc::c_int;
+
+    struct Reaper {
+        pid: libc::pid_t,
+        queue: Mutex<Vec<c_int>>,
+        more: Condvar,
+    }
+
+    static REAPER: AtomicPtr<Reaper> = AtomicPtr::new(std::ptr::null_mut());
+
+    fn reaper() -> Option<&'static Reaper> {
+        let me = super::getpid();
+        let p = REAPER.load(Ordering::Acquire);
+        // SAFETY: a published Reaper is leaked, never freed.
+        if let Some(r) = unsafe { p.as_ref() }
+            && r.pid == me
+        {
+            return Some(r);
+        }
+        // First use in this process (a forked child's copy is its parent's:
+        // its thread and lock state are not ours, so it is left alone).
+        let fresh: &'static Reaper = Box::leak(Box::new(Reaper { pid: me, queue: Mutex::new(Vec::new()), more: Condvar::new() }));
+        if REAPER.compare_exchange(p, (fresh as *const Reaper).cast_mut(), Ordering::AcqRel, Ordering::Acquire).is_err() {
+            // Another thread made one meanwhile.
+            // SAFETY: as above.
+            return unsafe { REAPER.load(Ordering::Acquire).as_ref() };
+        }
+        std::thread::Builder::new()
+            .name("libdoor-reaper".into())
+            .spawn(move || {
+                crate::server::block_all_signals();
+                loop {
+                    let fds = {
+                        let mut q = fresh.queue.lock().unwrap_or_else(|p| p.into_inner());
+                        while q.is_empty() {
+                            q = fresh.more.wait(q).unwrap_or_else(|p| p.into_inner());
+                        }
+                        std::mem::take(&mut *q)
+                    };
+                    fds.into_iter().for_each(super::close_raw);
+                }
+            })
+            .ok()?;
+        Some(fresh)
+    }
+
+    /// Closes `fd` on the reaper thread (here, if it cannot be had).
+    pub fn close_later(fd: c_int) {
+        match reaper() {
+            Some(r) => {
+                r.queue.lock().unwrap_or_else(|p| p.into_inner()).push(fd);
+                r.more.notify_one();
+            }
+            None => super::close_raw(fd),
+        }
     }
 }
 
@@ -155,10 +257,13 @@ impl FdSet {
     }
 
     fn remove(&self, fd: c_int) {
+        self.take(fd);
+    }
+
+    /// Removes `fd`; whether it was there.
+    fn take(&self, fd: c_int) -> bool {
         let fd = fd as usize;
-        if fd < FD_SET_LIMIT {
-            self.0[fd / 64].fetch_and(!(1 << (fd % 64)), Ordering::Relaxed);
-        }
+        fd < FD_SET_LIMIT && self.0[fd / 64].fetch_and(!(1 << (fd % 64)), Ordering::Relaxed) & (1 << (fd % 64)) != 0
     }
 
     #[cfg(test)]
@@ -337,17 +442,25 @@ pub const MAX_FDS_PER_MSG: usize = 253;
 
 /// Sends one message with `fds` attached. Never raises SIGPIPE.
 pub fn send_with_fds(sock: c_int, bytes: &[u8], fds: &[c_int]) -> Result<()> {
-    send(sock, bytes, fds, false)
+    send(sock, bytes, fds, false, 0)
+}
+
+/// Like `send_with_fds`, but never waits: `EAGAIN` when the socket's send
+/// buffer is full. A server sends this way on every socket a client chose
+/// (a channel end, a reply socket), so a client that fills one and never
+/// reads can block no server thread.
+pub fn send_now(sock: c_int, bytes: &[u8], fds: &[c_int]) -> Result<()> {
+    send(sock, bytes, fds, false, libc::MSG_DONTWAIT)
 }
 
 /// Like `send_with_fds`, and states the sender's pid and effective uid and
 /// gid (`SCM_CREDENTIALS`); the kernel refuses ids the sender does not hold
 /// at this moment, so the receiver learns them as of the send.
 pub fn send_with_creds(sock: c_int, bytes: &[u8], fds: &[c_int]) -> Result<()> {
-    send(sock, bytes, fds, true)
+    send(sock, bytes, fds, true, 0)
 }
 
-fn send(sock: c_int, bytes: &[u8], fds: &[c_int], creds: bool) -> Result<()> {
+fn send(sock: c_int, bytes: &[u8], fds: &[c_int], creds: bool, flags: c_int) -> Result<()> {
     assert!(fds.len() <= MAX_FDS_PER_MSG);
     let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut c_void, iov_len: bytes.len() };
     // Room for the largest SCM_RIGHTS payload and an SCM_CREDENTIALS, 8-byte aligned.
@@ -386,7 +499,7 @@ fn send(sock: c_int, bytes: &[u8], fds: &[c_int], creds: bool) -> Result<()> {
         }
     }
     // SAFETY: msg describes live buffers (iov, cbuf) for the whole call.
-    retry(|| unsafe { libc::syscall(libc::SYS_sendmsg, sock, &raw const msg, libc::MSG_NOSIGNAL) }).map(drop)
+    retry(|| unsafe { libc::syscall(libc::SYS_sendmsg, sock, &raw const msg, libc::MSG_NOSIGNAL | flags) }).map(drop)
 }
 
 /// Asks the kernel to attach the sender's pid, uid and gid to every message
@@ -409,6 +522,9 @@ pub struct Received {
     pub fds: Vec<Fd>,
     /// The payload or the descriptors did not fit (MSG_TRUNC/MSG_CTRUNC).
     pub truncated: bool,
+    /// Descriptors did not fit (MSG_CTRUNC): our descriptor table is full,
+    /// since the buffer takes the most a sender can attach.
+    pub fds_lost: bool,
     /// The sender's pid, uid and gid, as the kernel saw them (only on
     /// sockets set up with `pass_credentials`).
     pub cred: Option<libc::ucred>,
@@ -443,7 +559,9 @@ pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -
             match ((*cm).cmsg_level, (*cm).cmsg_type) {
                 (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
                     for i in 0..bytes / size_of::<c_int>() {
-                        fds.push(Fd(data.cast::<c_int>().add(i).read_unaligned()));
+                        let fd = data.cast::<c_int>().add(i).read_unaligned();
+                        FOREIGN_FDS.insert(fd);
+                        fds.push(Fd(fd));
                     }
                 }
                 (libc::SOL_SOCKET, libc::SCM_CREDENTIALS) if bytes >= size_of::<libc::ucred>() => {
@@ -457,7 +575,8 @@ pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -
         }
     }
     let truncated = msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0;
-    Ok(Received { len: n, fds, truncated, cred })
+    let fds_lost = msg.msg_flags & libc::MSG_CTRUNC != 0;
+    Ok(Received { len: n, fds, truncated, fds_lost, cred })
 }
 
 /// Waits until `fd` is readable or hung up, or a signal handler runs.
@@ -495,6 +614,27 @@ pub fn wait_readable_for(
     let r = unsafe { libc::syscall(libc::SYS_ppoll, &raw mut p, 1 as libc::c_long, &raw const ts, mask, 8) };
     check(r)?;
     Ok(p.revents)
+}
+
+/// Whether `fd` is an eventfd (the kernel names its anonymous inode so in
+/// `/proc`). Without `/proc`, any anonymous inode passes: writing to one
+/// that is not an eventfd fails at once, it never blocks.
+pub fn is_eventfd(fd: c_int) -> bool {
+    let path = format!("/proc/self/fd/{fd}\0");
+    let mut link = [0u8; 32];
+    // SAFETY: path is NUL-terminated; link is writable for its length.
+    let n = unsafe { libc::readlink(path.as_ptr().cast(), link.as_mut_ptr().cast(), link.len()) };
+    if n < 0 && Errno::last() == Errno(libc::ENOENT) && fstatat(libc::AT_FDCWD, c"/proc/self", 0).is_err() {
+        return fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == 0);
+    }
+    n > 0 && &link[..n as usize] == b"anon_inode:[eventfd]"
+}
+
+/// Makes `fd` non-blocking (its open file description, shared with
+/// whoever else holds it).
+pub fn set_nonblocking(fd: c_int) -> Result<()> {
+    let flags = fcntl_int(fd, libc::F_GETFL, 0)?;
+    fcntl_int(fd, libc::F_SETFL, flags | libc::O_NONBLOCK).map(drop)
 }
 
 /// Whether the peer of a connected socket has gone (without blocking).
@@ -667,6 +807,17 @@ pub fn epoll_ctl(ep: &Fd, op: c_int, fd: c_int, events: u32, token: u64) -> Resu
 /// and the control thread must never surface a signal).
 pub fn epoll_wait_one(ep: &Fd) -> Result<(u32, u64)> {
     loop {
+        if let Some(event) = epoll_wait_for(ep, None)? {
+            return Ok(event);
+        }
+    }
+}
+
+/// Like `epoll_wait_one`, for at most `timeout` (`None`: no limit);
+/// `Ok(None)` when it passed with no event.
+pub fn epoll_wait_for(ep: &Fd, timeout: Option<std::time::Duration>) -> Result<Option<(u32, u64)>> {
+    let ms = timeout.map_or(-1, |t| t.as_millis().saturating_add(1).min(i32::MAX as u128) as libc::c_long);
+    loop {
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         // SAFETY: ev is writable storage for one event.
         let r = unsafe {
@@ -675,11 +826,12 @@ pub fn epoll_wait_one(ep: &Fd) -> Result<(u32, u64)> {
                 ep.raw() as libc::c_long,
                 &raw mut ev,
                 1 as libc::c_long,
-                -1 as libc::c_long,
+                ms,
             )
         };
         match check(r) {
-            Ok(1) => return Ok((ev.events, ev.u64)),
+            Ok(1) => return Ok(Some((ev.events, ev.u64))),
+            Ok(_) if ms >= 0 => return Ok(None),
             Ok(_) | Err(Errno(libc::EINTR)) => continue,
             Err(e) => return Err(e),
         }
@@ -755,6 +907,34 @@ mod tests {
         assert!(INTERNAL_FDS.contains(fd));
         drop(a);
         assert!(!INTERNAL_FDS.contains(fd));
+    }
+
+    #[test]
+    fn only_closes_that_cannot_block_happen_at_once() {
+        let (a, _b) = seqpacket_pair().unwrap();
+        assert!(!closes_at_once(a.raw()), "a socket may carry descriptors in flight");
+        let m = memfd(c"test", 4096).unwrap();
+        assert!(closes_at_once(m.raw()));
+        // SAFETY: eventfd takes no pointers.
+        let e = Fd(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) });
+        assert!(closes_at_once(e.raw()));
+        let dir = openat(libc::AT_FDCWD, c"/", libc::O_RDONLY | libc::O_DIRECTORY, 0).unwrap();
+        assert!(!closes_at_once(dir.raw()));
+        assert!(is_eventfd(e.raw()) && !is_eventfd(m.raw()) && !is_eventfd(a.raw()));
+    }
+
+    #[test]
+    fn received_descriptors_are_foreign_until_handed_over() {
+        let (a, b) = seqpacket_pair().unwrap();
+        let (p, _q) = seqpacket_pair().unwrap();
+        send_with_fds(a.raw(), b"x", &[p.raw(), p.raw()]).unwrap();
+        let mut r = recv_with_fds(b.raw(), &mut [0u8; 4], libc::MSG_DONTWAIT, true).unwrap();
+        let (kept, dropped) = (r.fds.pop().unwrap(), r.fds.pop().unwrap());
+        assert!(FOREIGN_FDS.contains(kept.raw()) && FOREIGN_FDS.contains(dropped.raw()));
+        drop(dropped);
+        let raw = kept.into_raw();
+        assert!(!FOREIGN_FDS.contains(raw));
+        close_raw(raw);
     }
 
     #[test]

@@ -199,6 +199,49 @@ impl Msg {
     }
 }
 
+/// How many descriptors a message of `kind` carries when that number is
+/// fixed; `None` for Call, Reply and Descs, whose count is in the message.
+pub fn fixed_fd_count(kind: Kind) -> Option<usize> {
+    use Kind::*;
+    match kind {
+        Hello => Some(3),
+        Info | Clone => Some(1),
+        Attach => Some(2),
+        Identity | Open | Detach | Abandon | Params => Some(0),
+        Opened | Call | Reply | Descs => None,
+    }
+}
+
+/// Why a control message (on a door socket or an attachment connection)
+/// was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Malformed {
+    /// Not `MSG_LEN` bytes, a wrong magic, or an unknown kind.
+    Undecodable,
+    /// A kind that is never sent this way.
+    UnexpectedKind,
+    /// Not the number of descriptors the kind carries.
+    WrongFdCount,
+}
+
+/// Decodes a message a client sent to a server's control socket: a door
+/// socket (`Hello`, `Info`, `Clone`, `Attach`, `Abandon`) or an attachment
+/// connection (`Open`, `Detach`), with `nfds` descriptors attached. Pure:
+/// bytes and a count in, a message that may be acted on or the reason it
+/// may not out; the caller then closes the offender's connection.
+pub fn decode_control(bytes: &[u8], nfds: usize, on_attachment: bool) -> Result<Msg, Malformed> {
+    let msg = Msg::decode(bytes).ok_or(Malformed::Undecodable)?;
+    let allowed: &[Kind] =
+        if on_attachment { &[Kind::Open, Kind::Detach] } else { &[Kind::Hello, Kind::Info, Kind::Clone, Kind::Attach, Kind::Abandon] };
+    if !allowed.contains(&msg.kind) {
+        return Err(Malformed::UnexpectedKind);
+    }
+    if fixed_fd_count(msg.kind) != Some(nfds) {
+        return Err(Malformed::WrongFdCount);
+    }
+    Ok(msg)
+}
+
 // ---------------------------------------------------------------------------
 // A channel's shared region: made by the client, sealed against shrinking and
 // growing, passed once in Hello, mapped by both sides for the channel's life.
@@ -358,6 +401,25 @@ mod tests {
         let label = format!("#define WIRE_LABEL_PREFIX \"{}\"", String::from_utf8_lossy(crate::label::PREFIX).replace('\0', "\\0"));
         assert!(header.contains(&label), "{label}");
         assert_eq!(pending(5), 5 << 2 | 1, "WIRE_PENDING");
+    }
+
+    #[test]
+    fn control_messages_carry_their_descriptors() {
+        let hello = Msg::new(Kind::Hello).encode();
+        assert_eq!(decode_control(&hello, 3, false).map(|m| m.kind), Ok(Kind::Hello));
+        for n in [0, 2, 4, 253] {
+            assert_eq!(decode_control(&hello, n, false), Err(Malformed::WrongFdCount));
+        }
+        assert_eq!(decode_control(&hello, 3, true), Err(Malformed::UnexpectedKind));
+        let open = Msg::new(Kind::Open).encode();
+        assert!(decode_control(&open, 0, true).is_ok());
+        assert_eq!(decode_control(&open, 1, true), Err(Malformed::WrongFdCount));
+        assert_eq!(decode_control(&open, 0, false), Err(Malformed::UnexpectedKind));
+        for kind in [Kind::Call, Kind::Reply, Kind::Descs, Kind::Identity, Kind::Opened, Kind::Params] {
+            assert_eq!(decode_control(&Msg::new(kind).encode(), 0, false), Err(Malformed::UnexpectedKind));
+        }
+        assert_eq!(decode_control(&open[..MSG_LEN - 1], 0, true), Err(Malformed::Undecodable));
+        assert_eq!(decode_control(&[], 0, true), Err(Malformed::Undecodable));
     }
 
     #[test]

@@ -1,0 +1,557 @@
+/*
+ * Helpers for the hostile-peer tests: a server with a door attached at a
+ * path, a well-behaved client that calls it without pause and counts its
+ * successes, and the wire protocol spoken raw (docs/ARCHITECTURE.md, "Wire
+ * protocol"), so the offender never goes through libdoor's API. Every
+ * scenario ends with the same checks: the server lives, the good client
+ * progressed during and after the abuse, the server's descriptor count is
+ * back to its baseline, and the offender's connection was closed.
+ */
+#ifndef LIBDOOR_HOSTILE_H
+#define LIBDOOR_HOSTILE_H
+
+#include "door_test.h"
+
+#include <dirent.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <sys/un.h>
+
+/* ---- The wire protocol, as the library speaks it (wire.rs). ---- */
+
+#define W_MAGIC 0x31524f44u
+enum { K_HELLO = 1, K_INFO, K_IDENTITY, K_ATTACH, K_OPEN, K_DETACH, K_OPENED, K_CALL, K_REPLY, K_DESCS, K_PARAMS, K_CLONE, K_ABANDON };
+enum { F_DATA_MEMFD = 1, F_NO_RESULTS = 2, F_DATA_BULK = 4, F_NEW_BULK = 8 };
+
+struct wmsg {
+	uint32_t magic, kind;
+	uint64_t seq, a, b, c;
+	uint32_t d, e;
+};
+_Static_assert(sizeof(struct wmsg) == 48, "a message is 48 bytes");
+
+/* The channel region's layout. */
+#define R_STATE 0
+#define R_MODE 64
+#define R_REQ_WORD 68
+#define R_REP_WORD 76
+#define R_CLIENT_WAITING 80
+#define R_REQ_FLAGS 84
+#define R_REQ_VIA 88
+#define R_REP_SEQ 96
+#define R_REP_ERRNO 104
+#define R_REP_SIZE 112
+#define R_REQ_SIZE 120
+#define R_REQUEST 4096
+#define R_REQUEST_CAP (64 * 1024)
+#define R_REPLY (R_REQUEST + R_REQUEST_CAP)
+#define R_REPLY_CAP (64 * 1024)
+#define R_LEN (R_REPLY + R_REPLY_CAP)
+
+static inline struct wmsg wmsg(uint32_t kind, uint64_t seq)
+{
+	struct wmsg m = { W_MAGIC, kind, seq, 0, 0, 0, 0, 0 };
+	return m;
+}
+
+/* Sends `len` bytes with `n` descriptors; returns sendmsg's result. */
+static inline ssize_t raw_send(int sock, const void *buf, size_t len, const int *fds, int n)
+{
+	struct iovec iov = { (void *)buf, len };
+	char cbuf[CMSG_SPACE(253 * sizeof(int))];
+	struct msghdr mh = { 0 };
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (n > 0) {
+		memset(cbuf, 0, sizeof cbuf);
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL);
+}
+
+static inline void send_msg(int sock, struct wmsg m, const int *fds, int n)
+{
+	CHECK(raw_send(sock, &m, sizeof m, fds, n) == (ssize_t)sizeof m);
+}
+
+/* Receives one message within `seconds`: its length (0 at end of file, -1
+ * with errno on error), the message in *m, descriptors in fds (up to max,
+ * their count in *nfds; the caller closes them). */
+static inline ssize_t raw_recv(int sock, void *buf, size_t len, int *fds, int max, int *nfds, double seconds)
+{
+	struct pollfd p = { sock, POLLIN, 0 };
+	int r;
+	do
+		r = poll(&p, 1, (int)(seconds * 1000));
+	while (r == -1 && errno == EINTR);
+	CHECK(r >= 0);
+	if (r == 0) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	struct iovec iov = { buf, len };
+	char cbuf[CMSG_SPACE(253 * sizeof(int))];
+	struct msghdr mh = { 0 };
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof cbuf;
+	ssize_t k = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	int got = 0;
+	if (k >= 0)
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+				int n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+				int *in = (int *)CMSG_DATA(cm);
+				for (int i = 0; i < n; i++) {
+					if (fds != NULL && got < max)
+						fds[got++] = in[i];
+					else
+						close(in[i]);
+				}
+			}
+	if (nfds != NULL)
+		*nfds = got;
+	return k;
+}
+
+/* The offender's connection must be closed within `seconds`: whatever the
+ * server still sent is read, then end of file or ECONNRESET. */
+static inline void expect_closed(int sock, double seconds, const char *what)
+{
+	double end = now_seconds() + seconds;
+	for (;;) {
+		double left = end - now_seconds();
+		if (left <= 0) {
+			fprintf(stderr, "FAIL %s: %s: the server did not close the connection within %.0f s\n", test_name, what, seconds);
+			exit(1);
+		}
+		char buf[256];
+		ssize_t k = raw_recv(sock, buf, sizeof buf, NULL, 0, NULL, left);
+		if (k == 0 || (k == -1 && (errno == ECONNRESET || errno == EPIPE)))
+			return;
+		if (k == -1 && errno != ETIMEDOUT && errno != EAGAIN)
+			fail_at(__FILE__, __LINE__, what, errno);
+	}
+}
+
+/* The connection must still be open (nothing to read but no end of file). */
+static inline void expect_open(int sock, const char *what)
+{
+	struct pollfd p = { sock, POLLRDHUP, 0 };
+	if (poll(&p, 1, 0) != 0) {
+		fprintf(stderr, "FAIL %s: %s: the connection was closed (revents 0x%x)\n", test_name, what, p.revents);
+		exit(1);
+	}
+}
+
+/* A SOCK_SEQPACKET (or `type`) connection to `path`; -1 with errno. */
+static inline int raw_connect(const char *path, int type)
+{
+	int s = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	CHECK(s >= 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	CHECK(strlen(path) < sizeof a.sun_path);
+	strcpy(a.sun_path, path);
+	if (connect(s, (struct sockaddr *)&a, sizeof a) == -1) {
+		int e = errno;
+		close(s);
+		errno = e;
+		return -1;
+	}
+	return s;
+}
+
+/* Opens the door at `path` the way libdoor's open does, raw: a door
+ * descriptor whose socket the offender then speaks on directly. */
+static inline int raw_open(const char *path)
+{
+	int s = raw_connect(path, SOCK_SEQPACKET);
+	CHECK(s >= 0);
+	struct wmsg m = wmsg(K_OPEN, 0);
+	m.d = O_RDWR;
+	send_msg(s, m, NULL, 0);
+	struct wmsg r;
+	int fd = -1, n = 0;
+	CHECK(raw_recv(s, &r, sizeof r, &fd, 1, &n, 10) == (ssize_t)sizeof r);
+	CHECK(r.kind == K_OPENED && r.d == 0 && n == 1);
+	close(s);
+	return fd;
+}
+
+/* A fresh region memfd, sealed as libdoor's client seals it. */
+static inline int region_memfd(size_t len, unsigned seals)
+{
+	int fd = memfd_create("hostile", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	CHECK(fd >= 0);
+	CHECK_OK(ftruncate(fd, (off_t)len));
+	if (seals)
+		CHECK_OK(fcntl(fd, F_ADD_SEALS, seals));
+	return fd;
+}
+
+/* A channel opened raw: our socket end, the mapped region, the eventfd. */
+struct rchan {
+	int sock, wake;
+	char *region;
+	uint64_t seq;
+};
+
+static inline _Atomic uint64_t *word64(struct rchan *c, size_t off) { return (_Atomic uint64_t *)(c->region + off); }
+static inline _Atomic uint32_t *word32(struct rchan *c, size_t off) { return (_Atomic uint32_t *)(c->region + off); }
+
+/* Sends Hello on door descriptor `door` and waits for the server's answer. */
+static inline void raw_channel(int door, struct rchan *c)
+{
+	int sv[2];
+	CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
+	int region = region_memfd(R_LEN, F_SEAL_SHRINK | F_SEAL_GROW);
+	c->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	CHECK(c->wake >= 0);
+	c->region = mmap(NULL, R_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, region, 0);
+	CHECK(c->region != MAP_FAILED);
+	int fds[3] = { sv[1], region, c->wake };
+	send_msg(door, wmsg(K_HELLO, 0), fds, 3);
+	close(sv[1]);
+	close(region);
+	c->sock = sv[0];
+	c->seq = 0;
+	struct wmsg r;
+	CHECK(raw_recv(c->sock, &r, sizeof r, NULL, 0, NULL, 10) == (ssize_t)sizeof r);
+	CHECK(r.magic == W_MAGIC && r.kind == K_OPENED);
+}
+
+static inline void close_channel(struct rchan *c)
+{
+	close(c->sock);
+	close(c->wake);
+	munmap(c->region, R_LEN);
+}
+
+/* Marks call `seq` pending and sends its Call with these descriptors. */
+static inline void raw_call(struct rchan *c, uint64_t seq, size_t size, uint32_t flags, const int *fds, int n, uint32_t ndesc)
+{
+	atomic_store(word32(c, R_REQ_VIA), 0);
+	atomic_store(word64(c, R_STATE), seq << 2 | 1);
+	struct wmsg m = wmsg(K_CALL, seq);
+	m.a = size;
+	m.d = ndesc;
+	m.e = flags;
+	send_msg(c->sock, m, fds, n);
+}
+
+/* Waits for the answer to call `seq` posted in the region (an errno, or
+ * results of *size bytes in the reply area); -1 if the server sent it on the
+ * socket instead or nothing came within `seconds`. */
+static inline long region_answer(struct rchan *c, uint64_t seq, uint64_t *size, double seconds)
+{
+	double end = now_seconds() + seconds;
+	while (atomic_load(word64(c, R_REP_SEQ)) != seq) {
+		if (now_seconds() > end)
+			return -1;
+		/* Polling interval of the deadline loop, not a synchronisation. */
+		usleep(500);
+	}
+	if (size)
+		*size = atomic_load(word64(c, R_REP_SIZE));
+	return (long)atomic_load(word64(c, R_REP_ERRNO));
+}
+
+/* ---- The server, the good client, and the checks. ---- */
+
+/* Shared between all processes of a test (mapped before the forks). */
+struct shared {
+	_Atomic long good_calls;   /* successful, verified calls by the good client */
+	_Atomic int stop;          /* the good client stops */
+	_Atomic long scribbles;    /* the offender's writes to shared memory */
+	_Atomic int hold_done;     /* a held procedure: 1 running, 2 done comparing */
+	char error[256];           /* the good client's failure, if any */
+};
+static struct shared *sh;
+static char door_path[512];
+static pid_t server_pid, good_pid;
+
+/* The secret every good call carries: no other client may ever see it. */
+#define SECRET "SECRET-OF-THE-GOOD-CLIENT"
+
+/*
+ * The test door's procedure. It closes every descriptor it is given (so
+ * the server's descriptor count is a pure function of the library), then:
+ *  'e' echoes the arguments;
+ *  'z' answers "Z" if the bytes after the arguments up to the end of their
+ *      page are all zero, else "N";
+ *  'h' holds: copies the arguments, waits (at most 20 s) until the offender
+ *      has scribbled `scribbles` times on shared memory, and answers "S" if
+ *      its arguments are still what they were, else "C";
+ *  'b' answers with 70000 bytes (more than the region holds, so the reply
+ *      goes on the socket with the bulk buffer).
+ */
+static void hostile_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
+{
+	(void)cookie;
+	for (uint_t i = 0; i < n; i++)
+		if (dp[i].d_attributes & DOOR_DESCRIPTOR)
+			close(dp[i].d_data.d_desc.d_descriptor);
+	if (argp == NULL || argp == DOOR_UNREF_DATA || size == 0)
+		door_return(NULL, 0, NULL, 0);
+	switch (argp[0]) {
+	case 'z': {
+		size_t end = (size + 4095) / 4096 * 4096;
+		char ok = 'Z';
+		for (size_t i = size; i < end; i++)
+			if (argp[i] != 0)
+				ok = 'N';
+		door_return(&ok, 1, NULL, 0);
+		break;
+	}
+	case 'h': {
+		char *copy = malloc(size);
+		CHECK(copy != NULL);
+		memcpy(copy, argp, size);
+		atomic_store(&sh->hold_done, 1);
+		long want = atomic_load(&sh->scribbles) + 2000;
+		double end = now_seconds() + 20;
+		while (atomic_load(&sh->scribbles) < want && now_seconds() < end)
+			usleep(1000); /* polling with a deadline */
+		char verdict = memcmp(copy, argp, size) == 0 ? 'S' : 'C';
+		free(copy);
+		atomic_store(&sh->hold_done, 2);
+		door_return(&verdict, 1, NULL, 0);
+		break;
+	}
+	case 'b': {
+		static char big[70000];
+		memset(big, 'B', sizeof big);
+		door_return(big, sizeof big, NULL, 0);
+		break;
+	}
+	default:
+		door_return(argp, size, NULL, 0);
+	}
+}
+
+static void server_main(void *arg)
+{
+	struct gate *ready = arg;
+	attach_new(door_path, hostile_proc, NULL, 0);
+	gate_open(ready);
+	for (;;)
+		pause();
+}
+
+/* One verified call of `len` bytes of pattern `salt` carrying SECRET. */
+static int good_call(int d, size_t len, unsigned salt)
+{
+	static char arg[300000], res[300000];
+	for (size_t i = 0; i < len; i++)
+		arg[i] = (char)(i * 13 + salt);
+	arg[0] = 'e';
+	memcpy(arg + 1, SECRET, sizeof SECRET - 1);
+	door_arg_t a = { arg, len, NULL, 0, res, sizeof res };
+	if (door_call(d, &a) == -1) {
+		snprintf(sh->error, sizeof sh->error, "door_call(%zu bytes): %s", len, strerror(errno));
+		return -1;
+	}
+	int ok = a.data_size == len && memcmp(a.data_ptr, arg, len) == 0;
+	if (a.rbuf != res)
+		munmap(a.rbuf, a.rsize);
+	if (!ok)
+		snprintf(sh->error, sizeof sh->error, "wrong results for %zu bytes", len);
+	return ok ? 0 : -1;
+}
+
+/* The well-behaved client: calls without pause (small arguments through
+ * the region, large ones through the bulk buffer), and every few calls
+ * opens the path afresh and asks door_info, which needs the server's
+ * control thread. Any failure ends it with status 1. */
+static void good_client(void *arg)
+{
+	(void)arg;
+	int d = open(door_path, O_RDONLY);
+	if (d < 0)
+		_exit(2);
+	static const size_t sizes[] = { 1 + sizeof SECRET, 100, 5000, 70000, 200000 };
+	for (unsigned i = 0; !atomic_load(&sh->stop); i++) {
+		if (good_call(d, sizes[i % 5], i) == -1)
+			_exit(1);
+		if (i % 5 == 4) {
+			int d2 = open(door_path, O_RDONLY);
+			door_info_t di;
+			if (d2 < 0 || door_info(d2, &di) == -1 || di.di_target != server_pid) {
+				snprintf(sh->error, sizeof sh->error, "fresh open/door_info failed: %s", strerror(errno));
+				_exit(1);
+			}
+			close(d2);
+		}
+		atomic_fetch_add(&sh->good_calls, 1);
+	}
+	close(d);
+}
+
+static inline int server_fds(void)
+{
+	char p[64];
+	snprintf(p, sizeof p, "/proc/%d/fd", (int)server_pid);
+	DIR *dir = opendir(p);
+	CHECK(dir != NULL);
+	int n = 0;
+	for (struct dirent *e; (e = readdir(dir)) != NULL;)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n;
+}
+
+static inline void require_alive(const char *what)
+{
+	int status;
+	if (kill(server_pid, 0) == -1 || waitpid(server_pid, &status, WNOHANG) != 0) {
+		fprintf(stderr, "FAIL %s: %s: the server died\n", test_name, what);
+		exit(1);
+	}
+	if (!atomic_load(&sh->stop) && waitpid(good_pid, &status, WNOHANG) != 0) {
+		fprintf(stderr, "FAIL %s: %s: the good client failed: %s\n", test_name, what, sh->error);
+		exit(1);
+	}
+}
+
+/* The good client must complete `calls` more calls within `seconds`. */
+static inline void require_progress(const char *what, long calls, double seconds)
+{
+	long from = atomic_load(&sh->good_calls);
+	double end = now_seconds() + seconds;
+	while (atomic_load(&sh->good_calls) < from + calls) {
+		require_alive(what);
+		if (now_seconds() > end) {
+			fprintf(stderr, "FAIL %s: %s: the good client made %ld calls in %.0f s, wanted %ld\n", test_name, what,
+			    atomic_load(&sh->good_calls) - from, seconds, calls);
+			exit(1);
+		}
+		usleep(1000); /* polling with a deadline */
+	}
+}
+
+/* Whether every thread of the server is stopped. */
+static inline int server_stopped(void)
+{
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/task", (int)server_pid);
+	DIR *d = opendir(dir);
+	CHECK(d != NULL);
+	int all = 1;
+	for (struct dirent *e; all && (e = readdir(d)) != NULL;) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[400], line[512];
+		snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue; /* the thread has gone */
+		char *close_paren = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+		fclose(f);
+		all = close_paren != NULL && (close_paren[2] == 'T' || close_paren[2] == 't');
+	}
+	closedir(d);
+	return all;
+}
+
+/* Stops the server (SIGSTOP) and waits until all its threads are stopped:
+ * a signal's delivery is not immediate. */
+static inline void stop_server(void)
+{
+	CHECK_OK(kill(server_pid, SIGSTOP));
+	double end = now_seconds() + 30;
+	while (!server_stopped()) {
+		CHECK(now_seconds() < end);
+		usleep(1000); /* polling with a deadline */
+	}
+}
+
+static int fd_baseline;
+
+/* The server's descriptor count must come back to the baseline. */
+static inline void require_baseline(const char *what)
+{
+	double end = now_seconds() + 30;
+	int n;
+	while ((n = server_fds()) != fd_baseline) {
+		if (now_seconds() > end) {
+			fprintf(stderr, "FAIL %s: %s: the server has %d descriptors, %d before\n", test_name, what, n, fd_baseline);
+			char cmd[128];
+			snprintf(cmd, sizeof cmd, "ls -l /proc/%d/fd >&2", (int)server_pid);
+			if (system(cmd) == -1)
+				perror("system");
+			exit(1);
+		}
+		usleep(2000); /* polling with a deadline */
+	}
+}
+
+/* After the abuse: the server lives, the good client goes on, every
+ * descriptor the abuse cost the server is released. */
+static inline void after(const char *what)
+{
+	require_alive(what);
+	require_progress(what, 5, 60);
+	require_baseline(what);
+}
+
+/* Starts the server and the good client; the baseline is taken once the
+ * good client has made calls of every size (its channel and both bulk
+ * buffers exist). */
+static inline void hostile_setup(const char *name)
+{
+	test_name = name;
+	watchdog(110);
+	signal(SIGPIPE, SIG_IGN);
+	sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(sh != MAP_FAILED);
+	snprintf(door_path, sizeof door_path, "%s/door", test_dir());
+	struct gate ready;
+	gate_init(&ready);
+	server_pid = spawn_tied(server_main, &ready);
+	gate_wait_within(&ready, 30);
+	good_pid = spawn_tied(good_client, NULL);
+	require_progress("setup", 12, 60);
+	fd_baseline = server_fds();
+}
+
+static inline void hostile_teardown(void)
+{
+	atomic_store(&sh->stop, 1);
+	reap_ok_within(good_pid, 30, "good client");
+	require_alive("teardown");
+	kill_and_reap(server_pid);
+}
+
+/* `n` descriptors of assorted kinds, all open: pipes, sockets, a
+ * directory, memfds, eventfds, /dev/null. The caller closes them. */
+static inline void assorted_fds(int *fds, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int sv[2];
+		switch (i % 6) {
+		case 0: CHECK_OK(pipe(sv)); fds[i] = sv[0]; close(sv[1]); break;
+		case 1: CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv)); fds[i] = sv[0]; close(sv[1]); break;
+		case 2: fds[i] = open("/", O_RDONLY | O_DIRECTORY); break;
+		case 3: fds[i] = region_memfd(4096, 0); break;
+		case 4: fds[i] = eventfd(0, 0); break;
+		default: fds[i] = open("/dev/null", O_RDWR); break;
+		}
+		CHECK(fds[i] >= 0);
+	}
+}
+
+static inline void close_all(const int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+#endif

@@ -1,0 +1,361 @@
+/* Hostile peers on a channel (the socket pair and shared region a client
+ * opens to a door with Hello), speaking raw: garbage, truncated and
+ * oversized messages; calls claiming sizes far beyond what they send (in
+ * the region, a memfd, the bulk buffer), unsealed or shrunk memfds; stray
+ * descriptors and thousands of descriptors; leading descriptors whose call
+ * comes late; a client that never reads its replies; a client scribbling
+ * on the region's words and on its argument areas while the procedure
+ * runs. The procedure's arguments never change under it, the bytes after
+ * them up to their page's end are zero, no client ever sees another's
+ * data, and the usual checks hold after each scenario (server alive, good
+ * client progressing, server descriptor count back to baseline, the
+ * offender's channel closed when it broke the protocol). */
+#include "hostile.h"
+
+#include <sys/resource.h>
+
+/* A fresh raw channel on a fresh door descriptor. */
+static int door_fd = -1;
+static void fresh(struct rchan *c)
+{
+	if (door_fd < 0)
+		door_fd = raw_open(door_path);
+	raw_channel(door_fd, c);
+}
+
+/* Sends `len` raw bytes with `n` descriptors on a fresh channel and
+ * requires that the server closes it. */
+static void bad_message(const void *buf, size_t len, const int *fds, int n, const char *what)
+{
+	struct rchan c;
+	fresh(&c);
+	CHECK(raw_send(c.sock, buf, len, fds, n) == (ssize_t)len);
+	expect_closed(c.sock, 20, what);
+	close_channel(&c);
+	after(what);
+}
+
+/* A call claiming `size` bytes with these flags and descriptors, which the
+ * server must refuse by closing the channel. */
+static void bad_call(uint64_t size, uint32_t flags, const int *fds, int n, uint32_t ndesc, const char *what)
+{
+	struct rchan c;
+	fresh(&c);
+	raw_call(&c, 1, size, flags, fds, n, ndesc);
+	expect_closed(c.sock, 20, what);
+	close_channel(&c);
+	after(what);
+}
+
+static long server_peak_kib(void)
+{
+	char p[64], line[256];
+	snprintf(p, sizeof p, "/proc/%d/status", (int)server_pid);
+	FILE *f = fopen(p, "r");
+	CHECK(f != NULL);
+	long kib = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmHWM: %ld", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* A call through the socket with the arguments in the region; returns the
+ * first result byte (or -errno). */
+static int region_call(struct rchan *c, const char *arg, size_t len)
+{
+	memcpy(c->region + R_REQUEST, arg, len);
+	raw_call(c, ++c->seq, len, 0, NULL, 0, 0);
+	uint64_t size;
+	long e = region_answer(c, c->seq, &size, 30);
+	CHECK(e != -1);
+	if (e != 0)
+		return (int)-e;
+	CHECK(size >= 1);
+	return c->region[R_REPLY];
+}
+
+/* A bulk buffer of `len` bytes (sealed against shrinking and growing) and
+ * its mapping. */
+static char *bulk_buffer(size_t len, int *fd)
+{
+	*fd = region_memfd(len, F_SEAL_SHRINK | F_SEAL_GROW);
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	CHECK(p != MAP_FAILED);
+	return p;
+}
+
+/* Once the held procedure runs, scribbles on `len` bytes at `p` until it
+ * has compared its arguments. */
+static void scribble_until_done(char *p, size_t len)
+{
+	double end = now_seconds() + 30;
+	while (atomic_load(&sh->hold_done) == 0) {
+		CHECK(now_seconds() < end);
+		usleep(100); /* polling with a deadline */
+	}
+	for (unsigned i = 0; atomic_load(&sh->hold_done) != 2; i++) {
+		CHECK(now_seconds() < end);
+		memset(p, (int)(i & 0xff), len);
+		atomic_fetch_add(&sh->scribbles, 1);
+	}
+}
+
+static void *memmem_any(const char *hay, size_t n)
+{
+	return memmem(hay, n, SECRET, sizeof SECRET - 1);
+}
+
+int main(void)
+{
+	hostile_setup("hostile_channel");
+	/* The offender's door descriptor stays open throughout: count it. */
+	door_fd = raw_open(door_path);
+	fd_baseline += 1;
+	require_baseline("setup");
+
+	/* Malformed messages. */
+	unsigned char junk[48];
+	for (size_t i = 0; i < sizeof junk; i++)
+		junk[i] = (unsigned char)(i * 29 + 5);
+	bad_message(junk, sizeof junk, NULL, 0, "garbage");
+	struct wmsg call = wmsg(K_CALL, 1);
+	bad_message(&call, 17, NULL, 0, "truncated header");
+	static char huge[100000];
+	memcpy(huge, &call, sizeof call);
+	bad_message(huge, sizeof huge, NULL, 0, "oversized header");
+	struct wmsg hello = wmsg(K_HELLO, 0);
+	bad_message(&hello, sizeof hello, NULL, 0, "wrong kind");
+
+	/* Claimed sizes far beyond what was sent. */
+	bad_call(R_REQUEST_CAP + 1, 0, NULL, 0, 0, "region size beyond the area");
+	{
+		int small = region_memfd(4096, 0);
+		bad_call(1ull << 30, F_DATA_MEMFD, &small, 1, 0, "1 GiB claimed, 4 KiB unsealed memfd");
+		bad_call(1ull << 40, F_DATA_MEMFD, &small, 1, 0, "1 TiB claimed");
+		close(small);
+		int sealed = region_memfd(4096, F_SEAL_SHRINK | F_SEAL_GROW);
+		bad_call(1ull << 30, F_DATA_MEMFD, &sealed, 1, 0, "1 GiB claimed, 4 KiB sealed memfd");
+		close(sealed);
+		/* The server never allocated what was claimed. */
+		CHECK(server_peak_kib() < 512 * 1024);
+		int p[2];
+		CHECK_OK(pipe(p));
+		bad_call(100, F_DATA_MEMFD, &p[0], 1, 0, "a pipe as the data memfd");
+		close_all(p, 2);
+		int dir = open("/", O_RDONLY | O_DIRECTORY);
+		bad_call(100, F_DATA_MEMFD, &dir, 1, 0, "a directory as the data memfd");
+		close(dir);
+	}
+	{
+		/* A memfd shrunk after it was sent. */
+		struct rchan c;
+		fresh(&c);
+		int m = region_memfd(1 << 20, 0);
+		raw_call(&c, 1, 1 << 20, F_DATA_MEMFD, &m, 1, 0);
+		CHECK_OK(ftruncate(m, 0));
+		close(m);
+		expect_closed(c.sock, 20, "a memfd shrunk after sending");
+		close_channel(&c);
+		after("a memfd shrunk after sending");
+	}
+	bad_call(100000, F_DATA_BULK, NULL, 0, 0, "bulk data without a bulk buffer");
+	{
+		int unsealed = region_memfd(1 << 20, 0);
+		bad_call(100000, F_DATA_BULK | F_NEW_BULK, &unsealed, 1, 0, "an unsealed bulk buffer");
+		close(unsealed);
+		int b;
+		char *p = bulk_buffer(1 << 20, &b);
+		bad_call(2 << 20, F_DATA_BULK | F_NEW_BULK, &b, 1, 0, "more than the bulk buffer holds");
+		munmap(p, 1 << 20);
+		close(b);
+	}
+
+	/* Stray descriptors, and thousands of descriptors. */
+	{
+		int fds[12];
+		assorted_fds(fds, 12);
+		bad_call(10, 0, fds, 12, 0, "descriptors the call does not count");
+		bad_call(10, 0, fds, 6, 12, "fewer descriptors than the call counts");
+		/* Counted correctly, they reach the procedure, which closes them. */
+		struct rchan c;
+		fresh(&c);
+		memcpy(c.region + R_REQUEST, "e12345", 6);
+		raw_call(&c, 1, 6, 0, fds, 12, 12);
+		uint64_t size;
+		CHECK(region_answer(&c, 1, &size, 30) == 0 && size == 6);
+		close_channel(&c);
+		close_all(fds, 12);
+		after("descriptors of every kind");
+	}
+	{
+		int sv[2];
+		CHECK_OK(pipe(sv));
+		int fds[253];
+		for (int i = 0; i < 253; i++)
+			CHECK((fds[i] = dup(sv[i % 2])) >= 0);
+		struct rchan c;
+		fresh(&c);
+		for (int k = 0; k < 20; k++) {
+			struct wmsg m = wmsg(K_DESCS, 1);
+			m.d = 253;
+			if (raw_send(c.sock, &m, sizeof m, fds, 253) == -1)
+				break;
+		}
+		expect_closed(c.sock, 20, "thousands of descriptors");
+		close_channel(&c);
+		after("thousands of descriptors");
+
+		/* Descriptors whose call comes late: the server waits for nobody,
+		 * and the call is served when it comes. */
+		fresh(&c);
+		struct wmsg m = wmsg(K_DESCS, 1);
+		m.d = 253;
+		CHECK(raw_send(c.sock, &m, sizeof m, fds, 253) == sizeof m);
+		require_progress("a call's descriptors, the call late", 10, 60);
+		expect_open(c.sock, "a call's descriptors, the call late");
+		memcpy(c.region + R_REQUEST, "e", 1);
+		raw_call(&c, 1, 1, 0, fds, 1, 254);
+		uint64_t size;
+		CHECK(region_answer(&c, 1, &size, 30) == 0 && size == 1);
+		close_channel(&c);
+		close_all(fds, 253);
+		close_all(sv, 2);
+		after("a call's descriptors, the call late");
+	}
+
+	/* A client that never reads its replies: the server never waits for
+	 * it to make room, and closes its channel once there is none. */
+	{
+		struct rchan c;
+		fresh(&c);
+		int closed = 0;
+		for (uint64_t seq = 1; seq < 20000 && !closed; seq++) {
+			uint32_t word = atomic_load(word32(&c, R_REP_WORD));
+			c.region[R_REQUEST] = 'b';
+			atomic_store(word32(&c, R_REQ_VIA), 0);
+			atomic_store(word64(&c, R_STATE), seq << 2 | 1);
+			struct wmsg m = wmsg(K_CALL, seq);
+			m.a = 1;
+			if (raw_send(c.sock, &m, sizeof m, NULL, 0) == -1)
+				break;
+			double end = now_seconds() + 10;
+			while (atomic_load(word32(&c, R_REP_WORD)) == word) {
+				if (now_seconds() > end) {
+					closed = 1; /* no answer: the check below decides */
+					break;
+				}
+				usleep(100); /* polling with a deadline */
+			}
+		}
+		expect_closed(c.sock, 20, "replies never read");
+		close_channel(&c);
+		after("replies never read");
+	}
+
+	/* The procedure's arguments cannot change under it: the offender
+	 * scribbles on the region's argument area, on its bulk buffer and on
+	 * its data memfd while the procedure holds. */
+	{
+		struct rchan c;
+		fresh(&c);
+		memset(c.region + R_REQUEST, 'h', 1000);
+		atomic_store(&sh->hold_done, 0);
+		raw_call(&c, ++c.seq, 1000, 0, NULL, 0, 0);
+		scribble_until_done(c.region + R_REQUEST, 1000);
+		uint64_t size;
+		CHECK(region_answer(&c, c.seq, &size, 30) == 0 && size == 1);
+		CHECK(c.region[R_REPLY] == 'S');
+
+		int b;
+		char *bulk = bulk_buffer(1 << 20, &b);
+		memset(bulk, 'h', 300000);
+		atomic_store(&sh->hold_done, 0);
+		raw_call(&c, ++c.seq, 300000, F_DATA_BULK | F_NEW_BULK, &b, 1, 0);
+		scribble_until_done(bulk, 300000);
+		CHECK(region_answer(&c, c.seq, &size, 30) == 0 && size == 1);
+		CHECK(c.region[R_REPLY] == 'S');
+
+		int m = region_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW);
+		char *mp = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
+		CHECK(mp != MAP_FAILED);
+		memset(mp, 'h', 1 << 20);
+		atomic_store(&sh->hold_done, 0);
+		raw_call(&c, ++c.seq, 1 << 20, F_DATA_MEMFD, &m, 1, 0);
+		scribble_until_done(mp, 1 << 20);
+		CHECK(region_answer(&c, c.seq, &size, 30) == 0 && size == 1);
+		CHECK(c.region[R_REPLY] == 'S');
+		munmap(mp, 1 << 20);
+		close(m);
+
+		/* The bytes after the arguments, up to their page's end, are zero,
+		 * though larger calls with other bytes came before. */
+		static char arg[60000];
+		for (int round = 0; round < 20; round++) {
+			size_t big = 50000 - round * 1000, small = 1 + round * 37;
+			memset(arg, 0xFF, big);
+			arg[0] = 'z';
+			CHECK(region_call(&c, arg, big) == 'Z');
+			CHECK(region_call(&c, arg, small) == 'Z');
+		}
+		memset(bulk, 0xFF, 500000);
+		bulk[0] = 'z';
+		raw_call(&c, ++c.seq, 500000, F_DATA_BULK, NULL, 0, 0);
+		CHECK(region_answer(&c, c.seq, &size, 30) == 0 && c.region[R_REPLY] == 'Z');
+		CHECK(region_call(&c, arg, 3) == 'Z');
+
+		/* No trace of the good client's data anywhere this client sees. */
+		CHECK(memmem_any(c.region, R_LEN) == NULL);
+		CHECK(memmem_any(bulk, 1 << 20) == NULL);
+		munmap(bulk, 1 << 20);
+		close(b);
+		close_channel(&c);
+		after("arguments scribbled on");
+	}
+
+	/* Scribbling on every word of the region's header while calling. */
+	{
+		struct rchan c;
+		fresh(&c);
+		unsigned x = 12345;
+		for (uint64_t seq = 1; seq < 3000; seq++) {
+			for (int w = 0; w < 32; w++) {
+				x = x * 1103515245 + 12345;
+				((_Atomic uint32_t *)c.region)[w] = x;
+			}
+			c.region[R_REQUEST] = 'e';
+			struct wmsg m = wmsg(K_CALL, seq);
+			m.a = x % 3 == 0 ? R_REQUEST_CAP + 5 : 1;
+			if (raw_send(c.sock, &m, sizeof m, NULL, 0) == -1)
+				break;
+		}
+		require_progress("header scribbled on", 10, 60);
+		CHECK(memmem_any(c.region, R_LEN) == NULL);
+		close_channel(&c);
+		after("header scribbled on");
+	}
+
+	/* The client side: results that do not fit rbuf come in a fresh
+	 * mapping whose bytes after the results are zero. */
+	{
+		int d = open(door_path, O_RDONLY);
+		CHECK(d >= 0);
+		for (int i = 0; i < 3; i++) {
+			char small[16];
+			door_arg_t a = { "b", 1, NULL, 0, small, sizeof small };
+			CHECK_OK(door_call(d, &a));
+			CHECK(a.rbuf != small && a.data_size == 70000 && a.rsize >= 70000);
+			for (size_t k = 0; k < a.data_size; k++)
+				CHECK(a.data_ptr[k] == 'B');
+			for (size_t k = a.data_size; k < a.rsize; k++)
+				CHECK(a.rbuf[k] == 0);
+			munmap(a.rbuf, a.rsize);
+		}
+		close(d);
+	}
+
+	close(door_fd);
+	hostile_teardown();
+	PASS();
+}

@@ -1,0 +1,294 @@
+/* A fake server, speaking raw, that a libdoor client opens and calls: it
+ * lays out an attachment (a listening socket at the path, the stash's
+ * record naming it), hands out a door descriptor of its own making, and
+ * then answers the client's Hello and calls with malformed replies: a bad
+ * answer to Hello, sizes beyond the reply area, errno values out of range,
+ * a data memfd far smaller than claimed or unsealed, an unsealed bulk
+ * buffer, descriptor counts that do not match, thousands of descriptors,
+ * garbage. Each call fails with an error (never a crash or a hang), every
+ * descriptor the fake sent is closed in the client (the client's count of
+ * open descriptors comes back to what it was), and afterwards a proper
+ * reply still gives the right bytes. */
+#include "hostile.h"
+
+enum scenario {
+	S_GOOD,            /* a proper reply in the region: the bytes "fine" */
+	S_HELLO_GARBAGE,   /* garbage instead of the answer to Hello */
+	S_SIZE,            /* region reply larger than the reply area */
+	S_ERRNO,           /* region reply with an errno out of range */
+	S_ERRNO_OK,        /* region reply with ENOENT: the call fails so */
+	S_MEMFD_SHORT,     /* data memfd of 4 KiB claiming 1 GiB, unsealed */
+	S_MEMFD_SEALED,    /* data memfd of 4 KiB, sealed, claiming 1 GiB */
+	S_BULK_UNSEALED,   /* an unsealed bulk buffer */
+	S_BULK_BEYOND,     /* bulk data beyond the bulk buffer */
+	S_COUNT,           /* 5 descriptors where 2 are counted */
+	S_THOUSANDS,       /* 5 batches of 253 descriptors */
+	S_GARBAGE,         /* garbage on the channel */
+	S_HANGUP,          /* the channel closed mid-call */
+};
+
+static _Atomic int *next_scenario;
+
+static void send_fake(int sock, struct wmsg m, const int *fds, int n)
+{
+	(void)raw_send(sock, &m, sizeof m, fds, n);
+}
+
+static void post(char *region, int wake, uint64_t seq, uint64_t err, uint64_t size)
+{
+	atomic_store((_Atomic uint64_t *)(region + R_REP_ERRNO), err);
+	atomic_store((_Atomic uint64_t *)(region + R_REP_SIZE), size);
+	atomic_store((_Atomic uint64_t *)(region + R_REP_SEQ), seq);
+	atomic_fetch_add((_Atomic uint32_t *)(region + R_REP_WORD), 1);
+	uint64_t one = 1;
+	CHECK(write(wake, &one, sizeof one) == sizeof one);
+}
+
+/* Answers call `seq` on channel `ch` as scenario `s` says. */
+static void answer(int s, int ch, char *region, int wake, uint64_t seq)
+{
+	int fds[253];
+	struct wmsg r = wmsg(K_REPLY, seq);
+	switch (s) {
+	case S_GOOD:
+		memcpy(region + R_REPLY, "fine", 4);
+		post(region, wake, seq, 0, 4);
+		break;
+	case S_SIZE:
+		post(region, wake, seq, 0, 1 << 20);
+		break;
+	case S_ERRNO:
+		post(region, wake, seq, 1ull << 40, 0);
+		break;
+	case S_ERRNO_OK:
+		post(region, wake, seq, ENOENT, 0);
+		break;
+	case S_MEMFD_SHORT:
+	case S_MEMFD_SEALED:
+		fds[0] = region_memfd(4096, s == S_MEMFD_SEALED ? F_SEAL_SHRINK | F_SEAL_GROW : 0);
+		r.a = 1ull << 30;
+		r.e = F_DATA_MEMFD;
+		send_fake(ch, r, fds, 1);
+		close(fds[0]);
+		post(region, wake, 0, 0, 0);
+		break;
+	case S_BULK_UNSEALED:
+	case S_BULK_BEYOND:
+		fds[0] = region_memfd(1 << 20, s == S_BULK_BEYOND ? F_SEAL_SHRINK | F_SEAL_GROW : 0);
+		r.a = s == S_BULK_BEYOND ? 2 << 20 : 100000;
+		r.e = F_DATA_BULK | F_NEW_BULK;
+		send_fake(ch, r, fds, 1);
+		close(fds[0]);
+		post(region, wake, 0, 0, 0);
+		break;
+	case S_COUNT:
+		assorted_fds(fds, 5);
+		r.d = 2;
+		send_fake(ch, r, fds, 5);
+		close_all(fds, 5);
+		post(region, wake, 0, 0, 0);
+		break;
+	case S_THOUSANDS: {
+		int p[2];
+		CHECK_OK(pipe(p));
+		for (int i = 0; i < 253; i++)
+			CHECK((fds[i] = dup(p[i % 2])) >= 0);
+		for (int k = 0; k < 5; k++) {
+			struct wmsg m = wmsg(K_DESCS, seq);
+			m.d = 253;
+			send_fake(ch, m, fds, 253);
+		}
+		r.d = 5 * 253;
+		send_fake(ch, r, NULL, 0);
+		close_all(fds, 253);
+		close_all(p, 2);
+		post(region, wake, 0, 0, 0);
+		break;
+	}
+	case S_GARBAGE: {
+		unsigned char junk[48];
+		memset(junk, 0x5A, sizeof junk);
+		(void)raw_send(ch, junk, sizeof junk, NULL, 0);
+		post(region, wake, 0, 0, 0);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static void fake_server(void *arg)
+{
+	struct gate *ready = arg;
+	/* The attachment: a listening socket at the path, and the stash's
+	 * record naming its inode. */
+	int l = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	strcpy(a.sun_path, door_path);
+	CHECK_OK(bind(l, (struct sockaddr *)&a, sizeof a));
+	CHECK_OK(listen(l, 8));
+	CHECK_OK(chmod(door_path, 0666));
+	struct stat st;
+	CHECK_OK(stat(door_path, &st));
+	char stash[600], meta[700];
+	snprintf(stash, sizeof stash, "%.*s.door.door", (int)(strrchr(door_path, '/') - door_path + 1), door_path);
+	CHECK_OK(mkdir(stash, 0755));
+	snprintf(meta, sizeof meta, "%s/meta", stash);
+	FILE *f = fopen(meta, "w");
+	CHECK(f != NULL);
+	const uint64_t uniq = 0x0123456789abcdefull;
+	fprintf(f, "libdoor-attachment 1\ndev %llu\nino %llu\nmode 666\nuid %u\ngid %u\nuniq %llx\n",
+	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino, (unsigned)getuid(), (unsigned)getgid(),
+	    (unsigned long long)uniq);
+	fclose(f);
+	gate_open(ready);
+
+	/* Answers the Open with a door descriptor of its own: a socket pair
+	 * end bound to a label for `uniq`, its nameplate queued. */
+	int conn = accept(l, NULL, NULL);
+	CHECK(conn >= 0);
+	struct wmsg m;
+	CHECK(raw_recv(conn, &m, sizeof m, NULL, 0, NULL, 30) == sizeof m && m.kind == K_OPEN);
+	int sv[2];
+	CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+	struct sockaddr_un label = { .sun_family = AF_UNIX };
+	memcpy(label.sun_path, "\0libdoor1:", 10);
+	memcpy(label.sun_path + 10, &uniq, 8);
+	memcpy(label.sun_path + 18, "fakenonc", 8);
+	CHECK_OK(bind(sv[0], (struct sockaddr *)&label, offsetof(struct sockaddr_un, sun_path) + 26));
+	struct wmsg plate = wmsg(K_IDENTITY, uniq);
+	plate.c = (uint64_t)getpid();
+	send_fake(sv[1], plate, NULL, 0);
+	send_fake(conn, wmsg(K_OPENED, 0), &sv[0], 1);
+	close(sv[0]);
+	close(conn);
+
+	/* Serves Hellos and calls as the test asks. */
+	int door = sv[1], ch = -1, wake = -1;
+	char *region = NULL;
+	for (;;) {
+		struct pollfd p[2] = { { door, POLLIN, 0 }, { ch, POLLIN, 0 } };
+		CHECK(poll(p, ch >= 0 ? 2 : 1, -1) > 0);
+		int fds[253], n = 0;
+		if (p[0].revents) {
+			ssize_t k = raw_recv(door, &m, sizeof m, fds, 253, &n, 1);
+			if (k == 0)
+				_exit(0);
+			if (k != sizeof m || m.kind != K_HELLO || n != 3) {
+				close_all(fds, n);
+				continue;
+			}
+			if (ch >= 0) {
+				close(ch);
+				close(wake);
+				munmap(region, R_LEN);
+			}
+			ch = fds[0];
+			wake = fds[2];
+			region = mmap(NULL, R_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fds[1], 0);
+			CHECK(region != MAP_FAILED);
+			close(fds[1]);
+			/* The limits: not revoked, DATA_MIN 0, no DATA_MAX, DESC_MAX. */
+			uint64_t *limits = (uint64_t *)(region + 16);
+			limits[2] = UINT64_MAX;
+			limits[3] = INT_MAX;
+			if (atomic_load(next_scenario) == S_HELLO_GARBAGE)
+				send_fake(ch, wmsg(0xdead, 0), NULL, 0);
+			else
+				send_fake(ch, wmsg(K_OPENED, 0), NULL, 0);
+			continue;
+		}
+		ssize_t k = raw_recv(ch, &m, sizeof m, fds, 253, &n, 1);
+		close_all(fds, n);
+		if (k <= 0 || m.kind != K_CALL) {
+			close(ch);
+			ch = -1;
+			continue;
+		}
+		int s = atomic_load(next_scenario);
+		if (s == S_HANGUP) {
+			close(ch);
+			ch = -1;
+			continue;
+		}
+		answer(s, ch, region, wake, m.seq);
+	}
+}
+
+/* One call under scenario `s`; its errno, or 0 with the results "fine". */
+static int call_as(int d, int s)
+{
+	atomic_store(next_scenario, s);
+	char res[64];
+	door_arg_t a = { "x", 1, NULL, 0, res, sizeof res };
+	if (door_call(d, &a) == -1)
+		return errno;
+	CHECK(a.data_size == 4 && memcmp(a.data_ptr, "fine", 4) == 0);
+	if (a.rbuf != res)
+		munmap(a.rbuf, a.rsize);
+	return 0;
+}
+
+int main(void)
+{
+	test_name = "hostile_fake_server";
+	watchdog(100);
+	signal(SIGPIPE, SIG_IGN);
+	next_scenario = mmap(NULL, sizeof *next_scenario, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(next_scenario != MAP_FAILED);
+	snprintf(door_path, sizeof door_path, "%s/door", test_dir());
+	struct gate ready;
+	gate_init(&ready);
+	pid_t fake = spawn_tied(fake_server, &ready);
+	gate_wait_within(&ready, 30);
+
+	int d = open(door_path, O_RDONLY);
+	CHECK(d >= 0);
+	CHECK(call_as(d, S_GOOD) == 0);
+	int baseline = count_fds();
+
+	static const struct { int scenario, err; } want[] = {
+		{ S_HELLO_GARBAGE, EPROTO },
+		{ S_SIZE, EPROTO },
+		{ S_ERRNO, EPROTO },
+		{ S_ERRNO_OK, ENOENT },
+		{ S_MEMFD_SHORT, EPROTO },
+		{ S_MEMFD_SEALED, EPROTO },
+		{ S_BULK_UNSEALED, EPROTO },
+		{ S_BULK_BEYOND, EPROTO },
+		{ S_COUNT, EPROTO },
+		{ S_THOUSANDS, EPROTO },
+		{ S_GARBAGE, EPROTO },
+		{ S_HANGUP, 0 },
+	};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		int s = want[i].scenario;
+		if (s == S_HELLO_GARBAGE)
+			CHECK(call_as(d, S_SIZE) == EPROTO); /* drops the channel: the next opens one */
+		if (s == S_HANGUP) {
+			/* A channel the fake drops mid-call: the call fails. */
+			int e = call_as(d, s);
+			CHECK(e == EBADF || e == EINTR);
+		} else {
+			int e = call_as(d, s);
+			if (e != want[i].err) {
+				fprintf(stderr, "FAIL %s: scenario %d: errno %d (%s), wanted %d\n", test_name, s, e, strerror(e), want[i].err);
+				exit(1);
+			}
+		}
+		CHECK(call_as(d, S_GOOD) == 0);
+		/* Dropped descriptors may be closed by libdoor's reaper thread. */
+		double end = now_seconds() + 30;
+		while (count_fds() != baseline) {
+			if (now_seconds() > end) {
+				fprintf(stderr, "FAIL %s: scenario %d: %d descriptors, %d before\n", test_name, s, count_fds(), baseline);
+				exit(1);
+			}
+			usleep(1000); /* polling with a deadline */
+		}
+	}
+
+	close(d);
+	reap_ok_within(fake, 30, "fake server"); /* it leaves when the door descriptor closes */
+	PASS();
+}
