@@ -7,11 +7,14 @@
 //!
 //! Input: 48 message bytes (shorter input is zero-padded), then one byte
 //! per descriptor to attach (at most 4; `make` says what each value is).
-//! After each message the target asks the door for its Info on the same
-//! descriptor and waits for the answer, which the control thread sends only
-//! after it has handled the message before it: so a hostile message that
-//! hangs or kills the control thread fails the run (a panic anywhere
-//! aborts, libFuzzer's hook), and so does a descriptor leak.
+//! Each input goes to a fresh copy of the door descriptor (`dup`, which
+//! libdoor makes a new door socket), since the server closes the door
+//! socket a malformed message came on. After the message the target asks
+//! for the door's Info on that copy and waits for the answer, which the
+//! control thread sends only after it has handled the message before it;
+//! if the server closed the copy instead, it asks on the original. So a
+//! hostile message that hangs or kills the control thread fails the run (a
+//! panic anywhere aborts, libFuzzer's hook), and so does a descriptor leak.
 #![no_main]
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -136,19 +139,33 @@ fn send(sock: c_int, bytes: &[u8], fds: &[c_int]) -> isize {
     unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) }
 }
 
-/// Waits for the Info answer on `reply`: the control thread got past the
-/// message before it.
-fn await_identity(reply: &OwnedFd) {
-    let mut p = libc::pollfd { fd: reply.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+/// Asks the door for its Info on `door` and waits for the answer: the
+/// control thread got past the message sent before it. False if the server
+/// closed `door`'s socket instead (the Info and its reply socket were
+/// discarded with it).
+fn identity_answered(door: c_int) -> bool {
+    let (mine, theirs) = seqpacket_pair();
+    let mut info = [0u8; MSG_LEN];
+    info[..4].copy_from_slice(&0x3152_4f44u32.to_le_bytes());
+    info[4..8].copy_from_slice(&INFO.to_le_bytes());
+    if send(door, &info, &[theirs.as_raw_fd()]) != MSG_LEN as isize {
+        return false;
+    }
+    drop(theirs);
+    let mut p = libc::pollfd { fd: mine.as_raw_fd(), events: libc::POLLIN, revents: 0 };
     let limit = Duration::from_secs(10).as_millis() as c_int;
     // SAFETY: one valid pollfd.
     let n = unsafe { libc::poll(&mut p, 1, limit) };
     assert_eq!(n, 1, "the control thread did not answer Info within 10 s");
     let mut buf = [0u8; MSG_LEN];
     // SAFETY: buf is writable for its length.
-    let got = unsafe { libc::recv(reply.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    let got = unsafe { libc::recv(mine.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if got == 0 {
+        return false;
+    }
     assert_eq!(got, MSG_LEN as isize, "Info answer");
     assert_eq!(u32::from_le_bytes(buf[4..8].try_into().unwrap()), IDENTITY);
+    true
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -162,15 +179,15 @@ fuzz_target!(|data: &[u8]| {
     }
     let made: Vec<(OwnedFd, Option<OwnedFd>)> = data[n..].iter().take(4).map(|&k| make(k)).collect();
     let raw: Vec<c_int> = made.iter().map(|(fd, _)| fd.as_raw_fd()).collect();
-    assert_eq!(send(door, &msg, &raw), MSG_LEN as isize, "sending to the door");
+    // SAFETY: dup of a descriptor we hold; libdoor makes the copy a door
+    // socket of its own.
+    let copy = owned(unsafe { libc::dup(door) });
+    assert_eq!(send(copy.as_raw_fd(), &msg, &raw), MSG_LEN as isize, "sending to the door");
     drop(raw);
-    let (mine, theirs) = seqpacket_pair();
-    let mut info = [0u8; MSG_LEN];
-    info[..4].copy_from_slice(&0x3152_4f44u32.to_le_bytes());
-    info[4..8].copy_from_slice(&INFO.to_le_bytes());
-    assert_eq!(send(door, &info, &[theirs.as_raw_fd()]), MSG_LEN as isize, "sending Info");
-    drop(theirs);
-    await_identity(&mine);
+    if !identity_answered(copy.as_raw_fd()) {
+        assert!(identity_answered(door), "the door's own descriptor lost its socket");
+    }
+    drop(copy);
     drop(made);
     // What the server adopted (a channel) it drops when our end closes,
     // in a pool thread, which may lag behind on a loaded machine: past the
