@@ -231,7 +231,10 @@ int main(void)
 	gate_wait_within(&ready1, 20);
 	s2 = spawn_tied(server2, NULL);
 	gate_wait_within(&ready2, 20);
-	reap_ok_within(spawn_tied(client, NULL), 40, "client");
+	int s1_fds = count_fds_of(s1), s2_fds = count_fds_of(s2);
+	reap_ok_within(spawn_tied_fd_neutral(client, NULL), 40, "client");
+	fds_back_of(s1, s1_fds, 10, "server 1, after its client");
+	fds_back_of(s2, s2_fds, 10, "server 2, after its client");
 	kill_and_reap(s1);
 	kill_and_reap(s2);
 	PASS();

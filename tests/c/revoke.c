@@ -176,11 +176,13 @@ int main(void)
 
 	server_pid = spawn_tied(server, NULL);
 	gate_wait_within(&ready, 20);
-	pid_t c1 = spawn_tied(client1, NULL);
+	int s_fds = count_fds_of(server_pid);
+	pid_t c1 = spawn_tied_fd_neutral(client1, NULL);
 	/* Revoke only once C1's call is inside A's procedure. */
 	gate_wait_within(&inside, 20);
-	reap_ok_within(spawn_tied(client2, NULL), 20, "client2");
+	reap_ok_within(spawn_tied_fd_neutral(client2, NULL), 20, "client2");
 	reap_ok_within(c1, 20, "client1");
+	fds_back_of(server_pid, s_fds, 10, "server, after its clients");
 	kill_and_reap(server_pid);
 	PASS();
 }
