@@ -245,7 +245,11 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
         return Ok(Pending { ch, seq: 0, word: 0, fds: Vec::new() });
     }
     if let Err(e) = ch.check_limits(req.data.len(), req.descs.len()) {
-        put_channel(ch);
+        // A revoked door stays revoked: its channel is dropped, not kept
+        // (with the server's end) for calls that can only fail.
+        if e != Errno(libc::EBADF) {
+            put_channel(ch);
+        }
         return Err(e);
     }
     ch.seq += 1;

@@ -455,9 +455,12 @@ impl Server {
         }
         let ep = Arc::new(sys::epoll_create()?);
         let for_thread = ep.clone();
+        // Opened here, not by the thread, so that the process's descriptors
+        // are settled when door_create returns (tests compare counts).
+        let spare = open_spare();
         std::thread::Builder::new()
             .name("libdoor-control".into())
-            .spawn(move || control_loop(for_thread))
+            .spawn(move || control_loop(for_thread, spare))
             .map_err(|_| Errno(libc::EAGAIN))?;
         self.control = Some(ep.clone());
         Ok(ep)
@@ -628,10 +631,9 @@ fn count_inherited_doors() {
 // ---------------------------------------------------------------------------
 // The control thread.
 
-fn control_loop(ep: Arc<Fd>) {
+fn control_loop(ep: Arc<Fd>, mut spare: Option<Fd>) {
     block_all_signals();
     let me = sys::getpid();
-    let mut spare = open_spare();
     let mut timeout = None;
     while let Ok(event) = sys::epoll_wait_for(&ep, timeout) {
         if sys::getpid() != me {

@@ -193,7 +193,9 @@ int main(void)
 
 	int d = door_create(server_proc, COOKIE, 0);
 	CHECK(d >= 0);
-	reap_ok_within(spawn_tied(client, &d), 20, "client");
+	int before = count_fds();
+	reap_ok_within(spawn_tied_fd_neutral(client, &d), 20, "client");
+	fds_back(before, 10, "server, after its client");
 	CHECK_OK(door_revoke(d));
 	PASS();
 }

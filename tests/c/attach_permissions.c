@@ -160,11 +160,11 @@ static void client(void *arg)
 static void run_clients(int dead)
 {
 	struct client_arg root_client = { 0, 0, dead };
-	reap_ok(spawn(client, &root_client));
+	reap_ok(spawn_fd_neutral(client, &root_client));
 	struct client_arg nobody = { 1, 0, dead };
-	reap_ok(spawn(client, &nobody));
+	reap_ok(spawn_fd_neutral(client, &nobody));
 	struct client_arg nobody_supp = { 1, 1, dead };
-	reap_ok(spawn(client, &nobody_supp));
+	reap_ok(spawn_fd_neutral(client, &nobody_supp));
 }
 
 #define OWNER 1000
@@ -316,7 +316,9 @@ int main(void)
 	gate_wait(&s.ready);
 
 	/* Live server. */
+	int s_fds = count_fds_of(server_pid);
 	run_clients(0);
+	fds_back_of(server_pid, s_fds, 10, "server, after its clients");
 
 	/* Dead server: the attachments stay, with their recorded permissions,
 	 * and open as revoked doors. */

@@ -180,12 +180,6 @@ static void client(void *arg)
 	close(fd);
 }
 
-/* The client, whose descriptor count must come back too. */
-static void client_checked(void *arg)
-{
-	fd_neutral("client", client, arg);
-}
-
 int main(void)
 {
 	test_name = "call_basic";
@@ -196,7 +190,7 @@ int main(void)
 	CHECK(d >= 0);
 	CHECK_OK(fattach(d, path));
 	int before = count_fds();
-	reap_ok(spawn(client_checked, NULL));
+	reap_ok(spawn_fd_neutral(client, NULL));
 	fds_back(before, 10, "server, after its client");
 	CHECK_OK(fdetach(path));
 	PASS();

@@ -205,7 +205,11 @@ int main(void)
 
 	pid_t s = spawn_tied(server, NULL);
 	gate_wait_within(&ready, 20);
-	reap_ok_within(spawn_tied(client, NULL), 40, "client");
+	int s_fds = count_fds_of(s);
+	reap_ok_within(spawn_tied_fd_neutral(client, NULL), 40, "client");
+	/* Less two by design: the server revoked its door during the scenario,
+	 * which closed the door's descriptor and the server's end of its pair. */
+	fds_back_of(s, s_fds - 2, 10, "server, after its client");
 	kill_and_reap(s);
 	PASS();
 }

@@ -77,8 +77,10 @@ int main(void)
 	CHECK(back >= 0 && d >= 0);
 	CHECK_OK(fattach(d, path));
 	int before = 0, after = 400;
-	reap_ok(spawn(client, &before));
-	reap_ok(spawn(client, &after));
+	int fds = count_fds();
+	reap_ok(spawn_fd_neutral(client, &before));
+	reap_ok(spawn_fd_neutral(client, &after));
+	fds_back(fds, 10, "server, after its clients");
 	CHECK_OK(fdetach(path));
 	PASS();
 }

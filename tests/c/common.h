@@ -8,6 +8,7 @@
 #define LIBDOOR_TEST_COMMON_H
 
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <door.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -129,6 +130,27 @@ static inline int count_fds(void)
 	return n;
 }
 
+/*
+ * The number of open descriptors of process `pid` (0: this process), for a
+ * test checking its server from outside. Another process's are counted in
+ * /proc (under valgrind that includes valgrind's own few, a constant).
+ */
+static inline int count_fds_of(pid_t pid)
+{
+	if (pid == 0)
+		return count_fds();
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	CHECK(d != NULL);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 static inline double now_seconds(void)
 {
 	struct timespec ts;
@@ -137,22 +159,23 @@ static inline double now_seconds(void)
 }
 
 /*
- * Requires this process's descriptor count to come back to `before` within
- * `seconds` (stretched by time_scale): a server lets go of a client's
- * channels and door descriptors when its threads read end of file on them,
- * asynchronously, so the count is polled until the deadline.
+ * Requires the descriptor count of process `pid` (0: this process) to come
+ * back to `before` within `seconds` (stretched by time_scale): a server lets
+ * go of a client's channels and door descriptors when its threads read end
+ * of file on them, asynchronously, so the count is polled until the
+ * deadline. On failure, lists the process's open descriptors.
  */
-static inline void fds_back(int before, double seconds, const char *what)
+static inline void fds_back_of(pid_t pid, int before, double seconds, const char *what)
 {
 	double end = now_seconds() + seconds * time_scale();
 	int now;
-	while ((now = count_fds()) != before && now_seconds() < end)
+	while ((now = count_fds_of(pid)) != before && now_seconds() < end)
 		usleep(10000);   /* polling interval of the deadline loop */
 	if (now != before) {
 		fprintf(stderr, "FAIL %s: %s: %d descriptors before, %d after; open now:\n", test_name, what, before, now);
 		for (int fd = 0; fd < 4096; fd++) {
 			char link[64], target[256] = "?";
-			snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+			snprintf(link, sizeof link, "/proc/%d/fd/%d", pid ? (int)pid : (int)getpid(), fd);
 			ssize_t k = readlink(link, target, sizeof target - 1);
 			if (k >= 0) {
 				target[k] = 0;
@@ -161,6 +184,12 @@ static inline void fds_back(int before, double seconds, const char *what)
 		}
 		exit(1);
 	}
+}
+
+/* fds_back_of this process. */
+static inline void fds_back(int before, double seconds, const char *what)
+{
+	fds_back_of(0, before, seconds, what);
 }
 
 struct fd_scenario { void (*run)(void *); void *arg; };
@@ -185,6 +214,22 @@ static inline void fd_neutral(const char *what, void (*scenario)(void *), void *
 	if (pthread_create(&t, NULL, fd_scenario_thread, &s) != 0 || pthread_join(t, NULL) != 0)
 		fail_at(__FILE__, __LINE__, "scenario thread", errno);
 	fds_back(before, 10, what);
+}
+
+/* What the next fd_neutral_child runs: set by the parent just before it forks. */
+static struct fd_scenario fd_neutral_next;
+
+static inline void fd_neutral_child(void *p)
+{
+	struct fd_scenario *s = p;
+	fd_neutral("client", s->run, s->arg);
+}
+
+/* Like spawn, for a client whose descriptor count must come back (fd_neutral). */
+static inline pid_t spawn_fd_neutral(void (*client)(void *), void *arg)
+{
+	fd_neutral_next = (struct fd_scenario){ client, arg };
+	return spawn(fd_neutral_child, &fd_neutral_next);
 }
 
 /* A pipe used as a one-shot "ready" signal between processes. */

@@ -186,12 +186,6 @@ static void client(void *arg)
 	close(fd);
 }
 
-/* The client, whose descriptor count must come back too. */
-static void client_checked(void *arg)
-{
-	fd_neutral("client", client, arg);
-}
-
 int main(void)
 {
 	test_name = "desc_passing";
@@ -210,7 +204,7 @@ int main(void)
 	/* The server's count is not compared: the pool thread that served 'c'
 	 * called a door and keeps that channel (two descriptors) for its next
 	 * call, as every thread does. */
-	reap_ok(spawn(client_checked, NULL));
+	reap_ok(spawn_fd_neutral(client, NULL));
 	CHECK_OK(fdetach(path));
 	CHECK_OK(fdetach(refuse_path));
 	PASS();

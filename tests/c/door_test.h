@@ -43,6 +43,13 @@ static inline pid_t spawn_tied(void (*child)(void *), void *arg)
 	return pid;
 }
 
+/* Like spawn_tied, for a client whose descriptor count must come back (fd_neutral). */
+static inline pid_t spawn_tied_fd_neutral(void (*client)(void *), void *arg)
+{
+	fd_neutral_next = (struct fd_scenario){ client, arg };
+	return spawn_tied(fd_neutral_child, &fd_neutral_next);
+}
+
 /*
  * Ends the test (with an exit status run.sh reports) if it runs longer than
  * `seconds`: SIGALRM's default action kills the process, and spawn_tied

@@ -209,11 +209,13 @@ static void gated_client(void *arg)
 	long r = call_door(fd, &req, sizeof req, NULL, 0);
 	if (!interrupt) {
 		CHECK(r == 0);
+		close(fd);
 		return;
 	}
 	CHECK(r == -1 && errno == EINTR);
 	gate_open(&gave_up);
 	gate_wait_within(&release, 20);
+	close(fd);
 }
 
 static struct seen seen_by_procedure(void)
@@ -247,7 +249,8 @@ int main(void)
 	gate_wait_within(&ready, 10);
 
 	/* The caller as it is: root here, or whoever runs the test. */
-	pid_t c = spawn_tied(switching_client, NULL);
+	int s_fds = count_fds_of(srv);
+	pid_t c = spawn_tied_fd_neutral(switching_client, NULL);
 	reap_ok_within(c, 20, "client");
 
 	if (am_root()) {
@@ -260,7 +263,7 @@ int main(void)
 		for (int i = 0; i < plans[3].ngroups; i++)
 			plans[3].groups[i] = (gid_t)(40000 + 3 * i);
 		for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
-			c = spawn_tied(switching_client, &plans[i]);
+			c = spawn_tied_fd_neutral(switching_client, &plans[i]);
 			reap_ok_within(c, 20, "switching client");
 		}
 	} else {
@@ -268,7 +271,7 @@ int main(void)
 	}
 
 	/* Control: through the gate, with the client waiting: its pid. */
-	c = spawn_tied(gated_client, NULL);
+	c = spawn_tied_fd_neutral(gated_client, NULL);
 	gate_wait_within(&inside, 10);
 	struct seen s = seen_by_procedure();
 	CHECK(s.ucred_rc == 0 && s.cred_rc == 0 && s.pid == c);
@@ -300,6 +303,9 @@ int main(void)
 	kill_and_reap(c);
 	expect_no_caller(seen_by_procedure());
 
+	/* The interrupted and killed clients (not run by fd_neutral: signals
+	 * must reach their calling thread) left nothing in the server either. */
+	fds_back_of(srv, s_fds, 10, "server, after its clients");
 	kill_and_reap(srv);
 	CHECK_OK(fdetach(path));
 	PASS();

@@ -57,7 +57,7 @@ static void client_call(void *arg)
 static void expect_door(const char *path, const char *expect)
 {
 	struct client_arg c = { path, expect };
-	reap_ok(spawn(client_call, &c));
+	reap_ok(spawn_fd_neutral(client_call, &c));
 }
 
 static void stash_of(char *out, size_t len, const char *path)

@@ -306,16 +306,18 @@ int main(void)
 	door_uniq = info.di_uniquifier;
 	CHECK_OK(fattach(d, path));
 
-	reap_ok(spawn(client_entry_points, NULL));
-	reap_ok(spawn(client_passthrough, NULL));
+	int before = count_fds();
+	reap_ok(spawn_fd_neutral(client_entry_points, NULL));
+	reap_ok(spawn_fd_neutral(client_passthrough, NULL));
 	if (geteuid() == 0)
-		reap_ok(spawn(client_nobody, NULL));
+		reap_ok(spawn_fd_neutral(client_nobody, NULL));
 	else
 		printf("note: not root, skipping the uid %d checks\n", NOBODY);
 
-	pid_t errno_client = spawn(client_errno, NULL);
+	pid_t errno_client = spawn_fd_neutral(client_errno, NULL);
 	int status;
 	CHECK(waitpid(errno_client, &status, 0) == errno_client);
+	fds_back(before, 10, "server, after its clients");
 	close(ls);
 	CHECK_OK(fdetach(path));
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {

@@ -480,8 +480,10 @@ int main(void)
 	gate_init(&ready);
 	pid_t s = spawn_tied(server, NULL);
 	gate_wait_within(&ready, 20);
-	reap_ok_within(spawn_tied(client, NULL), 30, "client");
-	reap_ok_within(spawn_tied(client_m, NULL), 20, "client of the door whose limits change");
+	int s_fds = count_fds_of(s);
+	reap_ok_within(spawn_tied_fd_neutral(client, NULL), 30, "client");
+	reap_ok_within(spawn_tied_fd_neutral(client_m, NULL), 20, "client of the door whose limits change");
+	fds_back_of(s, s_fds, 10, "server, after its clients");
 	int ok = prompt_client(client_p_data, "DATA_MAX on a private door with no threads", 3);
 	ok &= prompt_client(client_p_desc, "DESC_MAX on a private door with no threads", 3);
 	kill_and_reap(s);

@@ -152,14 +152,17 @@ int main(void)
 	pid_t s = spawn_tied(server, NULL);
 	gate_wait_within(&ready, 20);
 
+	int s_fds = count_fds_of(s);
+
 	/* Round 0: 8 threads of one process. */
-	reap_ok_within(spawn_tied(client_one, NULL), 30, "client");
+	reap_ok_within(spawn_tied_fd_neutral(client_one, NULL), 30, "client");
 
 	/* Round 1: two processes, 4 threads each, all 8 inside at once. */
-	pid_t a = spawn_tied(client_half, NULL);
-	pid_t b = spawn_tied(client_half, NULL);
+	pid_t a = spawn_tied_fd_neutral(client_half, NULL);
+	pid_t b = spawn_tied_fd_neutral(client_half, NULL);
 	reap_ok_within(a, 30, "client a");
 	reap_ok_within(b, 30, "client b");
+	fds_back_of(s, s_fds, 10, "server, after its clients");
 	pid_t t[N];
 	recv_within(&tids, t, sizeof t / 2, 5);
 	recv_within(&tids, t + N / 2, sizeof t / 2, 5);

@@ -345,10 +345,11 @@ int main(void)
 	CHECK(rep.bind_failures == 0);
 	CHECK(rep.bound[0] != 0 && rep.bound[1] != 0 && rep.bound[0] != rep.bound[1]);
 
-	reap_ok_within(spawn_tied(client_sequential, NULL), 20, "sequential client");
+	int s_fds = count_fds_of(s);
+	reap_ok_within(spawn_tied_fd_neutral(client_sequential, NULL), 20, "sequential client");
 
 	/* Three concurrent calls, two bound threads: two are taken... */
-	pid_t c = spawn_tied(client_concurrent, NULL);
+	pid_t c = spawn_tied_fd_neutral(client_concurrent, NULL);
 	pid_t in[NBOUND + 1];
 	recv_within(&arrivals, &in[0], sizeof in[0], 10);
 	recv_within(&arrivals, &in[1], sizeof in[1], 10);
@@ -370,6 +371,7 @@ int main(void)
 	recv_within(&arrivals, &in[2], sizeof in[2], 10);
 	CHECK(bound_in_report(in[2]));
 	reap_ok_within(c, 20, "concurrent client");
+	fds_back_of(s, s_fds, 10, "server, after its clients");
 	kill_and_reap(s);
 	PASS();
 }

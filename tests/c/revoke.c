@@ -85,7 +85,9 @@ static void server(void *arg)
 	dup_a = dup(door_a);
 	CHECK(dup_a >= 0);
 	attach_new(path_b, proc_b, NULL, 0);
+	int before = count_fds();
 	reap_ok_within(spawn_tied(inheritor, NULL), 20, "inheritor");
+	fds_back(before, 10, "server, after the inheritor");
 	gate_open(&ready);
 	for (;;)
 		pause();
@@ -176,11 +178,15 @@ int main(void)
 
 	server_pid = spawn_tied(server, NULL);
 	gate_wait_within(&ready, 20);
-	pid_t c1 = spawn_tied(client1, NULL);
+	int s_fds = count_fds_of(server_pid);
+	pid_t c1 = spawn_tied_fd_neutral(client1, NULL);
 	/* Revoke only once C1's call is inside A's procedure. */
 	gate_wait_within(&inside, 20);
-	reap_ok_within(spawn_tied(client2, NULL), 20, "client2");
+	reap_ok_within(spawn_tied_fd_neutral(client2, NULL), 20, "client2");
 	reap_ok_within(c1, 20, "client1");
+	/* Less two by design: B's procedure revoked A, which closed A's
+	 * descriptor and the server's end of its pair. */
+	fds_back_of(server_pid, s_fds - 2, 10, "server, after its clients");
 	kill_and_reap(server_pid);
 	PASS();
 }

@@ -149,11 +149,13 @@ int main(void)
 	int failures = 0;
 
 	/* Part 1 (the client reports its own failure). */
-	int status = wait_within(spawn_tied(release_client, NULL), 20, "release client");
+	int s_fds = count_fds_of(s);
+	int status = wait_within(spawn_tied_fd_neutral(release_client, NULL), 20, "release client");
 	failures += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
 
 	/* Part 2: X takes the only server thread; Y waits for one. */
-	pid_t x = spawn_tied(client_x, NULL);
+	pid_t x = spawn_tied_fd_neutral(client_x, NULL);
+	/* Y is not run by fd_neutral: it must stay single-threaded (below). */
 	gate_wait_within(&inside, 20);
 	pid_t y = spawn_tied(client_y, NULL);
 	gate_wait_within(&calling, 20);
@@ -178,6 +180,9 @@ int main(void)
 	if (!woken)
 		status = wait_within(y, 20, "client Y");
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* Less four by design: the server revoked both its doors, which closed
+	 * each door's descriptor and the server's end of its pair. */
+	fds_back_of(s, s_fds - 4, 10, "server, after its clients");
 	kill_and_reap(s);
 	if (failures)
 		return 1;

@@ -409,7 +409,9 @@ int main(void)
 		exit(1);
 	}
 
-	reap_ok_within(spawn_tied(client1, NULL), 20, "client of server 1");
+	int s_fds = count_fds_of(s1);
+	reap_ok_within(spawn_tied_fd_neutral(client1, NULL), 20, "client of server 1");
+	fds_back_of(s1, s_fds, 10, "server 1, after its client");
 	kill_and_reap(s1);
 
 	/* With the default creation function, a private door has no threads. */
@@ -417,7 +419,8 @@ int main(void)
 	uintptr_t d;
 	recv_within(&ready2, &d, sizeof d, 20);
 	CHECK(d == rep.d0);
-	reap_ok_within(spawn_tied(client_n, NULL), 20, "client of the ordinary door");
+	s_fds = count_fds_of(s2);
+	reap_ok_within(spawn_tied_fd_neutral(client_n, NULL), 20, "client of the ordinary door");
 	pid_t c = spawn_tied(client_pd, NULL);
 	int status;
 	if (ended_within(c, 0.5, &status)) {
@@ -427,7 +430,11 @@ int main(void)
 	}
 	kill_and_reap(c);
 	/* The server still serves its ordinary door. */
-	reap_ok_within(spawn_tied(client_n, NULL), 20, "client of the ordinary door, again");
+	reap_ok_within(spawn_tied_fd_neutral(client_n, NULL), 20, "client of the ordinary door, again");
+	/* Plus two by design: the killed client's channel to the private door
+	 * (its socket and wake eventfd) is in that door's pool, which has no
+	 * thread to read its end of file; a thread bound to the pool would. */
+	fds_back_of(s2, s_fds + 2, 10, "server 2, after its clients");
 	kill_and_reap(s2);
 	PASS();
 }

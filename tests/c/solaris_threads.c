@@ -205,7 +205,9 @@ static void door_part(void)
 	gate_init(&server_ready);
 	pid_t s = spawn_tied(server, NULL);
 	gate_wait_within(&server_ready, 20);
-	reap_ok_within(spawn_tied(client, NULL), 30, "client");
+	int s_fds = count_fds_of(s);
+	reap_ok_within(spawn_tied_fd_neutral(client, NULL), 30, "client");
+	fds_back_of(s, s_fds, 10, "server, after its client");
 	kill_and_reap(s);
 }
 

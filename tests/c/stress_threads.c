@@ -50,6 +50,7 @@ static void client(void *arg)
 			CHECK((long)calls > 0);
 		}
 	}
+	close(fd);
 }
 
 int main(void)
@@ -61,7 +62,9 @@ int main(void)
 	int d = door_create(echo, NULL, 0);
 	CHECK(d >= 0);
 	CHECK_OK(fattach(d, path));
-	reap_ok(spawn(client, NULL));
+	int before = count_fds();
+	reap_ok(spawn_fd_neutral(client, NULL));
+	fds_back(before, 10, "server, after its client");
 	CHECK_OK(fdetach(path));
 	PASS();
 }

@@ -413,8 +413,8 @@ static void client(void *arg)
 	CHECK(s.bad_info[DW] == 0);
 	call_seq(w, DW, 3);
 	close(x);
+	close(y);
 	close(w);
-	(void)y;
 }
 
 /* Y (DOOR_NO_DEPLETION_CB): four held calls, three threads. */
@@ -490,10 +490,11 @@ int main(void)
 		exit(1);
 	}
 
-	reap_ok_within(spawn_tied(client, NULL), 30, "client");
+	int s_fds = count_fds_of(srv);
+	reap_ok_within(spawn_tied_fd_neutral(client, NULL), 30, "client");
 
 	/* Y: three calls are taken, the fourth waits: no depletion callback. */
-	pid_t cy = spawn_tied(client_y, NULL);
+	pid_t cy = spawn_tied_fd_neutral(client_y, NULL);
 	pid_t in[4];
 	for (int k = 0; k < 3; k++)
 		recv_within(&arrivals, &in[k], sizeof in[k], 10);
@@ -508,6 +509,7 @@ int main(void)
 	send_val(&release, bytes, sizeof bytes);
 	recv_within(&arrivals, &in[3], sizeof in[3], 10);
 	reap_ok_within(cy, 20, "client of Y");
+	fds_back_of(srv, s_fds, 10, "server, after its clients");
 	kill_and_reap(srv);
 	PASS();
 }
