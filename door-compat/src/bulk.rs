@@ -47,9 +47,8 @@ pub fn stage(bulk: &mut Bulk, bytes: &[u8]) -> Result<(u32, Option<Fd>)> {
 /// when it is sound but our address space has no room for it, and then
 /// `bulk` is emptied.
 pub fn adopt(bulk: &mut Bulk, fd: &Fd) -> Result<()> {
-    let need = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
-    let len = sys::fstat(fd.raw())?.st_size as usize;
-    if sys::seals(fd)? & need != need || len == 0 || len > wire::BULK_MAX {
+    let len = sys::sealed_len(fd, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW)?;
+    if len == 0 || len > wire::BULK_MAX {
         return Err(Errno(libc::EPROTO));
     }
     *bulk = None;

@@ -88,12 +88,8 @@ pub fn data_memfd(bytes: &[u8]) -> Result<Fd> {
 /// Checks a peer's data memfd before anything is read or allocated for
 /// it: it must be sealed against shrinking and hold at least `size` bytes,
 /// so a peer cannot claim more than it sent, nor shrink it under the copy.
-/// (Only a memfd can carry seals, so no pipe, socket, directory or slow
-/// file passes.)
 pub fn check_data_memfd(fd: &Fd, size: usize) -> Result<()> {
-    let sealed = sys::seals(fd).is_ok_and(|s| s & libc::F_SEAL_SHRINK != 0);
-    let st = sys::fstat(fd.raw())?;
-    if !sealed || st.st_mode & libc::S_IFMT != libc::S_IFREG || (st.st_size as u64) < size as u64 {
+    if sys::sealed_len(fd, libc::F_SEAL_SHRINK)? < size {
         return Err(Errno(libc::EPROTO));
     }
     Ok(())

@@ -821,9 +821,7 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
         return Err(Errno(libc::EPROTO));
     }
     // The client must not be able to shrink the region under us (SIGBUS).
-    let need = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
-    let sealed = sys::seals(&region_fd).is_ok_and(|s| s & need == need);
-    if !sealed || sys::fstat(region_fd.raw()).map(|st| st.st_size as usize) != Ok(wire::REGION_LEN) {
+    if sys::sealed_len(&region_fd, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW) != Ok(wire::REGION_LEN) {
         return Err(Errno(libc::EPROTO));
     }
     let creator = sys::peer_cred(&sock)?.pid;

@@ -664,8 +664,15 @@ pub fn add_seals(fd: &Fd, seals: c_int) -> Result<()> {
     fcntl_int(fd.raw(), libc::F_ADD_SEALS, seals).map(drop)
 }
 
-pub fn seals(fd: &Fd) -> Result<c_int> {
-    fcntl_int(fd.raw(), libc::F_GET_SEALS, 0)
+/// The length of a memfd a peer sent, if it carries every seal in `need`
+/// (so it cannot shrink, or grow, under us). `EPROTO` otherwise: only a
+/// memfd has seals, so no pipe, socket, directory or slow file passes.
+pub fn sealed_len(fd: &Fd, need: c_int) -> Result<usize> {
+    let sealed = fcntl_int(fd.raw(), libc::F_GET_SEALS, 0).is_ok_and(|s| s & need == need);
+    match fstat(fd.raw()) {
+        Ok(st) if sealed && st.st_mode & libc::S_IFMT == libc::S_IFREG => Ok(st.st_size as usize),
+        _ => Err(Errno(libc::EPROTO)),
+    }
 }
 
 // On x86_64, glibc's `struct stat` is the kernel's, so the raw system calls
