@@ -5,6 +5,8 @@ fn main() {
         .file("csrc/door_loop.c")
         .file("csrc/interpose.c")
         .file("csrc/dup.c")
+        .file("csrc/close.c")
+        .file("csrc/setid.c")
         .flag("-fvisibility=hidden")
         // Unwind tables let pthread_exit and cancellation unwind through
         // the service loop.

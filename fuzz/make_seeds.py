@@ -9,12 +9,12 @@ kind, in each target's framing:
   memfd, 4 eventfd, ...).
 
 The message layout is docs/ARCHITECTURE.md's "Wire protocol": 48 bytes,
-magic "DOR1", kind, seq, a, b, c (u64), d, e (u32). Run from anywhere; it
+magic "DOR2", kind, seq, a, b, c (u64), d, e (u32). Run from anywhere; it
 replaces fuzz/corpus/*/seed-*."""
 import os
 import struct
 
-MAGIC = 0x31524F44
+MAGIC = 0x32524F44
 DATA_MEMFD, NO_RESULTS, DATA_BULK, NEW_BULK = 1, 2, 4, 8
 
 
@@ -28,7 +28,7 @@ def frame(fds, m):
 
 # (name, [(descriptors, message)...]): what each side really sends.
 MESSAGES = [
-    ("hello", [(3, msg(1))]),
+    ("hello", [(2, msg(1))]),
     ("info", [(1, msg(2))]),
     ("identity-params", [(0, msg(3, seq=0x1234, a=0x401000, b=7, c=4242, d=0x10)),
                          (0, msg(11, a=2**64 - 1, b=0, c=2**31 - 1))]),
@@ -46,10 +46,10 @@ MESSAGES = [
 
 # door_socket: (name, message, descriptor kinds).
 DOOR_SOCKET = [
-    ("hello", msg(1), [0, 1, 4]),
-    ("hello-unsealed", msg(1), [0, 2, 4]),
-    ("hello-short-region", msg(1), [0, 3, 4]),
-    ("hello-not-a-socket", msg(1), [5, 1, 4]),
+    ("hello", msg(1), [0, 1]),
+    ("hello-unsealed", msg(1), [0, 2]),
+    ("hello-short-region", msg(1), [0, 3]),
+    ("hello-not-a-socket", msg(1), [5, 1]),
     ("info", msg(2), [0]),
     ("clone", msg(12), [0]),
     ("abandon", msg(13, seq=1, a=2), []),

@@ -54,7 +54,7 @@ struct ops {
 	int (*open_door)(int, const char *, int);
 	int (*bind_door)(uint64_t);
 	int (*call_start)(int, void *, void **, int *);
-	int (*call_wait)(void *, const sigset_t *);
+	int (*call_wait)(void *);
 	int (*call_step)(void **, int);
 	void (*call_cancel)(void *);
 };
@@ -218,48 +218,36 @@ void *libdoor_xcreate_startf(void *arg)
  * interrupts the wait even under SA_RESTART (a futex wait with a timeout is
  * never restarted).
  */
-struct call_frame {
-	void *in_flight;
-	sigset_t caller_mask;
-};
-
 static void give_up_call(void *arg)
 {
-	struct call_frame *f = arg;
-	if (f->in_flight != NULL)
-		libdoor_ops->call_cancel(f->in_flight);
-	f->in_flight = NULL;
-	pthread_sigmask(SIG_SETMASK, &f->caller_mask, NULL);
+	void **in_flight = arg;
+	if (*in_flight != NULL)
+		libdoor_ops->call_cancel(*in_flight);
+	*in_flight = NULL;
 }
 
 int libdoor_door_call(int d, void *params)
 {
-	struct call_frame f;
-	sigset_t all;
+	void *in_flight;
 	int fd = -1;
 
 	pthread_testcancel();
 	/*
-	 * Signals stay blocked for the whole call; the waits restore the
-	 * caller's mask atomically while they sleep (ppoll), so a handler runs
-	 * only there, and always interrupts the call.
+	 * The caller's signal mask stays as it is (changing it would cost two
+	 * system calls per call): a handler that runs while the call sleeps
+	 * ends the sleep with EINTR and interrupts the call; one that runs
+	 * before the thread sleeps does not, as with any system call.
 	 */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &f.caller_mask);
-	int r = libdoor_ops->call_start(d, params, &f.in_flight, &fd);
-	int saved;
+	int r = libdoor_ops->call_start(d, params, &in_flight, &fd);
 	(void)fd;
-	pthread_cleanup_push(give_up_call, &f);
-	while (f.in_flight != NULL) {
-		int interrupted = libdoor_ops->call_wait(f.in_flight, &f.caller_mask) == EINTR;
+	pthread_cleanup_push(give_up_call, &in_flight);
+	while (in_flight != NULL) {
+		int interrupted = libdoor_ops->call_wait(in_flight) == EINTR;
 		/* Each wait is short, so a cancellation request acts soon even
 		 * when no signal interrupted the wait. */
 		pthread_testcancel();
-		r = libdoor_ops->call_step(&f.in_flight, interrupted);
+		r = libdoor_ops->call_step(&in_flight, interrupted);
 	}
 	pthread_cleanup_pop(0);
-	saved = errno;
-	pthread_sigmask(SIG_SETMASK, &f.caller_mask, NULL);
-	errno = saved;
 	return r;
 }

@@ -18,6 +18,8 @@
 typedef void dup_door_fn(int oldfd, int newfd);
 static dup_door_fn *dup_door;
 
+void libdoor_forget_fd(int fd); /* close.c */
+
 void libdoor_set_dup_hook(dup_door_fn *hook)
 {
 	__atomic_store_n(&dup_door, hook, __ATOMIC_RELEASE);
@@ -28,9 +30,12 @@ void libdoor_set_dup_hook(dup_door_fn *hook)
 static int duplicated(int oldfd, int newfd)
 {
 	dup_door_fn *hook = __atomic_load_n(&dup_door, __ATOMIC_ACQUIRE);
-	if (newfd >= 0 && newfd != oldfd && hook != NULL) {
+	if (newfd >= 0 && newfd != oldfd) {
 		int saved = errno;
-		hook(oldfd, newfd);
+		/* The number names something new (dup2 may have closed a door there). */
+		libdoor_forget_fd(newfd);
+		if (hook != NULL)
+			hook(oldfd, newfd);
 		errno = saved;
 	}
 	return newfd;

@@ -73,7 +73,7 @@ pub fn create_door(procedure: usize, cookie: usize, attributes: uint_t) -> Resul
         unsafe { server_func()(std::ptr::null_mut()) };
     }
     let fd = fd.into_raw();
-    sys::DOOR_FDS.insert(fd);
+    crate::fdmemo::handed_out(fd);
     Ok(fd)
 }
 

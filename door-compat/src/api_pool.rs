@@ -13,7 +13,7 @@ use crate::csrc;
 use crate::label;
 use crate::serve;
 use crate::server::{self, Depletion, XCreateFn};
-use crate::sys::{self, Errno};
+use crate::sys::Errno;
 
 /// Binds the calling thread to the private pool of door `did`, which this
 /// process created with `DOOR_PRIVATE`: from its next `door_return` on, the
@@ -153,7 +153,7 @@ pub unsafe extern "C" fn door_xcreate(
             return Err(Errno(errno));
         }
         let fd = fd.into_raw();
-        sys::DOOR_FDS.insert(fd);
+        crate::fdmemo::handed_out(fd);
         Ok(fd)
     })
 }

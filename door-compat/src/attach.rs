@@ -423,7 +423,7 @@ pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resul
 /// have chosen, close-on-exec only if `O_CLOEXEC` was asked.
 fn place(door: Fd, flags: c_int) -> Result<c_int> {
     let fd = sys::dupfd(door.raw(), 0, flags & libc::O_CLOEXEC != 0)?;
-    sys::DOOR_FDS.insert(fd);
+    crate::fdmemo::handed_out(fd);
     // Closed now, not on the reaper thread: `open` leaves no descriptor
     // behind when it returns.
     sys::close_duplicated(door);

@@ -9,11 +9,10 @@
 //!
 //! - `start` checks the arguments and sends the call;
 //! - `wait` sleeps until the reply may be in: it spins a little, then
-//!   sleeps in `ppoll` on the channel's wake-up eventfd with a timeout (so
-//!   a dead server is noticed). The C side blocks signals for the whole
-//!   call and `ppoll` restores the caller's mask only while it sleeps, so
-//!   a handler can run only there, and then always interrupts the call
-//!   (`ppoll` is never restarted, even under SA_RESTART);
+//!   sleeps on the region's reply word (a futex) with a timeout (so a dead
+//!   server is noticed). A caught signal ends the sleep with EINTR and
+//!   interrupts the call (a futex wait with a timeout is never restarted,
+//!   even under SA_RESTART);
 //! - `step` reads what arrived (or handles the interruption) and, once the
 //!   reply is in, places the results;
 //! - `cancel`, from a cancellation cleanup handler, gives the call up.
@@ -26,7 +25,7 @@ use libc::c_int;
 use crate::abi::*;
 use crate::client::{self, Pending, Request, Results, Step};
 use crate::descriptors;
-use crate::label;
+use crate::fdmemo;
 use crate::sys::{Errno, Result, set_errno};
 use crate::trace::{ErrnoName, trace};
 
@@ -59,7 +58,7 @@ fn c_result(r: std::thread::Result<Result<()>>) -> c_int {
 pub extern "C" fn start(d: c_int, params: *mut door_arg_t, out: *mut *mut InFlight, fd: *mut c_int) -> c_int {
     // SAFETY: out and fd point at the C caller's locals.
     unsafe { out.write(std::ptr::null_mut()) };
-    trace!("call door={:016x} fd={d} {}", label::door_id(d).unwrap_or(0), ArgSizes(params));
+    trace!("call door={:016x} fd={d} {}", fdmemo::door_id(d).unwrap_or(0), ArgSizes(params));
     let r = std::panic::catch_unwind(|| -> Result<()> {
         let in_flight = send(d, params)?;
         // SAFETY: as above.
@@ -76,7 +75,7 @@ pub extern "C" fn start(d: c_int, params: *mut door_arg_t, out: *mut *mut InFlig
 }
 
 fn send(d: c_int, params: *mut door_arg_t) -> Result<InFlight> {
-    let uniq = label::door_id(d)?;
+    let uniq = fdmemo::door_id(d)?;
     // SAFETY: the caller passed a valid door_arg_t or NULL.
     let arg = unsafe { params.as_ref() };
     let (data, descs) = match arg {
@@ -107,11 +106,11 @@ fn send(d: c_int, params: *mut door_arg_t) -> Result<InFlight> {
 
 /// Waits (at most a short while) until the reply may be in: 0, or EINTR
 /// when a signal handler ran (or a cancellation request interrupted it).
-pub extern "C" fn wait(in_flight: *mut InFlight, sigmask: *const libc::sigset_t) -> c_int {
+pub extern "C" fn wait(in_flight: *mut InFlight) -> c_int {
     // SAFETY: the InFlight start() leaked, owned by the caller, not moved
-    // while we borrow it; sigmask points at the caller's saved mask.
-    let (pending, sigmask) = unsafe { (&mut (*in_flight).pending, &*sigmask) };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client::wait(pending, sigmask))) {
+    // while we borrow it.
+    let pending = unsafe { &mut (*in_flight).pending };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client::wait(pending))) {
         Ok(Err(Errno(libc::EINTR))) => libc::EINTR,
         _ => 0,
     }
@@ -156,7 +155,7 @@ pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int) -> c_int {
 /// passed on.
 fn ended(d: c_int, params: *mut door_arg_t, r: c_int) -> c_int {
     let errno = if r == 0 { 0 } else { Errno::last().0 };
-    trace!("reply door={:016x} fd={d} result={} {}", label::door_id(d).unwrap_or(0), ErrnoName(errno), ArgSizes(params));
+    trace!("reply door={:016x} fd={d} result={} {}", fdmemo::door_id(d).unwrap_or(0), ErrnoName(errno), ArgSizes(params));
     r
 }
 

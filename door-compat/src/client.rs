@@ -15,6 +15,7 @@ use libc::c_int;
 
 use crate::abi::*;
 use crate::descriptors;
+use crate::idwatch;
 use crate::label::{self, Identity};
 use crate::region::{self, Region};
 use crate::spin;
@@ -28,10 +29,10 @@ pub struct ClientChannel {
     region: Region,
     seq: u64,
     pid: libc::pid_t,
-    /// The effective uid and gid this process stated (`SCM_CREDENTIALS`)
-    /// with its last call on the socket; calls handed over in the region
-    /// carry none, so they are made only while these still hold.
-    stated: Option<(libc::uid_t, libc::gid_t)>,
+    /// `idwatch::changes()` when this process last stated its ids
+    /// (`SCM_CREDENTIALS`) with a call on the socket; calls handed over in
+    /// the region carry none, so they are made only while those still hold.
+    stated: Option<u64>,
     /// How long to spin for a reply before sleeping (`spin.rs`).
     spin: spin::Budget,
     /// The server answered Hello: the channel is in its pool and the
@@ -52,20 +53,14 @@ impl ClientChannel {
         sys::mark_internal(&mine);
         let region_fd = sys::memfd(c"libdoor-channel", wire::REGION_LEN)?;
         sys::add_seals(&region_fd, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL)?;
-        // SAFETY: eventfd takes no pointers.
-        let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if wake < 0 {
-            return Err(Errno::last());
-        }
-        let wake = sys::internal(wake);
-        let region = Region::map(&region_fd, wake)?;
+        let region = Region::map(&region_fd)?;
         // The server's end must ask for credentials before our first call
         // is queued on it, or that call would arrive without them.
         sys::pass_credentials(&theirs);
         sys::send_with_fds(
             door_fd,
             &Msg::new(Kind::Hello).encode(),
-            &[theirs.raw(), region_fd.raw(), region.wake_fd().raw()],
+            &[theirs.raw(), region_fd.raw()],
         )
             .map_err(|_| Errno(libc::EBADF))?;
         drop(theirs);
@@ -267,8 +262,7 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
     }
     let r = &ch.region;
     let word = r.rep_word().load(Ordering::SeqCst);
-    // SAFETY: these calls cannot fail.
-    let me = unsafe { (libc::geteuid(), libc::getegid()) };
+    let me = idwatch::changes();
     // The fast way: a server thread lingers on this channel after its last
     // call, so hand the call over in the region and wake it; no socket
     // message. Only for calls without descriptors whose data fits, and
@@ -328,28 +322,25 @@ const LIVENESS_CHECK: std::time::Duration = std::time::Duration::from_millis(100
 
 /// Waits until something may have arrived for a pending call: a reply in
 /// the region, a message on the socket, the server gone; at most
-/// `LIVENESS_CHECK`. `Err(EINTR)` when a signal handler ran.
-/// The caller blocks signals for the whole call and passes its own mask as
-/// `sigmask`: the sleep (`ppoll`) is then the only moment a handler can
-/// run, and it ends the sleep with EINTR, so no signal is ever handled
-/// without interrupting the call.
-pub fn wait(p: &mut Pending, sigmask: &libc::sigset_t) -> Result<()> {
+/// `LIVENESS_CHECK`. `Err(EINTR)` when a signal handler ran during the
+/// sleep: a futex wait or `ppoll` with a timeout ends with EINTR whenever a
+/// handler runs, SA_RESTART or not, so a caught signal interrupts a
+/// waiting call. (One handled while the thread is still running, before it
+/// sleeps, does not, as with any system call.)
+pub fn wait(p: &mut Pending) -> Result<()> {
     if !p.ch.ready {
-        return sys::wait_readable_for(p.ch.sock.raw(), LIVENESS_CHECK, Some(sigmask)).map(drop);
+        return sys::wait_readable_for(p.ch.sock.raw(), LIVENESS_CHECK, None).map(drop);
     }
     let r = &p.ch.region;
     let word = p.word;
     let waited = if p.ch.spin.spin(|| r.rep_word().load(Ordering::Relaxed) != word) {
         Ok(())
     } else {
+        // The server bumps rep_word, then wakes us if this is set: either
+        // it sees the flag, or we see the new word and do not sleep.
         r.client_waiting().store(1, Ordering::SeqCst);
-        let w = if r.rep_word().load(Ordering::SeqCst) == word {
-            sys::wait_readable_for(r.wake_fd().raw(), LIVENESS_CHECK, Some(sigmask)).map(drop)
-        } else {
-            Ok(())
-        };
+        let w = sys::futex_wait(r.rep_word(), word, LIVENESS_CHECK);
         r.client_waiting().store(0, Ordering::SeqCst);
-        let _ = sys::read(r.wake_fd().raw(), &mut [0u8; 8]);
         w
     };
     // Taken before `receive` looks, so a reply after this changes it again.

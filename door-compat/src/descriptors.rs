@@ -58,7 +58,7 @@ pub fn describe(fd: c_int) -> door_desc_t {
     let mut attributes = DOOR_DESCRIPTOR;
     let mut id = 0;
     if let Ok(uniq) = label::door_id(fd) {
-        sys::DOOR_FDS.insert(fd);
+        crate::fdmemo::handed_out(fd);
         id = uniq;
         if let Some(door) = server::local_door(uniq) {
             attributes |= door.info().di_attributes;

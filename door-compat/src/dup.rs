@@ -38,7 +38,7 @@ pub fn replace_with_copy(oldfd: c_int, newfd: c_int) {
     let Ok(copy) = descriptors::copy_door(oldfd, uniq) else { return };
     let cloexec = sys::fcntl_int(newfd, libc::F_GETFD, 0).map(|f| f & libc::FD_CLOEXEC != 0).unwrap_or(false);
     if sys::dup3(copy.raw(), newfd, if cloexec { libc::O_CLOEXEC } else { 0 }).is_ok() {
-        sys::DOOR_FDS.insert(newfd);
+        crate::fdmemo::handed_out(newfd);
         // Not on the reaper thread: the caller's descriptor count is final
         // when dup (or fork) returns.
         sys::close_duplicated(copy);

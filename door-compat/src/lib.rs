@@ -34,6 +34,8 @@ mod client;
 mod cred;
 mod descriptors;
 mod dup;
+mod fdmemo;
+mod idwatch;
 #[cfg(not(test))]
 mod interpose;
 mod label;
@@ -71,7 +73,7 @@ struct Ops {
     open_door: extern "C" fn(libc::c_int, *const libc::c_char, libc::c_int) -> libc::c_int,
     bind_door: extern "C" fn(u64) -> libc::c_int,
     call_start: extern "C" fn(libc::c_int, *mut abi::door_arg_t, *mut *mut call::InFlight, *mut libc::c_int) -> libc::c_int,
-    call_wait: extern "C" fn(*mut call::InFlight, *const libc::sigset_t) -> libc::c_int,
+    call_wait: extern "C" fn(*mut call::InFlight) -> libc::c_int,
     call_step: extern "C" fn(*mut *mut call::InFlight, libc::c_int) -> libc::c_int,
     call_cancel: extern "C" fn(*mut call::InFlight),
 }
@@ -150,6 +152,8 @@ extern "C" fn init() {
         trace::install();
         stat::install();
         dup::install();
+        fdmemo::install();
+        idwatch::install();
         // SAFETY: OPS is a static, valid forever; the atfork handlers are
         // extern "C" functions that take no arguments.
         unsafe {

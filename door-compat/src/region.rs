@@ -12,21 +12,18 @@
 //! owns a call (pending → picked by a server thread, or withdrawn by an
 //! interrupted client, or abandoned after it was picked). The futex words
 //! let a server thread that *lingers* on the channel after a call take the
-//! client's next call without any socket message; the client is woken
-//! through its eventfd when results (or an error) are in the reply area.
+//! client's next call without any socket message; a client sleeping for
+//! its reply is woken the same way, on `rep_word`, when results (or an
+//! error) are in the reply area or a reply was sent on the socket.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::sys::{self, Fd, Mapping, Result};
 use crate::wire;
 
-/// The mapping, and the client's wake-up eventfd: the server writes to it
-/// when it posts a reply while the client sleeps, and the client sleeps in
-/// `ppoll` on it, which lets it unblock signals atomically for the wait
-/// (see `call.rs`).
+/// The mapping.
 pub struct Region {
     map: Mapping,
-    wake: Fd,
 }
 
 /// How a request reached the region (`req_via`).
@@ -38,17 +35,9 @@ pub const POOL: u32 = 0;
 pub const LINGER: u32 = 1;
 
 impl Region {
-    /// Maps `fd`, which must be `REGION_LEN` bytes, with the wake-up
-    /// descriptor `wake` (an eventfd, which the server checks; made
-    /// non-blocking here, so writing to it never blocks the server).
-    pub fn map(fd: &Fd, wake: Fd) -> Result<Region> {
-        sys::set_nonblocking(wake.raw())?;
-        sys::mark_internal(&wake);
-        Ok(Region { map: Mapping::shared(fd, wire::REGION_LEN)?, wake })
-    }
-
-    pub fn wake_fd(&self) -> &Fd {
-        &self.wake
+    /// Maps `fd`, which must be `REGION_LEN` bytes.
+    pub fn map(fd: &Fd) -> Result<Region> {
+        Ok(Region { map: Mapping::shared(fd, wire::REGION_LEN)? })
     }
 
     fn u64_at(&self, off: usize) -> &AtomicU64 {
@@ -132,7 +121,7 @@ impl Region {
     pub fn notify_client(&self) {
         self.rep_word().fetch_add(1, Ordering::SeqCst);
         if self.client_waiting().load(Ordering::SeqCst) != 0 {
-            let _ = sys::write(self.wake.raw(), &1u64.to_ne_bytes());
+            sys::futex_wake(self.rep_word());
         }
     }
 

@@ -132,6 +132,6 @@ pub fn duplicate(d: c_int) -> Result<c_int> {
     let uniq = crate::label::door_id(d)?;
     let fd = crate::descriptors::copy_door(d, uniq)?;
     let fd = crate::sys::dupfd(fd.raw(), 0, true)?;
-    crate::sys::DOOR_FDS.insert(fd);
+    crate::fdmemo::handed_out(fd);
     Ok(fd)
 }

@@ -605,6 +605,7 @@ pub extern "C" fn atfork_parent() {
 }
 
 pub extern "C" fn atfork_child() {
+    sys::renew_pid();
     sys::close_internal_after_fork();
     FORK_GUARD.with(|f| f.borrow_mut().take());
     count_inherited_doors();
@@ -809,15 +810,12 @@ fn is_listening_seqpacket(fd: c_int) -> bool {
 /// Takes a client's Hello: checks the socket and the region it sent, maps
 /// the region and hands the channel to the door's pool.
 fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
-    if fds.len() != 3 {
+    if fds.len() != 2 {
         return Err(Errno(libc::EPROTO));
     }
-    let wake = fds.pop().expect("three descriptors");
-    let region_fd = fds.pop().expect("three descriptors");
-    let sock = fds.pop().expect("three descriptors");
-    // The wake-up must be an eventfd: anything else (a file on a slow file
-    // system, a pipe) could make writing to it block or fill something.
-    if !is_seqpacket(sock.raw()) || !sys::is_eventfd(wake.raw()) {
+    let region_fd = fds.pop().expect("two descriptors");
+    let sock = fds.pop().expect("two descriptors");
+    if !is_seqpacket(sock.raw()) {
         return Err(Errno(libc::EPROTO));
     }
     // The client must not be able to shrink the region under us (SIGBUS).
@@ -827,7 +825,7 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
     let creator = sys::peer_cred(&sock)?.pid;
     // A region we cannot map writable (sealed against writing) is the
     // client's doing; a lack of memory or descriptors is ours.
-    let region = Region::map(&region_fd, wake).map_err(|e| match e {
+    let region = Region::map(&region_fd).map_err(|e| match e {
         Errno(libc::ENOMEM | libc::ENFILE | libc::EMFILE) => e,
         _ => Errno(libc::EPROTO),
     })?;

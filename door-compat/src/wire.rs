@@ -10,16 +10,15 @@ use libc::c_int;
 
 use crate::abi::DOOR_MAX_DESC;
 
-/// "DOR1", little-endian; a new protocol version gets a new magic.
-pub const MAGIC: u32 = 0x3152_4f44;
+/// "DOR2", little-endian; a new protocol version gets a new magic.
+pub const MAGIC: u32 = 0x3252_4f44;
 /// Every message's size.
 pub const MSG_LEN: usize = 48;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Kind {
-    /// client → door socket: a new channel. fds: [channel end, region memfd,
-    /// wake-up eventfd].
+    /// client → door socket: a new channel. fds: [channel end, region memfd].
     Hello = 1,
     /// client → door socket: describe the door. fds: [reply socket].
     Info = 2,
@@ -204,7 +203,7 @@ impl Msg {
 pub fn fixed_fd_count(kind: Kind) -> Option<usize> {
     use Kind::*;
     match kind {
-        Hello => Some(3),
+        Hello => Some(2),
         Info | Clone => Some(1),
         Attach => Some(2),
         Identity | Open | Detach | Abandon | Params => Some(0),
@@ -406,8 +405,8 @@ mod tests {
     #[test]
     fn control_messages_carry_their_descriptors() {
         let hello = Msg::new(Kind::Hello).encode();
-        assert_eq!(decode_control(&hello, 3, false).map(|m| m.kind), Ok(Kind::Hello));
-        for n in [0, 2, 4, 253] {
+        assert_eq!(decode_control(&hello, 2, false).map(|m| m.kind), Ok(Kind::Hello));
+        for n in [0, 1, 3, 253] {
             assert_eq!(decode_control(&hello, n, false), Err(Malformed::WrongFdCount));
         }
         assert_eq!(decode_control(&hello, 3, true), Err(Malformed::UnexpectedKind));

@@ -1,7 +1,7 @@
 //! A live door's control thread, fed hostile messages with hostile
 //! descriptors through a door descriptor, as any holder of one can send
-//! them: Hello (a channel end, a region memfd, a wake-up eventfd, each of
-//! which may be of the wrong kind, size or seals), Info, Clone, Abandon,
+//! them: Hello (a channel end and a region memfd, either of which may be
+//! of the wrong kind, size or seals), Info, Clone, Abandon,
 //! and anything else. Attach is left out: an attachment is meant to last,
 //! so each would keep its listener for the whole run.
 //!

@@ -14,12 +14,14 @@
 
 #include <dirent.h>
 #include <stdatomic.h>
+#include <linux/futex.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 
 /* ---- The wire protocol, as the library speaks it (wire.rs). ---- */
 
-#define W_MAGIC 0x31524f44u
+#define W_MAGIC 0x32524f44u
 enum { K_HELLO = 1, K_INFO, K_IDENTITY, K_ATTACH, K_OPEN, K_DETACH, K_OPENED, K_CALL, K_REPLY, K_DESCS, K_PARAMS, K_CLONE, K_ABANDON };
 enum { F_DATA_MEMFD = 1, F_NO_RESULTS = 2, F_DATA_BULK = 4, F_NEW_BULK = 8 };
 
@@ -196,9 +198,15 @@ static inline int region_memfd(size_t len, unsigned seals)
 	return fd;
 }
 
-/* A channel opened raw: our socket end, the mapped region, the eventfd. */
+/* Wakes whoever sleeps on the 32-bit futex word at `addr` (shared memory). */
+static inline void futex_wake_all(void *addr)
+{
+	syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* A channel opened raw: our socket end and the mapped region. */
 struct rchan {
-	int sock, wake;
+	int sock;
 	char *region;
 	uint64_t seq;
 };
@@ -212,12 +220,10 @@ static inline void raw_channel(int door, struct rchan *c)
 	int sv[2];
 	CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
 	int region = region_memfd(R_LEN, F_SEAL_SHRINK | F_SEAL_GROW);
-	c->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	CHECK(c->wake >= 0);
 	c->region = mmap(NULL, R_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, region, 0);
 	CHECK(c->region != MAP_FAILED);
-	int fds[3] = { sv[1], region, c->wake };
-	send_msg(door, wmsg(K_HELLO, 0), fds, 3);
+	int fds[2] = { sv[1], region };
+	send_msg(door, wmsg(K_HELLO, 0), fds, 2);
 	close(sv[1]);
 	close(region);
 	c->sock = sv[0];
@@ -230,7 +236,6 @@ static inline void raw_channel(int door, struct rchan *c)
 static inline void close_channel(struct rchan *c)
 {
 	close(c->sock);
-	close(c->wake);
 	munmap(c->region, R_LEN);
 }
 

@@ -3,8 +3,7 @@
  * speaking raw: garbage, truncated, oversized and empty messages, kinds no
  * client sends; Hello with too few or too many descriptors or descriptors
  * of the wrong kinds (a pipe for the channel, a directory or an unsealed
- * memfd shrunk after sending for the region, a regular file for the
- * wake-up); Info, Clone and Hello whose reply socket the offender filled
+ * memfd shrunk after sending for the region); Info, Clone and Hello whose reply socket the offender filled
  * so that the server cannot write to it; an attached listener that the
  * offender shuts down; thousands of descriptors. Each time: the server
  * lives, a good client (whose every fifth step opens the path afresh and
@@ -27,16 +26,16 @@ static void bad_message(const void *buf, size_t len, const int *fds, int n, cons
 	after(what);
 }
 
-/* A Hello with these three descriptors (closed here) must be refused: the
+/* A Hello with these two descriptors (closed here) must be refused: the
  * door descriptor and the channel end are closed. */
-static void bad_hello(int sock, int region, int wake, const char *what)
+static void bad_hello(int sock, int region, const char *what)
 {
 	int sv[2];
 	CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
-	int fds[3] = { sock >= 0 ? sock : sv[1], region, wake };
+	int fds[2] = { sock >= 0 ? sock : sv[1], region };
 	int d = raw_open(door_path);
-	send_msg(d, wmsg(K_HELLO, 0), fds, 3);
-	close_all(fds, 3);
+	send_msg(d, wmsg(K_HELLO, 0), fds, 2);
+	close_all(fds, 2);
 	if (sock >= 0)
 		close(sv[1]);
 	expect_closed(d, 20, what);
@@ -82,8 +81,8 @@ int main(void)
 	{
 		int fds[4];
 		assorted_fds(fds, 4);
-		bad_message(&hello, sizeof hello, fds, 2, "Hello with two descriptors");
-		bad_message(&hello, sizeof hello, fds, 4, "Hello with four descriptors");
+		bad_message(&hello, sizeof hello, fds, 1, "Hello with one descriptor");
+		bad_message(&hello, sizeof hello, fds, 3, "Hello with three descriptors");
 		bad_message(&info, sizeof info, fds, 4, "Info with stray descriptors");
 		close_all(fds, 4);
 	}
@@ -93,31 +92,29 @@ int main(void)
 		int p[2];
 		CHECK_OK(pipe(p));
 		close(p[1]);
-		bad_hello(p[0], region_memfd(R_LEN, F_SEAL_SHRINK | F_SEAL_GROW), eventfd(0, 0), "a pipe for the channel");
-		bad_hello(-1, open("/", O_RDONLY | O_DIRECTORY), eventfd(0, 0), "a directory for the region");
+		bad_hello(p[0], region_memfd(R_LEN, F_SEAL_SHRINK | F_SEAL_GROW), "a pipe for the channel");
+		bad_hello(-1, open("/", O_RDONLY | O_DIRECTORY), "a directory for the region");
 		int shrinkable = region_memfd(R_LEN, 0);
 		int sv[2];
 		CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
-		int fds[3] = { sv[1], shrinkable, eventfd(0, 0) };
+		int fds[2] = { sv[1], shrinkable };
 		int d = raw_open(door_path);
-		send_msg(d, hello, fds, 3);
+		send_msg(d, hello, fds, 2);
 		CHECK_OK(ftruncate(shrinkable, 0));
-		close_all(fds, 3);
+		close_all(fds, 2);
 		expect_closed(d, 20, "an unsealed region shrunk after sending");
 		expect_closed(sv[0], 20, "an unsealed region shrunk after sending");
 		close(sv[0]);
 		close(d);
 		after("an unsealed region shrunk after sending");
-		bad_hello(-1, region_memfd(R_LEN / 2, F_SEAL_SHRINK | F_SEAL_GROW), eventfd(0, 0), "a region of the wrong size");
+		bad_hello(-1, region_memfd(R_LEN / 2, F_SEAL_SHRINK | F_SEAL_GROW), "a region of the wrong size");
 		char file[600];
-		snprintf(file, sizeof file, "%s.wake", door_path);
+		snprintf(file, sizeof file, "%s.region", door_path);
 		int f = open(file, O_RDWR | O_CREAT, 0600);
 		CHECK(f >= 0);
 		unlink(file);
-		bad_hello(-1, region_memfd(R_LEN, F_SEAL_SHRINK | F_SEAL_GROW), f, "a regular file for the wake-up");
-		CHECK_OK(pipe(p));
-		close(p[0]);
-		bad_hello(-1, region_memfd(R_LEN, F_SEAL_SHRINK | F_SEAL_GROW), p[1], "a pipe for the wake-up");
+		CHECK_OK(ftruncate(f, R_LEN));
+		bad_hello(-1, f, "a regular file of the right size for the region");
 	}
 
 	/* Descriptors whose close would block: a loopback TCP socket with
@@ -190,12 +187,12 @@ int main(void)
 		/* Hello with a channel end the offender filled first. */
 		int sv[2];
 		full_pair(sv);
-		int fds[3] = { sv[1], region_memfd(R_LEN, F_SEAL_SHRINK | F_SEAL_GROW), eventfd(0, 0) };
+		int fds[2] = { sv[1], region_memfd(R_LEN, F_SEAL_SHRINK | F_SEAL_GROW) };
 		int d = raw_open(door_path);
-		send_msg(d, hello, fds, 3);
+		send_msg(d, hello, fds, 2);
 		require_progress("a full channel socket", 10, 60);
 		expect_closed(d, 20, "a full channel socket");
-		close_all(fds, 3);
+		close_all(fds, 2);
 		close(sv[0]);
 		close(d);
 		after("a full channel socket");

@@ -34,34 +34,33 @@ static void send_fake(int sock, struct wmsg m, const int *fds, int n)
 	(void)raw_send(sock, &m, sizeof m, fds, n);
 }
 
-static void post(char *region, int wake, uint64_t seq, uint64_t err, uint64_t size)
+static void post(char *region, uint64_t seq, uint64_t err, uint64_t size)
 {
 	atomic_store((_Atomic uint64_t *)(region + R_REP_ERRNO), err);
 	atomic_store((_Atomic uint64_t *)(region + R_REP_SIZE), size);
 	atomic_store((_Atomic uint64_t *)(region + R_REP_SEQ), seq);
 	atomic_fetch_add((_Atomic uint32_t *)(region + R_REP_WORD), 1);
-	uint64_t one = 1;
-	CHECK(write(wake, &one, sizeof one) == sizeof one);
+	futex_wake_all(region + R_REP_WORD);
 }
 
 /* Answers call `seq` on channel `ch` as scenario `s` says. */
-static void answer(int s, int ch, char *region, int wake, uint64_t seq)
+static void answer(int s, int ch, char *region, uint64_t seq)
 {
 	int fds[253];
 	struct wmsg r = wmsg(K_REPLY, seq);
 	switch (s) {
 	case S_GOOD:
 		memcpy(region + R_REPLY, "fine", 4);
-		post(region, wake, seq, 0, 4);
+		post(region, seq, 0, 4);
 		break;
 	case S_SIZE:
-		post(region, wake, seq, 0, 1 << 20);
+		post(region, seq, 0, 1 << 20);
 		break;
 	case S_ERRNO:
-		post(region, wake, seq, 1ull << 40, 0);
+		post(region, seq, 1ull << 40, 0);
 		break;
 	case S_ERRNO_OK:
-		post(region, wake, seq, ENOENT, 0);
+		post(region, seq, ENOENT, 0);
 		break;
 	case S_MEMFD_SHORT:
 	case S_MEMFD_SEALED:
@@ -70,7 +69,7 @@ static void answer(int s, int ch, char *region, int wake, uint64_t seq)
 		r.e = F_DATA_MEMFD;
 		send_fake(ch, r, fds, 1);
 		close(fds[0]);
-		post(region, wake, 0, 0, 0);
+		post(region, 0, 0, 0);
 		break;
 	case S_BULK_UNSEALED:
 	case S_BULK_BEYOND:
@@ -79,14 +78,14 @@ static void answer(int s, int ch, char *region, int wake, uint64_t seq)
 		r.e = F_DATA_BULK | F_NEW_BULK;
 		send_fake(ch, r, fds, 1);
 		close(fds[0]);
-		post(region, wake, 0, 0, 0);
+		post(region, 0, 0, 0);
 		break;
 	case S_COUNT:
 		assorted_fds(fds, 5);
 		r.d = 2;
 		send_fake(ch, r, fds, 5);
 		close_all(fds, 5);
-		post(region, wake, 0, 0, 0);
+		post(region, 0, 0, 0);
 		break;
 	case S_THOUSANDS: {
 		int p[2];
@@ -102,14 +101,14 @@ static void answer(int s, int ch, char *region, int wake, uint64_t seq)
 		send_fake(ch, r, NULL, 0);
 		close_all(fds, 253);
 		close_all(p, 2);
-		post(region, wake, 0, 0, 0);
+		post(region, 0, 0, 0);
 		break;
 	}
 	case S_GARBAGE: {
 		unsigned char junk[48];
 		memset(junk, 0x5A, sizeof junk);
 		(void)raw_send(ch, junk, sizeof junk, NULL, 0);
-		post(region, wake, 0, 0, 0);
+		post(region, 0, 0, 0);
 		break;
 	}
 	default:
@@ -164,7 +163,7 @@ static void fake_server(void *arg)
 	close(conn);
 
 	/* Serves Hellos and calls as the test asks. */
-	int door = sv[1], ch = -1, wake = -1;
+	int door = sv[1], ch = -1;
 	char *region = NULL;
 	for (;;) {
 		struct pollfd p[2] = { { door, POLLIN, 0 }, { ch, POLLIN, 0 } };
@@ -174,17 +173,15 @@ static void fake_server(void *arg)
 			ssize_t k = raw_recv(door, &m, sizeof m, fds, 253, &n, 1);
 			if (k == 0)
 				_exit(0);
-			if (k != sizeof m || m.kind != K_HELLO || n != 3) {
+			if (k != sizeof m || m.kind != K_HELLO || n != 2) {
 				close_all(fds, n);
 				continue;
 			}
 			if (ch >= 0) {
 				close(ch);
-				close(wake);
 				munmap(region, R_LEN);
 			}
 			ch = fds[0];
-			wake = fds[2];
 			region = mmap(NULL, R_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fds[1], 0);
 			CHECK(region != MAP_FAILED);
 			close(fds[1]);
@@ -211,7 +208,7 @@ static void fake_server(void *arg)
 			ch = -1;
 			continue;
 		}
-		answer(s, ch, region, wake, m.seq);
+		answer(s, ch, region, m.seq);
 	}
 }
 
