@@ -272,6 +272,7 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
         r.req_size().store(req.data.len() as u64, Ordering::SeqCst);
         r.req_flags().store(msg.e, Ordering::SeqCst);
         r.req_via().store(region::VIA_REGION, Ordering::SeqCst);
+        r.client_cpu().store(spin::current_cpu(), Ordering::Relaxed);
         r.state().store(wire::pending(seq), Ordering::SeqCst);
         r.req_word().fetch_add(1, Ordering::SeqCst);
         if r.server_waiting().load(Ordering::SeqCst) != 0 {
@@ -333,7 +334,11 @@ pub fn wait(p: &mut Pending) -> Result<()> {
     }
     let r = &p.ch.region;
     let word = p.word;
-    let waited = if p.ch.spin.spin(|| r.rep_word().load(Ordering::Relaxed) != word) {
+    let cpu = spin::current_cpu();
+    r.client_cpu().store(cpu, Ordering::Relaxed);
+    let began = std::time::Instant::now();
+    let apart = r.server_cpu().load(Ordering::Relaxed) != cpu;
+    let waited = if apart && p.ch.spin.spin(|| r.rep_word().load(Ordering::Relaxed) != word) {
         Ok(())
     } else {
         // The server bumps rep_word, then wakes us if this is set: either
@@ -341,6 +346,9 @@ pub fn wait(p: &mut Pending) -> Result<()> {
         r.client_waiting().store(1, Ordering::SeqCst);
         let w = sys::futex_wait(r.rep_word(), word, LIVENESS_CHECK);
         r.client_waiting().store(0, Ordering::SeqCst);
+        if r.rep_word().load(Ordering::SeqCst) != word && r.server_cpu().load(Ordering::Relaxed) != cpu {
+            p.ch.spin.slept(began.elapsed());
+        }
         w
     };
     // Taken before `receive` looks, so a reply after this changes it again.

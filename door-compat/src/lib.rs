@@ -61,7 +61,7 @@ pub mod fuzzing {
     pub use crate::api::{door_create, door_return};
     pub use crate::attach::Meta;
     pub use crate::label::Identity;
-    pub use crate::wire::{Data, Kind, MSG_LEN, Msg, Payload, REPLY_CAP, REQUEST_CAP, peer_errno};
+    pub use crate::wire::{Data, Kind, MAGIC, MSG_LEN, Msg, Payload, REPLY_CAP, REQUEST_CAP, peer_errno};
 }
 
 /// Function pointers the C half (`csrc/`) calls back into. Rust functions

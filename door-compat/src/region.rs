@@ -86,6 +86,14 @@ impl Region {
     pub fn client_waiting(&self) -> &AtomicU32 {
         self.u32_at(wire::CLIENT_WAITING_OFF)
     }
+    /// The CPU the client last ran on, plus one (`spin::current_cpu`).
+    pub fn client_cpu(&self) -> &AtomicU32 {
+        self.u32_at(wire::CLIENT_CPU_OFF)
+    }
+    /// The CPU the server thread last ran on, plus one.
+    pub fn server_cpu(&self) -> &AtomicU32 {
+        self.u32_at(wire::SERVER_CPU_OFF)
+    }
     /// The call a region reply answers (written last).
     pub fn rep_seq(&self) -> &AtomicU64 {
         self.u64_at(wire::REP_SEQ_OFF)
@@ -131,6 +139,7 @@ impl Region {
         self.rep_errno().store(errno as u64, Ordering::SeqCst);
         self.rep_size().store(size as u64, Ordering::SeqCst);
         self.rep_seq().store(seq, Ordering::SeqCst);
+        self.server_cpu().store(crate::spin::current_cpu(), Ordering::Relaxed);
         self.notify_client();
     }
 }

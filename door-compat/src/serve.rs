@@ -377,7 +377,10 @@ fn linger(rec: &mut ServerThread, pool: &Arc<Pool>, ch: Arc<Channel>) -> Option<
     if pool.idle.load(Ordering::SeqCst) > 0 && !pool.closed.load(Ordering::SeqCst) {
         r.mode().store(region::LINGER, Ordering::SeqCst);
         let deadline = std::time::Instant::now() + LINGER;
+        let cpu = crate::spin::current_cpu();
+        r.server_cpu().store(cpu, Ordering::Relaxed);
         loop {
+            let began = std::time::Instant::now();
             let word = r.req_word().load(Ordering::SeqCst);
             if let Some(t) = take_region_call(rec, &ch) {
                 taken = Some(t);
@@ -401,7 +404,9 @@ fn linger(rec: &mut ServerThread, pool: &Arc<Pool>, ch: Arc<Channel>) -> Option<
                     }
                 };
             }
-            if ch.spin.lock().unwrap_or_else(|p| p.into_inner()).spin(|| r.req_word().load(Ordering::Relaxed) != word) {
+            // A client last seen on this CPU cannot post while we spin.
+            let apart = r.client_cpu().load(Ordering::Relaxed) != cpu;
+            if apart && ch.spin.lock().unwrap_or_else(|p| p.into_inner()).spin(|| r.req_word().load(Ordering::Relaxed) != word) {
                 continue;
             }
             // A client that died meanwhile is noticed when the channel goes
@@ -416,6 +421,9 @@ fn linger(rec: &mut ServerThread, pool: &Arc<Pool>, ch: Arc<Channel>) -> Option<
                 let _ = sys::futex_wait(r.req_word(), word, deadline - now);
             }
             r.server_waiting().store(0, Ordering::SeqCst);
+            if r.req_word().load(Ordering::SeqCst) != word && r.client_cpu().load(Ordering::Relaxed) != cpu {
+                ch.spin.lock().unwrap_or_else(|p| p.into_inner()).slept(began.elapsed());
+            }
         }
         r.mode().store(region::POOL, Ordering::SeqCst);
         // A client that saw LINGER just before it ended posted in the region.

@@ -6,16 +6,25 @@
 //! ends in success doubles the budget (up to `MAX_NS`), one that ends in a
 //! sleep halves it, down to nothing; with nothing, every `PROBE_EVERY`th
 //! wait tries a small spin again, so a peer that moves to another CPU is
-//! noticed. When both sides share a CPU no spin can succeed (the peer cannot
-//! run while we spin), so the budget falls to zero within a few calls and
-//! stays there: same-CPU calls pay at most a probe now and then. On a
-//! machine with one CPU there is no spinning at all.
+//! noticed.
+//!
+//! A sleep that ended soon (the answer came within `MAX_NS` of the start
+//! of the wait) raises the budget to cover that wait next time: where
+//! waking a sleeping CPU is slow (tens of microseconds on some virtual
+//! machines), every spin shorter than that wake-up fails, and only a spin
+//! that outlasts it lets both sides end up running at once, after which
+//! each finds the other's answer without sleeping.
+//!
+//! Each side writes the CPU it runs on into the region; a waiter whose
+//! peer was last seen on its own CPU does not spin (the peer cannot run
+//! while it spins) and learns nothing from its sleep. So same-CPU calls
+//! spin not at all. On a machine with one CPU there is no spinning at all.
 
 use std::sync::OnceLock;
 use std::time::Instant;
 
 /// The most a waiter spins before it sleeps.
-const MAX_NS: u32 = 20_000;
+const MAX_NS: u32 = 100_000;
 /// A budget below this is not worth a spin.
 const MIN_NS: u32 = 500;
 /// With no budget, every this-many waits spin `MIN_NS * 2` once.
@@ -74,6 +83,26 @@ impl Budget {
         };
         won
     }
+
+    /// After a spin failed and the waiter slept: what it waited for came
+    /// `waited` after the wait began, from a peer on another CPU. A wait
+    /// that a longer spin would have covered raises the budget to it.
+    pub fn slept(&mut self, waited: std::time::Duration) {
+        let ns = waited.as_nanos();
+        if spinning_possible() && ns < u128::from(MAX_NS) {
+            let cover = (ns + ns / 4) as u32;
+            self.ns = self.ns.max(cover.clamp(MIN_NS * 2, MAX_NS));
+        }
+    }
+}
+
+/// The CPU this thread runs on, plus one (0: not known), as the region's
+/// `client_cpu` and `server_cpu` words hold it. glibc reads it from the
+/// thread's rseq area: no system call.
+pub fn current_cpu() -> u32 {
+    // SAFETY: sched_getcpu takes no arguments.
+    let cpu = unsafe { libc::sched_getcpu() };
+    if cpu < 0 { 0 } else { cpu as u32 + 1 }
 }
 
 #[cfg(test)]
@@ -96,5 +125,10 @@ mod tests {
             false
         }));
         assert_eq!(calls, 1);
+        // A sleep that a spin could have covered raises the budget to it.
+        b.slept(std::time::Duration::from_micros(40));
+        assert!(!spinning_possible() || b.ns >= 40_000);
+        b.slept(std::time::Duration::from_millis(5));
+        assert!(b.ns <= MAX_NS);
     }
 }

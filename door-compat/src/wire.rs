@@ -273,6 +273,9 @@ pub const REP_SEQ_OFF: usize = 96;
 pub const REP_ERRNO_OFF: usize = 104;
 pub const REP_SIZE_OFF: usize = 112;
 pub const REQ_SIZE_OFF: usize = 120;
+/// The CPU (plus one) each side last ran on when it posted or waited.
+pub const CLIENT_CPU_OFF: usize = 128;
+pub const SERVER_CPU_OFF: usize = 132;
 pub const REQUEST_OFF: usize = 4096;
 pub const REQUEST_CAP: usize = 64 * 1024;
 pub const REPLY_OFF: usize = REQUEST_OFF + REQUEST_CAP;

@@ -22,12 +22,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use door::abi::{door_desc_t, door_server_procedure_t};
-use door::fuzzing::{MSG_LEN, door_create, door_return};
+use door::fuzzing::{Kind, MSG_LEN, Msg, door_create, door_return};
 use libc::{c_char, c_int, c_void};
 use libfuzzer_sys::fuzz_target;
 
 const REGION_LEN: i64 = 135_168;
-const INFO: u32 = 2;
 const ATTACH: u32 = 4;
 const IDENTITY: u32 = 3;
 
@@ -145,9 +144,7 @@ fn send(sock: c_int, bytes: &[u8], fds: &[c_int]) -> isize {
 /// discarded with it).
 fn identity_answered(door: c_int) -> bool {
     let (mine, theirs) = seqpacket_pair();
-    let mut info = [0u8; MSG_LEN];
-    info[..4].copy_from_slice(&0x3152_4f44u32.to_le_bytes());
-    info[4..8].copy_from_slice(&INFO.to_le_bytes());
+    let info = Msg::new(Kind::Info).encode();
     if send(door, &info, &[theirs.as_raw_fd()]) != MSG_LEN as isize {
         return false;
     }

@@ -8,7 +8,7 @@
 //! the checks below are the properties the server and client rely on.
 #![no_main]
 
-use door::fuzzing::{Data, Identity, Kind, MSG_LEN, Meta, Msg, Payload, REPLY_CAP, REQUEST_CAP, peer_errno};
+use door::fuzzing::{Data, Identity, Kind, MAGIC, MSG_LEN, Meta, Msg, Payload, REPLY_CAP, REQUEST_CAP, peer_errno};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -27,7 +27,7 @@ fn messages(mut input: &[u8]) {
         if let Some(msg) = Msg::decode(bytes) {
             message(&msg, bytes, fds);
         } else {
-            assert!(bytes.len() != MSG_LEN || bytes[..4] != 0x3152_4f44u32.to_le_bytes() || !known_kind(bytes));
+            assert!(bytes.len() != MSG_LEN || bytes[..4] != MAGIC.to_le_bytes() || !known_kind(bytes));
         }
     }
 }
