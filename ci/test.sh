@@ -26,7 +26,7 @@ for target in peer_input door_socket; do
 done
 rm -f "$fuzz_log"
 tests/c/run.sh release
-tests/c/valgrind.sh release call_basic unref_flood revoke_waiters nested fork_exec cancel private_pool server_death
+tests/c/valgrind.sh release call_basic unref_flood revoke_waiters nested fork_exec cancel private_pool server_death fd_reuse
 make -s -C tests/load quick
 make -s -C tools/doorctl check
 python3 docs/gen-reference.py --check
