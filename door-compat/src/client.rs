@@ -23,7 +23,11 @@ use crate::bulk;
 use crate::sys::{self, Errno, Fd, Result};
 use crate::wire::{self, Data, Kind, MSG_LEN, Msg, Payload};
 
-pub struct ClientChannel {
+/// A channel, boxed: it moves between the thread's cache, the call in
+/// flight and the results on every call, and a pointer moves for free.
+pub type ClientChannel = Box<ChannelState>;
+
+pub struct ChannelState {
     uniq: u64,
     sock: Fd,
     region: Region,
@@ -44,7 +48,7 @@ pub struct ClientChannel {
     reply_bulk: bulk::Bulk,
 }
 
-impl ClientChannel {
+impl ChannelState {
     /// Opens a channel to the door behind descriptor `door_fd` (sends
     /// Hello; the server's answer is awaited like a reply, see `start`).
     /// `EBADF` when the door's server is gone.
@@ -64,7 +68,7 @@ impl ClientChannel {
         )
             .map_err(|_| Errno(libc::EBADF))?;
         drop(theirs);
-        Ok(ClientChannel {
+        Ok(Box::new(ChannelState {
             uniq,
             sock: mine,
             region,
@@ -75,7 +79,7 @@ impl ClientChannel {
             ready: false,
             bulk: None,
             reply_bulk: None,
-        })
+        }))
     }
 
     /// The server's limits, checked before sending as illumos checks them
@@ -109,8 +113,8 @@ impl ClientChannel {
 
     /// Forgets a channel inherited over fork: the child closed its
     /// descriptor already, and the number may be in use again.
-    fn abandon(self) {
-        let ClientChannel { sock, region, bulk, reply_bulk, .. } = self;
+    fn abandon(self: Box<Self>) {
+        let ChannelState { sock, region, bulk, reply_bulk, .. } = *self;
         std::mem::forget(sock);
         drop((region, bulk, reply_bulk));
     }
@@ -118,7 +122,36 @@ impl ClientChannel {
 
 std::thread_local! {
     /// This thread's channels, by door uniquifier.
-    static CHANNELS: RefCell<HashMap<u64, ClientChannel>> = RefCell::new(HashMap::new());
+    static CHANNELS: RefCell<HashMap<u64, ClientChannel, BuildUniqHasher>> =
+        RefCell::new(HashMap::with_hasher(BuildUniqHasher));
+}
+
+/// Uniquifiers are 64 random bits from the kernel: they hash themselves.
+#[derive(Default)]
+struct UniqHasher(u64);
+
+impl std::hash::Hasher for UniqHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct BuildUniqHasher;
+
+impl std::hash::BuildHasher for BuildUniqHasher {
+    type Hasher = UniqHasher;
+    fn build_hasher(&self) -> UniqHasher {
+        UniqHasher::default()
+    }
 }
 
 /// Takes this thread's channel to `uniq` out of the cache (so that a nested
@@ -129,11 +162,11 @@ fn take_channel(uniq: u64, door_fd: c_int) -> Result<ClientChannel> {
         Some(ch) if ch.pid == sys::getpid() => Ok(ch),
         Some(stale) => {
             stale.abandon();
-            ClientChannel::open(door_fd, uniq)
+            ChannelState::open(door_fd, uniq)
         }
         None => {
             drop_closed_channels();
-            ClientChannel::open(door_fd, uniq)
+            ChannelState::open(door_fd, uniq)
         }
     }
 }

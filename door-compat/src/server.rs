@@ -910,14 +910,25 @@ fn serve_listener(door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm, events
 /// room to accept it and answer `EMFILE` at once, rather than leave it
 /// waiting and the listener readable, which would keep this thread busy
 /// until a descriptor is freed.
+///
+/// The accepted connection then takes the spare's place in the table (shut
+/// down: it carries nothing more). Closing it and opening a new spare would
+/// leave the table one short for a moment after the opener has its answer,
+/// and the opener could see the server's count one lower than it is.
 fn refuse_opener(listener: &Fd, spare: &mut Option<Fd>) {
     *spare = None;
-    if let Ok(conn) = sys::accept(listener) {
-        let mut refusal = Msg::new(Kind::Opened);
-        refusal.d = libc::EMFILE as u32;
-        let _ = sys::send_now(conn.raw(), &refusal.encode(), &[]);
+    match sys::accept(listener) {
+        Ok(conn) => {
+            let mut refusal = Msg::new(Kind::Opened);
+            refusal.d = libc::EMFILE as u32;
+            let _ = sys::send_now(conn.raw(), &refusal.encode(), &[]);
+            // SAFETY: shutdown takes no pointers; conn is our descriptor.
+            unsafe { libc::shutdown(conn.raw(), libc::SHUT_RDWR) };
+            sys::mark_internal(&conn);
+            *spare = Some(conn);
+        }
+        Err(_) => *spare = open_spare(),
     }
-    *spare = open_spare();
 }
 
 fn serve_opener(token: u64, door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm) {

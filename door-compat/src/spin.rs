@@ -18,7 +18,9 @@
 //! Each side writes the CPU it runs on into the region; a waiter whose
 //! peer was last seen on its own CPU does not spin (the peer cannot run
 //! while it spins) and learns nothing from its sleep. So same-CPU calls
-//! spin not at all. On a machine with one CPU there is no spinning at all.
+//! spin not at all. On a machine with one CPU there is no spinning at all,
+//! and `LIBDOOR_SPIN=0` in the environment turns it off (to measure what
+//! it buys: `docs/PERFORMANCE.md`).
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -35,19 +37,32 @@ const PROBE_EVERY: u32 = 256;
 pub struct Budget {
     ns: u32,
     idle_waits: u32,
+    /// The budget was last raised by `slept`: the next spin tells whether
+    /// that was right.
+    raised: bool,
+    /// Sleeps to come that may not raise the budget, and how many the next
+    /// ban lasts. A raise followed by a failed spin means the peer could
+    /// not run while we spun (more runnable threads than CPUs), not that
+    /// its CPU was slow to wake: raising is then banned for a while,
+    /// longer each time it proves wrong again.
+    no_raise: u32,
+    ban: u32,
 }
 
 fn spinning_possible() -> bool {
-    static MULTI_CPU: OnceLock<bool> = OnceLock::new();
-    // sysconf rather than std's available_parallelism, which opens files
-    // through libc's cancellable (and our interposed) open.
-    // SAFETY: sysconf takes no pointers.
-    *MULTI_CPU.get_or_init(|| unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) } > 1)
+    static POSSIBLE: OnceLock<bool> = OnceLock::new();
+    *POSSIBLE.get_or_init(|| {
+        // sysconf rather than std's available_parallelism, which opens files
+        // through libc's cancellable (and our interposed) open.
+        // SAFETY: sysconf takes no pointers.
+        let multi_cpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) } > 1;
+        multi_cpu && std::env::var_os("LIBDOOR_SPIN").is_none_or(|v| v != "0")
+    })
 }
 
 impl Budget {
     pub fn new() -> Budget {
-        Budget { ns: if spinning_possible() { MAX_NS } else { 0 }, idle_waits: 0 }
+        Budget { ns: if spinning_possible() { MAX_NS } else { 0 }, ..Budget::default() }
     }
 
     /// Spins until `done()` or the budget runs out; adapts the budget.
@@ -74,6 +89,14 @@ impl Budget {
                 break false;
             }
         };
+        if std::mem::take(&mut self.raised) {
+            if won {
+                self.ban /= 2;
+            } else {
+                self.ban = (self.ban * 2).clamp(16, 4096);
+                self.no_raise = self.ban;
+            }
+        }
         self.ns = if won {
             ns.saturating_mul(2).clamp(MIN_NS * 2, MAX_NS)
         } else if ns / 2 < MIN_NS {
@@ -89,9 +112,14 @@ impl Budget {
     /// that a longer spin would have covered raises the budget to it.
     pub fn slept(&mut self, waited: std::time::Duration) {
         let ns = waited.as_nanos();
-        if spinning_possible() && ns < u128::from(MAX_NS) {
-            let cover = (ns + ns / 4) as u32;
-            self.ns = self.ns.max(cover.clamp(MIN_NS * 2, MAX_NS));
+        if self.no_raise > 0 {
+            self.no_raise -= 1;
+        } else if spinning_possible() && ns < u128::from(MAX_NS) {
+            let cover = ((ns + ns / 4) as u32).clamp(MIN_NS * 2, MAX_NS);
+            if cover > self.ns {
+                self.ns = cover;
+                self.raised = true;
+            }
         }
     }
 }
@@ -111,7 +139,7 @@ mod tests {
 
     #[test]
     fn budget_adapts() {
-        let mut b = Budget { ns: MAX_NS, idle_waits: 0 };
+        let mut b = Budget { ns: MAX_NS, ..Budget::default() };
         assert!(b.spin(|| true));
         assert_eq!(b.ns, MAX_NS);
         for _ in 0..8 {
@@ -130,5 +158,27 @@ mod tests {
         assert!(!spinning_possible() || b.ns >= 40_000);
         b.slept(std::time::Duration::from_millis(5));
         assert!(b.ns <= MAX_NS);
+    }
+
+    #[test]
+    fn a_raise_proved_wrong_bans_raising() {
+        if !spinning_possible() {
+            return;
+        }
+        let mut b = Budget::default();
+        b.slept(std::time::Duration::from_micros(2));
+        assert!(b.raised && b.ns >= 2_000);
+        // The peer could not run while we spun: the raise was wrong.
+        assert!(!b.spin(|| false));
+        assert!(b.no_raise >= 16);
+        let before = b.ns;
+        b.slept(std::time::Duration::from_micros(50));
+        assert_eq!(b.ns, before, "no raise during the ban");
+        // A raise that a spin then confirms shortens the next ban.
+        b.no_raise = 0;
+        b.slept(std::time::Duration::from_micros(50));
+        let ban = b.ban;
+        assert!(b.spin(|| true));
+        assert!(b.ban < ban);
     }
 }
