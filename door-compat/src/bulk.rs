@@ -7,6 +7,11 @@
 //! reader checks the seals and the size before mapping it, so reading can
 //! never fault, and copies out what it needs.
 
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::region::Region;
+use crate::spin;
 use crate::sys::{self, Errno, Fd, Mapping, Result};
 use crate::wire;
 
@@ -80,5 +85,101 @@ pub fn copy_in(bulk: &Bulk, bytes: &[u8]) -> Result<()> {
     }
     // SAFETY: the mapping holds cap >= len bytes.
     unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), map.ptr(), bytes.len()) };
+    Ok(())
+}
+
+/// Whether `bulk` exists and holds `len` bytes.
+pub fn holds(bulk: &Bulk, len: usize) -> bool {
+    bulk.as_ref().is_some_and(|(_, cap)| *cap >= len)
+}
+
+// Streaming: a call whose data fits the bulk buffer the server already has
+// is posted in the region first, and its data written after, a piece at a
+// time, each followed by the count of bytes written so far (`bulk_ready`).
+// The server, which took the call meanwhile, copies each piece out as soon
+// as it is there, so on two CPUs the two copies overlap instead of adding
+// up, and the server's wake-up overlaps the client's writing.
+
+/// How much the client writes before it says so.
+const PIECE: usize = 128 << 10;
+
+/// Copies `bytes` into `bulk` piece by piece, publishing progress in
+/// `region` and waking a server that sleeps waiting for it.
+pub fn stream_in(bulk: &Bulk, bytes: &[u8], region: &Region) -> Result<()> {
+    let (map, cap) = bulk.as_ref().ok_or(Errno(libc::EPROTO))?;
+    if bytes.len() > *cap {
+        return Err(Errno(libc::EPROTO));
+    }
+    let mut done = 0;
+    for piece in bytes.chunks(PIECE) {
+        // SAFETY: done + piece.len() <= bytes.len() <= cap, the mapping's length.
+        unsafe { std::ptr::copy_nonoverlapping(piece.as_ptr(), map.ptr().add(done), piece.len()) };
+        done += piece.len();
+        region.bulk_ready().store(done as u64, Ordering::Release);
+        region.bulk_progress().fetch_add(1, Ordering::SeqCst);
+        if region.bulk_waiting().load(Ordering::SeqCst) != 0 {
+            sys::futex_wake(region.bulk_progress());
+        }
+    }
+    Ok(())
+}
+
+/// A client that writes nothing of a streamed call for this long loses the
+/// call (`EPROTO`): a server thread is not held indefinitely by a client
+/// that stalls on purpose (or is stopped) half-way.
+const STALL: Duration = Duration::from_secs(10);
+
+/// The server's side: copies the `len` bytes of a streamed call out of
+/// `bulk` to `dst` as the client writes them. `sock` is the channel's
+/// socket: a client that dies meanwhile ends the wait (`EPIPE`).
+///
+/// # Safety
+/// `dst` must be writable for `len` bytes.
+pub unsafe fn stream_out(bulk: &Bulk, region: &Region, sock: libc::c_int, dst: *mut u8, len: usize) -> Result<()> {
+    let (map, cap) = bulk.as_ref().ok_or(Errno(libc::EPROTO))?;
+    if len > *cap {
+        return Err(Errno(libc::EPROTO));
+    }
+    let cpu = spin::current_cpu();
+    let mut done = 0;
+    let mut progressed = Instant::now();
+    let ready = || (region.bulk_ready().load(Ordering::Acquire) as usize).min(len);
+    while done < len {
+        let now_ready = ready();
+        if now_ready > done {
+            // SAFETY: done < now_ready <= len <= cap: in the mapping (sealed
+            // against shrinking) and in dst. The client may still write
+            // what we copy; only our copy is used.
+            unsafe { std::ptr::copy_nonoverlapping(map.ptr().add(done), dst.add(done), now_ready - done) };
+            done = now_ready;
+            progressed = Instant::now();
+            continue;
+        }
+        // Nothing new. A client on another CPU is writing: wait briefly
+        // by spinning; otherwise (or then) sleep until it says more.
+        if region.client_cpu().load(Ordering::Relaxed) != cpu {
+            let until = Instant::now() + Duration::from_micros(20);
+            while ready() <= done && Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            if ready() > done {
+                continue;
+            }
+        }
+        let word = region.bulk_progress().load(Ordering::SeqCst);
+        region.bulk_waiting().store(1, Ordering::SeqCst);
+        if ready() <= done {
+            let _ = sys::futex_wait(region.bulk_progress(), word, Duration::from_millis(10));
+        }
+        region.bulk_waiting().store(0, Ordering::SeqCst);
+        if ready() <= done {
+            if sys::peer_gone(sock) {
+                return Err(Errno(libc::EPIPE));
+            }
+            if progressed.elapsed() > STALL {
+                return Err(Errno(libc::EPROTO));
+            }
+        }
+    }
     Ok(())
 }

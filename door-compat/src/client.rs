@@ -46,6 +46,10 @@ pub struct ChannelState {
     bulk: bulk::Bulk,
     /// ...and the server's, for large results.
     reply_bulk: bulk::Bulk,
+    /// The call that sent our bulk buffer to the server, until it is
+    /// answered: until then the server may not have the buffer yet (a
+    /// withdrawn call's message waits unread), so no call streams into it.
+    bulk_unconfirmed: Option<u64>,
 }
 
 impl ChannelState {
@@ -79,6 +83,7 @@ impl ChannelState {
             ready: false,
             bulk: None,
             reply_bulk: None,
+            bulk_unconfirmed: None,
         }))
     }
 
@@ -298,10 +303,22 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
     let me = idwatch::changes();
     // The fast way: a server thread lingers on this channel after its last
     // call, so hand the call over in the region and wake it; no socket
-    // message. Only for calls without descriptors whose data fits, and
-    // only while our identity is the one the server last saw.
+    // message. Only for calls without descriptors whose data fits, or
+    // fits the bulk buffer the server already has (then the call is posted
+    // first and the data streamed after it, piece by piece, so that the
+    // server copies each piece out while we write the next), and only
+    // while our identity is the one the server last saw.
+    let streams = !fits && ch.bulk_unconfirmed.is_none() && bulk::holds(&ch.bulk, req.data.len());
     let mut posted = false;
-    if fits && req.descs.is_empty() && ch.stated == Some(me) && r.mode().load(Ordering::SeqCst) == region::LINGER {
+    if (fits || streams)
+        && req.descs.is_empty()
+        && ch.stated == Some(me)
+        && r.mode().load(Ordering::SeqCst) == region::LINGER
+    {
+        if streams {
+            msg.e |= wire::DATA_BULK;
+            r.bulk_ready().store(0, Ordering::SeqCst);
+        }
         r.req_size().store(req.data.len() as u64, Ordering::SeqCst);
         r.req_flags().store(msg.e, Ordering::SeqCst);
         r.req_via().store(region::VIA_REGION, Ordering::SeqCst);
@@ -311,18 +328,25 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
         if r.server_waiting().load(Ordering::SeqCst) != 0 {
             sys::futex_wake(r.req_word());
         }
+        if streams {
+            bulk::stream_in(&ch.bulk, req.data, r)?;
+        }
         // If the server stopped lingering meanwhile, it looks at the region
         // once more after saying so; if it missed us, the socket carries
-        // the call too (the state word makes sure only one copy runs).
+        // the call too (the state word makes sure only one copy runs; the
+        // data is all in place by now).
         if r.mode().load(Ordering::SeqCst) == region::LINGER {
             return Ok(Pending { ch, seq, word, fds: Vec::new() });
         }
         posted = true;
     }
-    let data_fd = if fits {
+    let data_fd = if fits || streams && posted {
         None
     } else {
         let (flags, fd) = bulk::stage(&mut ch.bulk, req.data)?;
+        if flags & wire::NEW_BULK != 0 {
+            ch.bulk_unconfirmed = Some(seq);
+        }
         msg.e |= flags;
         fd
     };
@@ -416,6 +440,8 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
     }
     let r = &ch.region;
     if fds.is_empty() && r.rep_seq().load(Ordering::SeqCst) == seq {
+        confirm_bulk(&mut ch, seq);
+        let r = &ch.region;
         let errno = r.rep_errno().load(Ordering::SeqCst);
         let size = r.rep_size().load(Ordering::SeqCst) as usize;
         if errno != 0 {
@@ -448,13 +474,14 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
         // given up (the next call opens another); otherwise it is kept.
         drop(fds);
         if msg.kind == Kind::Reply && msg.e & wire::NEW_BULK == 0 {
+            confirm_bulk(&mut ch, seq);
             put_channel(ch);
         }
         return Step::Done(Err(Errno(libc::EMFILE)));
     }
     match msg.kind {
         Kind::Descs if fds.len() <= DOOR_MAX_DESC + 1 => return Step::Wait(Pending { ch, seq, word, fds }),
-        Kind::Reply => {}
+        Kind::Reply => confirm_bulk(&mut ch, seq),
         _ => return Step::Done(Err(Errno(libc::EPROTO))),
     }
     if msg.c != 0 {
@@ -493,6 +520,14 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
         Data::Region => ResultData::Region(ch),
     };
     Step::Done(Ok(Results { data, size, fds }))
+}
+
+/// The server answered call `seq`: if that call sent our bulk buffer, the
+/// server has it now (or refused it, and `refused` drops ours).
+fn confirm_bulk(ch: &mut ClientChannel, seq: u64) {
+    if ch.bulk_unconfirmed == Some(seq) {
+        ch.bulk_unconfirmed = None;
+    }
 }
 
 /// The server answered our call with an error: the channel goes back to the

@@ -94,6 +94,18 @@ impl Region {
     pub fn server_cpu(&self) -> &AtomicU32 {
         self.u32_at(wire::SERVER_CPU_OFF)
     }
+    /// Bytes of a streamed bulk call written so far (`wire::BULK_READY_OFF`).
+    pub fn bulk_ready(&self) -> &AtomicU64 {
+        self.u64_at(wire::BULK_READY_OFF)
+    }
+    /// Bumped by the client after each piece of a streamed bulk call.
+    pub fn bulk_progress(&self) -> &AtomicU32 {
+        self.u32_at(wire::BULK_PROGRESS_OFF)
+    }
+    /// Set while the server sleeps on `bulk_progress`.
+    pub fn bulk_waiting(&self) -> &AtomicU32 {
+        self.u32_at(wire::BULK_WAITING_OFF)
+    }
     /// The call a region reply answers (written last).
     pub fn rep_seq(&self) -> &AtomicU64 {
         self.u64_at(wire::REP_SEQ_OFF)

@@ -451,17 +451,25 @@ fn take_region_call(rec: &mut ServerThread, ch: &Arc<Channel>) -> Option<Taken> 
     }
     let seq = state >> 2;
     let size = r.req_size().load(Ordering::SeqCst) as usize;
-    let no_results = r.req_flags().load(Ordering::SeqCst) & wire::NO_RESULTS != 0;
+    let flags = r.req_flags().load(Ordering::SeqCst);
+    let no_results = flags & wire::NO_RESULTS != 0;
     if r.state().compare_exchange(state, wire::picked(seq), Ordering::SeqCst, Ordering::SeqCst).is_err() {
         return None;
     }
     let _ = rec;
-    if size > wire::REQUEST_CAP {
+    // Data in the region's request area, or streamed through the bulk
+    // buffer we already have (its size is checked against that buffer).
+    let source = if flags & wire::DATA_BULK != 0 { Source::Streamed } else { Source::Region };
+    let fits = match source {
+        Source::Streamed => bulk::holds(&ch.bulk.lock().unwrap_or_else(|p| p.into_inner()), size),
+        _ => size <= wire::REQUEST_CAP,
+    };
+    if !fits {
         answer(ch, seq, libc::EPROTO);
         return Some(Taken::Nothing);
     }
     let caller = Caller { cred: *ch.last_cred.lock().unwrap_or_else(|p| p.into_inner()) };
-    Some(prepare(ch, seq, size, no_results, &Source::Region, Vec::new(), caller))
+    Some(prepare(ch, seq, size, no_results, &source, Vec::new(), caller))
 }
 
 /// Takes one queued unreferenced notification: the procedure runs with
@@ -598,6 +606,8 @@ enum Source {
     Region,
     /// The channel's bulk buffer.
     Bulk,
+    /// The channel's bulk buffer, still being written (`bulk::stream_out`).
+    Streamed,
     /// A memfd of their own.
     Memfd(Fd),
     /// The client's new bulk buffer, which we had no room to map.
@@ -687,6 +697,11 @@ fn copy_arguments(rec: &mut ServerThread, channel: &Channel, size: usize, source
             let bulk = channel.bulk.lock().unwrap_or_else(|p| p.into_inner());
             // SAFETY: args holds at least size bytes.
             unsafe { bulk::copy_out(&bulk, rec.args.as_mut_ptr(), size)? }
+        }
+        Source::Streamed => {
+            let bulk = channel.bulk.lock().unwrap_or_else(|p| p.into_inner());
+            // SAFETY: args holds at least size bytes.
+            unsafe { bulk::stream_out(&bulk, &channel.region, channel.sock.raw(), rec.args.as_mut_ptr(), size)? }
         }
         Source::Unmappable => return Err(Errno(libc::E2BIG)),
         Source::Region => {

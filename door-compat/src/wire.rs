@@ -276,6 +276,12 @@ pub const REQ_SIZE_OFF: usize = 120;
 /// The CPU (plus one) each side last ran on when it posted or waited.
 pub const CLIENT_CPU_OFF: usize = 128;
 pub const SERVER_CPU_OFF: usize = 132;
+/// A call streamed through the bulk buffer (`region.rs`): how many of its
+/// bytes the client has written so far (u64), a futex word it bumps after
+/// each piece, and a flag the server sets while it sleeps on that word.
+pub const BULK_READY_OFF: usize = 136;
+pub const BULK_PROGRESS_OFF: usize = 144;
+pub const BULK_WAITING_OFF: usize = 148;
 pub const REQUEST_OFF: usize = 4096;
 pub const REQUEST_CAP: usize = 64 * 1024;
 pub const REPLY_OFF: usize = REQUEST_OFF + REQUEST_CAP;

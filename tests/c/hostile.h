@@ -44,6 +44,7 @@ _Static_assert(sizeof(struct wmsg) == 48, "a message is 48 bytes");
 #define R_REP_ERRNO 104
 #define R_REP_SIZE 112
 #define R_REQ_SIZE 120
+#define R_BULK_READY 136
 #define R_REQUEST 4096
 #define R_REQUEST_CAP (64 * 1024)
 #define R_REPLY (R_REQUEST + R_REQUEST_CAP)

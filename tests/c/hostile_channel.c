@@ -47,6 +47,28 @@ static void bad_call(uint64_t size, uint32_t flags, const int *fds, int n, uint3
 	after(what);
 }
 
+/* Posts call `seq` of `size` bytes in the region as a streamed bulk call,
+ * with `ready` of its bytes announced, and wakes a lingering thread. */
+static void post_streamed(struct rchan *c, uint64_t seq, uint64_t size, uint64_t ready)
+{
+	atomic_store(word64(c, R_BULK_READY), ready);
+	atomic_store(word64(c, R_REQ_SIZE), size);
+	atomic_store(word32(c, R_REQ_FLAGS), F_DATA_BULK);
+	atomic_store(word32(c, R_REQ_VIA), 1);
+	atomic_store(word64(c, R_STATE), seq << 2 | 1);
+	atomic_fetch_add(word32(c, R_REQ_WORD), 1);
+	futex_wake_all(c->region + R_REQ_WORD);
+}
+
+/* The socket copy of a call already posted (its state word left alone). */
+static void raw_call_keep_state(struct rchan *c, uint64_t seq, size_t size, uint32_t flags)
+{
+	struct wmsg m = wmsg(K_CALL, seq);
+	m.a = size;
+	m.e = flags;
+	(void)raw_send(c->sock, &m, sizeof m, NULL, 0);
+}
+
 static long server_peak_kib(void)
 {
 	char p[64], line[256];
@@ -312,6 +334,84 @@ int main(void)
 		close(b);
 		close_channel(&c);
 		after("arguments scribbled on");
+	}
+
+	/* Streamed calls (posted in the region while a server thread lingers
+	 * on the channel, the bulk data written after, its progress in
+	 * R_BULK_READY): one that claims more than the bulk buffer holds is
+	 * refused; one whose data never comes holds at most the thread that
+	 * took it, not the door, and is served once the data is there; bytes
+	 * announced beyond the claimed size are never read. Whether a thread
+	 * lingers when the call is posted is the scheduler's choice, so each
+	 * call is also sent on the socket, as libdoor's client does when it
+	 * finds no thread lingering (one copy runs); through the socket an
+	 * oversized claim closes the channel instead. */
+	{
+		struct rchan c;
+		fresh(&c);
+		int b;
+		char *bulk = bulk_buffer(1 << 20, &b);
+		memset(bulk, 0, 1 << 20);
+		bulk[0] = 'z';
+		raw_call(&c, ++c.seq, 200000, F_DATA_BULK | F_NEW_BULK, &b, 1, 0);
+		uint64_t size;
+		CHECK(region_answer(&c, c.seq, &size, 30) == 0 && c.region[R_REPLY] == 'Z');
+
+		/* More than the buffer holds. */
+		uint64_t seq = ++c.seq;
+		post_streamed(&c, seq, 2 << 20, 0);
+		long e = region_answer(&c, seq, &size, 0.2);
+		if (e == -1) {
+			/* Nobody lingered: the socket copy, which the server refuses
+			 * by closing the channel. */
+			raw_call_keep_state(&c, seq, 2 << 20, F_DATA_BULK);
+			e = region_answer(&c, seq, &size, 5);
+			if (e == -1)
+				expect_closed(c.sock, 20, "a streamed call beyond the bulk buffer");
+			else
+				CHECK(e == EPROTO);
+		} else {
+			CHECK(e == EPROTO);
+		}
+		munmap(bulk, 1 << 20);
+		close(b);
+		close_channel(&c);
+		after("a streamed call beyond the bulk buffer");
+
+		/* Data that never comes, then comes; progress claimed beyond the
+		 * size. */
+		fresh(&c);
+		bulk = bulk_buffer(1 << 20, &b);
+		memset(bulk, 0, 1 << 20);
+		bulk[0] = 'z';
+		raw_call(&c, ++c.seq, 200000, F_DATA_BULK | F_NEW_BULK, &b, 1, 0);
+		CHECK(region_answer(&c, c.seq, &size, 30) == 0 && c.region[R_REPLY] == 'Z');
+		memset(bulk, 0xFF, 1 << 20);
+		bulk[0] = 'z';
+		memset(bulk + 1, 0, 300000 - 1);
+		seq = ++c.seq;
+		post_streamed(&c, seq, 300000, 1000);
+		require_progress("a streamed call whose data does not come", 10, 60);
+		CHECK(atomic_load(word64(&c, R_REP_SEQ)) != seq);
+		atomic_store(word64(&c, R_BULK_READY), 1ull << 40);
+		futex_wake_all(c.region + 144);
+		e = region_answer(&c, seq, &size, 1);
+		if (e == -1) {
+			raw_call_keep_state(&c, seq, 300000, F_DATA_BULK);
+			e = region_answer(&c, seq, &size, 30);
+		}
+		/* 'Z': the procedure saw its 300000 bytes and zeros after them to
+		 * the page's end, none of the 0xFF beyond. */
+		CHECK(e == 0 && size == 1 && c.region[R_REPLY] == 'Z');
+
+		/* Data that never comes, and the client goes away. */
+		seq = ++c.seq;
+		post_streamed(&c, seq, 300000, 0);
+		require_progress("a streamed call abandoned", 10, 60);
+		munmap(bulk, 1 << 20);
+		close(b);
+		close_channel(&c);
+		after("a streamed call whose data does not come");
 	}
 
 	/* Scribbling on every word of the region's header while calling. */
