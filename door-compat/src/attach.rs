@@ -405,6 +405,11 @@ pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resul
                     if label::door_id(door.raw()) != Ok(meta.uniq) {
                         return Err(Errno(libc::EPROTO));
                     }
+                    // The server closes its end of the connection right
+                    // after answering: wait for that (as fattach does), so
+                    // the server's descriptor count is final when open
+                    // returns (a caller counting them sees no transient).
+                    let _ = sys::wait_readable(conn.raw());
                     door
                 }
             }

@@ -318,11 +318,12 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
         if streams {
             msg.e |= wire::DATA_BULK;
             r.bulk_ready().store(0, Ordering::SeqCst);
+            // Where we write from, for the server's choice to spin.
+            r.client_cpu().store(spin::current_cpu(), Ordering::Relaxed);
         }
         r.req_size().store(req.data.len() as u64, Ordering::SeqCst);
         r.req_flags().store(msg.e, Ordering::SeqCst);
         r.req_via().store(region::VIA_REGION, Ordering::SeqCst);
-        r.client_cpu().store(spin::current_cpu(), Ordering::Relaxed);
         r.state().store(wire::pending(seq), Ordering::SeqCst);
         r.req_word().fetch_add(1, Ordering::SeqCst);
         if r.server_waiting().load(Ordering::SeqCst) != 0 {
@@ -393,9 +394,10 @@ pub fn wait(p: &mut Pending) -> Result<()> {
     let word = p.word;
     let cpu = spin::current_cpu();
     r.client_cpu().store(cpu, Ordering::Relaxed);
-    let began = std::time::Instant::now();
-    let apart = r.server_cpu().load(Ordering::Relaxed) != cpu;
-    let waited = if apart && p.ch.spin.spin(|| r.rep_word().load(Ordering::Relaxed) != word) {
+    // Only waits toward a server on another CPU spin, or learn from a
+    // sleep; only they need the clock.
+    let began = (r.server_cpu().load(Ordering::Relaxed) != cpu).then(std::time::Instant::now);
+    let waited = if began.is_some() && p.ch.spin.spin(|| r.rep_word().load(Ordering::Relaxed) != word) {
         Ok(())
     } else {
         // The server bumps rep_word, then wakes us if this is set: either
@@ -403,7 +405,10 @@ pub fn wait(p: &mut Pending) -> Result<()> {
         r.client_waiting().store(1, Ordering::SeqCst);
         let w = sys::futex_wait(r.rep_word(), word, LIVENESS_CHECK);
         r.client_waiting().store(0, Ordering::SeqCst);
-        if r.rep_word().load(Ordering::SeqCst) != word && r.server_cpu().load(Ordering::Relaxed) != cpu {
+        if let Some(began) = began
+            && r.rep_word().load(Ordering::SeqCst) != word
+            && r.server_cpu().load(Ordering::Relaxed) != cpu
+        {
             p.ch.spin.slept(began.elapsed());
         }
         w

@@ -380,7 +380,6 @@ fn linger(rec: &mut ServerThread, pool: &Arc<Pool>, ch: Arc<Channel>) -> Option<
         let cpu = crate::spin::current_cpu();
         r.server_cpu().store(cpu, Ordering::Relaxed);
         loop {
-            let began = std::time::Instant::now();
             let word = r.req_word().load(Ordering::SeqCst);
             if let Some(t) = take_region_call(rec, &ch) {
                 taken = Some(t);
@@ -404,9 +403,10 @@ fn linger(rec: &mut ServerThread, pool: &Arc<Pool>, ch: Arc<Channel>) -> Option<
                     }
                 };
             }
-            // A client last seen on this CPU cannot post while we spin.
-            let apart = r.client_cpu().load(Ordering::Relaxed) != cpu;
-            if apart && ch.spin.lock().unwrap_or_else(|p| p.into_inner()).spin(|| r.req_word().load(Ordering::Relaxed) != word) {
+            // A client last seen on this CPU cannot post while we spin (and
+            // a wait for it teaches the spin nothing: no clock needed).
+            let began = (r.client_cpu().load(Ordering::Relaxed) != cpu).then(std::time::Instant::now);
+            if began.is_some() && ch.spin.lock().unwrap_or_else(|p| p.into_inner()).spin(|| r.req_word().load(Ordering::Relaxed) != word) {
                 continue;
             }
             // A client that died meanwhile is noticed when the channel goes
@@ -421,7 +421,10 @@ fn linger(rec: &mut ServerThread, pool: &Arc<Pool>, ch: Arc<Channel>) -> Option<
                 let _ = sys::futex_wait(r.req_word(), word, deadline - now);
             }
             r.server_waiting().store(0, Ordering::SeqCst);
-            if r.req_word().load(Ordering::SeqCst) != word && r.client_cpu().load(Ordering::Relaxed) != cpu {
+            if let Some(began) = began
+                && r.req_word().load(Ordering::SeqCst) != word
+                && r.client_cpu().load(Ordering::Relaxed) != cpu
+            {
                 ch.spin.lock().unwrap_or_else(|p| p.into_inner()).slept(began.elapsed());
             }
         }

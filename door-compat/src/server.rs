@@ -362,8 +362,11 @@ enum Source {
 /// sends its Open right after connecting, so only a stalled or hostile
 /// peer waits this long; it is then disconnected.
 const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-/// At most this many attachment connections wait for their Open at once;
-/// a new one disconnects the oldest, so a flood of silent connections can
+/// At most this many attachment connections wait silent for their Open at
+/// once; a new one disconnects the oldest silent one (one whose Open has
+/// arrived is about to be served, and is never disconnected: under a flood
+/// a real opener's Open may wait unread behind the flood's accepts), so a
+/// flood of silent connections can
 /// take neither the server's descriptors nor the control thread.
 const MAX_PENDING_OPENS: usize = 64;
 
@@ -511,11 +514,17 @@ impl Server {
     }
 
     /// Watches a new attachment connection, disconnecting the oldest
-    /// waiting one if too many wait.
+    /// silent one if too many wait.
     fn watch_opener(&mut self, source: Source) -> Result<u64> {
-        while self.pending_opens >= MAX_PENDING_OPENS {
-            let Some((_, oldest)) = self.openers.pop_front() else { break };
-            self.unwatch(oldest);
+        if self.pending_opens >= MAX_PENDING_OPENS {
+            let silent = self.openers.iter().position(|&(_, token)| match self.sources.get(&token) {
+                Some(Source::Opener { sock, .. }) => !sys::readable_now(sock.raw()),
+                _ => false,
+            });
+            if let Some(i) = silent {
+                let (_, token) = self.openers.remove(i).expect("a position in the queue");
+                self.unwatch(token);
+            }
         }
         let token = self.watch(source)?;
         self.pending_opens += 1;

@@ -579,6 +579,14 @@ pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -
     Ok(Received { len: n, fds, truncated, fds_lost, cred })
 }
 
+/// Whether `fd` has something to read (or is hung up) right now.
+pub fn readable_now(fd: c_int) -> bool {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: p is one valid pollfd.
+    let r = unsafe { libc::syscall(libc::SYS_poll, &raw mut p, 1, 0) };
+    r == 1 && p.revents != 0
+}
+
 /// Waits until `fd` is readable or hung up, or a signal handler runs.
 /// Unlike `recvmsg`, `ppoll` is never restarted after a handler, even under
 /// SA_RESTART, which is what an interruptible `door_call` needs.
