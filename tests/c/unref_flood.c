@@ -120,11 +120,6 @@ int main(void)
 	}
 	int hub = open(path, O_RDONLY);
 	CHECK(hub >= 0);
-	/* door_info goes through the server's control thread, which is past
-	 * closing its side of our open's connection once it answers: the
-	 * server's count is settled before it is taken. */
-	door_info_t di;
-	CHECK_OK(door_info(hub, &di));
 	int counts[2];
 	server_counts(hub, counts);
 	int server_before = counts[1];
