@@ -111,7 +111,18 @@ static void report_cancelled(void *arg)
  */
 static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
 {
-	(void)cookie; (void)dp; (void)n;
+	(void)cookie;
+	/* Descriptors passed in (part return's calls) are closed: the
+	 * server's count must come back after each part. close is a
+	 * cancellation point, and part return's thread serves with a request
+	 * pending: it must not act on it here. */
+	if (n > 0) {
+		int old;
+		CHECK(pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old) == 0);
+		for (uint_t i = 0; i < n; i++)
+			close(dp[i].d_data.d_desc.d_descriptor);
+		CHECK(pthread_setcancelstate(old, NULL) == 0);
+	}
 	pthread_mutex_lock(&lock);
 	rep.calls++;
 	pthread_mutex_unlock(&lock);
@@ -162,6 +173,7 @@ static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, 
 		note_ucred();
 		int pfd[2];
 		CHECK_OK(pipe(pfd));
+		close(pfd[0]);   /* only the write end is returned (and released) */
 		struct stat st;
 		CHECK_OK(fstat(pfd[1], &st));
 		pthread_mutex_lock(&lock);
@@ -406,8 +418,12 @@ static void client_called(void *arg)
 static void part_called(void)
 {
 	pid_t s = start_server(0);
-	pid_t c = spawn_tied(client_called, &s);
+	int s_fds = count_fds_of(s);
+	/* The client's count comes back: the cancelled thread's channel went
+	 * with it. */
+	pid_t c = spawn_tied_fd_neutral(client_called, &s);
 	reap_ok_within(c, 30, "client");
+	fds_back_of(s, s_fds, 10, "server, after its client");
 	kill_and_reap(s);
 }
 
@@ -447,8 +463,10 @@ static void client_pending(void *arg)
 static void part_pending(void)
 {
 	pid_t s = start_server(0);
-	pid_t c = spawn_tied(client_pending, &s);
+	int s_fds = count_fds_of(s);
+	pid_t c = spawn_tied_fd_neutral(client_pending, &s);
 	reap_ok_within(c, 30, "client");
+	fds_back_of(s, s_fds, 10, "server, after its client");
 	kill_and_reap(s);
 }
 
@@ -459,6 +477,7 @@ static void client_interrupted(void *arg)
 {
 	const char *what = arg;
 	catch_signal(SIGUSR1, on_signal, SA_RESTART);
+	int start = count_fds();
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 	pid_t p = 0;
@@ -489,11 +508,36 @@ static void client_interrupted(void *arg)
 	struct report rep1 = report_of(fd, what[0] == 'c' && (door_attrs & DOOR_NO_CANCEL) ? 1 : 0);
 	send_val(&step3, &rep1, sizeof rep1);
 	close(fd);
+	/* Signalled clients stay on their main thread, which keeps its channel. */
+	fds_back(start + CLIENT_CHANNEL_FDS, 10, "client, with its main thread's channel");
+}
+
+/* Another client's calls, on a scenario thread: none served by thread *arg. */
+static void calls_not_by(void *arg)
+{
+	pid_t in = *(pid_t *)arg;
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	for (int i = 0; i < 10; i++)
+		CHECK(call_tid(fd) != in);
+	close(fd);
+}
+
+/* Another client's calls, on a scenario thread: all served. */
+static void calls_served(void *arg)
+{
+	(void)arg;
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	for (int i = 0; i < 10; i++)
+		CHECK(call_tid(fd) > 0);
+	close(fd);
 }
 
 static void part_server(void)
 {
 	pid_t s = start_server(0);
+	int s_fds = count_fds_of(s);
 	pid_t c = spawn_tied(client_interrupted, "c");
 	pid_t in = 0;
 	recv_within(&inside, &in, sizeof in, 20);
@@ -517,18 +561,18 @@ static void part_server(void)
 	recv_within(&step3, &r, sizeof r, 20);
 	reap_ok_within(c, 20, "client");
 	CHECK(r.c_finished == 0);
+	/* The cancelled thread left nothing behind. */
+	fds_back_of(s, s_fds, 10, "server, after its client");
 	/* Another client, other threads: the pool recovered. */
-	int fd = open(path, O_RDONLY);
-	CHECK(fd >= 0);
-	for (int i = 0; i < 10; i++)
-		CHECK(call_tid(fd) != in);
-	close(fd);
+	fd_neutral("the driver, another client", calls_not_by, &in);
+	fds_back_of(s, s_fds, 10, "server, after the driver's calls");
 	kill_and_reap(s);
 }
 
 static void part_no_cancel(void)
 {
 	pid_t s = start_server(DOOR_NO_CANCEL);
+	int s_fds = count_fds_of(s);
 	pid_t c = spawn_tied(client_interrupted, "c");
 	pid_t in = 0;
 	recv_within(&inside, &in, sizeof in, 20);
@@ -562,12 +606,11 @@ static void part_no_cancel(void)
 		exit(1);
 	}
 	CHECK(!readable_within(cancelled.fd[0], 0));
+	/* The discarded results' descriptor, and the client's, are gone. */
+	fds_back_of(s, s_fds, 10, "server, after its client");
 	/* The thread that finished the abandoned call went on serving. */
-	int fd = open(path, O_RDONLY);
-	CHECK(fd >= 0);
-	for (int i = 0; i < 10; i++)
-		CHECK(call_tid(fd) > 0);
-	close(fd);
+	fd_neutral("the driver, another client", calls_served, NULL);
+	fds_back_of(s, s_fds, 10, "server, after the driver's calls");
 	CHECK(thread_state(s, in) != 0);
 	kill_and_reap(s);
 }
@@ -623,7 +666,10 @@ static void client_first_call(void *arg)
 static void part_first_call(void)
 {
 	pid_t s = start_server(0);
-	pid_t c = spawn_tied(client_first_call, &s);
+	int s_fds = count_fds_of(s);
+	/* The client's count comes back: the channel the cancelled thread was
+	 * opening went with it. */
+	pid_t c = spawn_tied_fd_neutral(client_first_call, &s);
 	gate_wait_within(&step1, 20);
 	CHECK_OK(kill(s, SIGSTOP));
 	wait_stopped(s, 10);
@@ -634,6 +680,8 @@ static void part_first_call(void)
 	gate_open(&step4);
 	if (rep.ended) {
 		reap_ok_within(c, 20, "client");
+		/* Nothing is left of the abandoned Hello. */
+		fds_back_of(s, s_fds, 10, "server, after its client");
 		kill_and_reap(s);
 		if (!rep.canceled || !rep.cleanup) {
 			fprintf(stderr, "FAIL %s: the cancelled thread ended without PTHREAD_CANCELED (%d) or its cleanup "
@@ -668,9 +716,15 @@ static void part_first_call(void)
 
 /* ---- return ------------------------------------------------------------------ */
 
+/* Part return's second client: its calls and how many the thread with
+ * the pending request served. */
+struct with_desc { pid_t s, in; int served_by_it; };
+static void calls_with_descriptor(void *arg);
+
 static void part_return(void)
 {
 	pid_t s = start_server(0);
+	int s_fds = count_fds_of(s);
 	pid_t c = spawn_tied(client_interrupted, "s");
 	pid_t in = 0;
 	recv_within(&inside, &in, sizeof in, 20);
@@ -696,9 +750,24 @@ static void part_return(void)
 	recv_within(&step3, &r, sizeof r, 20);
 	reap_ok_within(c, 20, "client");
 	CHECK(!r.return_failed);
+	fds_back_of(s, s_fds, 10, "server, after its client");
 	/* Calls that carry a descriptor (so they travel the slow way), from
 	 * another client: the thread with the pending request may serve some
 	 * of them; none may fail, and the server must live on. */
+	struct with_desc w = { s, in, 0 };
+	fd_neutral("the driver, another client", calls_with_descriptor, &w);
+	fds_back_of(s, s_fds, 10, "server, after the driver's calls");
+	CHECK(!ended_within(s, 0, &status));
+	kill_and_reap(s);
+	if (getenv("LIBDOOR_TEST_VERBOSE"))
+		printf("%s: the thread with the pending request served %d of 50 calls\n", test_name, w.served_by_it);
+}
+
+static void calls_with_descriptor(void *arg)
+{
+	struct with_desc *w = arg;
+	pid_t s = w->s, in = w->in;
+	int status;
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 	int served_by_it = 0;
@@ -722,10 +791,7 @@ static void part_return(void)
 		served_by_it += tid == in;
 	}
 	close(fd);
-	CHECK(!ended_within(s, 0, &status));
-	kill_and_reap(s);
-	if (getenv("LIBDOOR_TEST_VERBOSE"))
-		printf("%s: the thread with the pending request served %d of 50 calls\n", test_name, served_by_it);
+	w->served_by_it = served_by_it;
 }
 
 static const struct part parts[] = {

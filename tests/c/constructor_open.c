@@ -10,7 +10,7 @@
 #define ENV_PID "LIBDOOR_TEST_CTOR_PID"
 #define ENV_MISSING "LIBDOOR_TEST_CTOR_MISSING"
 
-static int ctor_ran, ctor_fd = -2, ctor_errno, ctor_fd2 = -2, ctor_missing_fd = -2, ctor_missing_errno;
+static int ctor_ran, ctor_fds = -1, ctor_fd = -2, ctor_errno, ctor_fd2 = -2, ctor_missing_fd = -2, ctor_missing_errno;
 
 __attribute__((constructor)) static void early_open(void)
 {
@@ -18,6 +18,8 @@ __attribute__((constructor)) static void early_open(void)
 	const char *p = getenv(ENV_PATH);
 	if (p == NULL)
 		return;
+	/* The exec'd client's count before it opens anything. */
+	ctor_fds = count_fds();
 	errno = 0;
 	ctor_fd = open(p, O_RDONLY);
 	ctor_errno = errno;
@@ -52,15 +54,15 @@ static void check_door(int fd, pid_t server)
 	CHECK(a.data_size == strlen("ctor:5:early") && memcmp(a.data_ptr, "ctor:5:early", a.data_size) == 0);
 }
 
-/* The exec'd client: everything happened in the constructor. */
-static int client_main(void)
+/* The exec'd client's checks, on a thread of their own (their channels go
+ * with it). */
+static void *client_checks(void *arg)
 {
-	test_name = "constructor_open (client)";
-	CHECK(ctor_ran);
+	(void)arg;
 	if (ctor_fd < 0) {
 		fprintf(stderr, "FAIL %s: the constructor's open failed: errno %d (%s)\n", test_name,
 		    ctor_errno, strerror(ctor_errno));
-		return 1;
+		exit(1);
 	}
 	pid_t server = (pid_t)atol(getenv(ENV_PID));
 	check_door(ctor_fd, server);
@@ -76,6 +78,20 @@ static int client_main(void)
 	close(fd);
 	close(ctor_fd);
 	close(ctor_fd2);
+	return NULL;
+}
+
+/* The exec'd client: everything happened in the constructor. */
+static int client_main(void)
+{
+	test_name = "constructor_open (client)";
+	CHECK(ctor_ran);
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, client_checks, NULL) == 0 && pthread_join(t, NULL) == 0);
+	/* Back to the count from before the constructor's opens: the door
+	 * descriptors they made were closed, and the calls' channels went with
+	 * the thread. */
+	fds_back(ctor_fds, 10, "client");
 	printf("ok constructor_open client\n");
 	return 0;
 }
@@ -99,6 +115,7 @@ int main(int argc, char **argv)
 	CHECK(fcntl(d, F_GETFD) & FD_CLOEXEC);
 	CHECK_OK(fattach(d, path));
 
+	int before = count_fds();
 	fflush(NULL);
 	pid_t child = fork();
 	CHECK(child >= 0);
@@ -111,6 +128,8 @@ int main(int argc, char **argv)
 	}
 	int status;
 	CHECK(waitpid(child, &status, 0) == child);
+	/* The server lets go of the client's door sockets and channels. */
+	fds_back(before, 10, "server, after its client");
 	CHECK_OK(fdetach(path));
 	close(d);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {

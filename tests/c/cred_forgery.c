@@ -73,12 +73,18 @@ static void victim(void *arg)
 		pause();
 }
 
+/* The client's door descriptor, which honest_first opens and the client
+ * closes when it is done: its descriptor count must come back
+ * (spawn_tied_fd_neutral). */
+static int door_fd = -1;
+
 /* Opens the door, makes one honest call (which opens the channel) and
  * checks that it reports this process; returns the channel. */
 static struct wire_channel honest_first(void)
 {
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
+	door_fd = fd;
 	struct seen s;
 	char c = 'x';
 	CHECK(call_door(fd, &c, 1, &s, sizeof s) == sizeof s);
@@ -139,6 +145,7 @@ static void root_impersonates(void *arg)
 			refused_or_true(&s);
 		}
 	}
+	close(door_fd);
 }
 
 /* Root states its own pid with ids it does not hold. */
@@ -150,6 +157,7 @@ static void root_states_other_ids(void *arg)
 	struct seen s;
 	if (forged(&ch, 100, &wrong_ids, 0, 0, &s))
 		CHECK(s.rc == -1 && s.err == EINVAL);
+	close(door_fd);
 }
 
 /* An unprivileged client: the kernel refuses another pid or uid; ids in
@@ -175,6 +183,7 @@ static void user_forges(void *arg)
 	CHECK(forged(&ch, 103, &me, 0, (uint64_t)v, &s));
 	refused_or_true(&s);
 	CHECK(s.rc == 0);
+	close(door_fd);
 }
 
 /* Real uid USER, effective OTHER: it may state its real uid, which is
@@ -190,6 +199,7 @@ static void user_states_real_uid(void *arg)
 		refused_or_true(&s);
 		CHECK(s.rc == -1);
 	}
+	close(door_fd);
 }
 
 /* A hand-made Detach from a non-owner: the server's own check says EPERM. */
@@ -216,6 +226,7 @@ static void user_detaches(void *arg)
 	CHECK(fd >= 0);
 	struct seen seen;
 	CHECK(call_door(fd, "x", 1, &seen, sizeof seen) == sizeof seen && seen.rc == 0);
+	close(fd);
 }
 
 /* SCM_RIGHTS of one descriptor over a socket pair `sock`. */
@@ -323,13 +334,27 @@ int main(void)
 	gate_wait_within(&ready, 10);
 	pid_t v = am_root() ? spawn_tied(victim, NULL) : getppid();
 
+	/* This process is the posing server's client: whatever door_info
+	 * opened to ask it must be closed again. */
+	int before = count_fds();
 	server_poses();
-	reap_ok_within(spawn_tied(user_forges, &v), 30, "unprivileged forger");
+	fds_back(before, 10, "the posing server's client");
+	/* Every client's count comes back (its channel, refused or not, goes
+	 * with its scenario thread), and so does the server's after each
+	 * client, whether the server closed the channel as forged or the
+	 * client's exit did. */
+	int s_fds = count_fds_of(srv);
+	reap_ok_within(spawn_tied_fd_neutral(user_forges, &v), 30, "unprivileged forger");
+	fds_back_of(srv, s_fds, 10, "server, after the unprivileged forger");
 	if (am_root()) {
-		reap_ok_within(spawn_tied(root_impersonates, &v), 30, "root impersonator");
-		reap_ok_within(spawn_tied(root_states_other_ids, NULL), 30, "root stating other ids");
-		reap_ok_within(spawn_tied(user_states_real_uid, NULL), 30, "client with two uids");
-		reap_ok_within(spawn_tied(user_detaches, NULL), 30, "non-owner's Detach");
+		reap_ok_within(spawn_tied_fd_neutral(root_impersonates, &v), 30, "root impersonator");
+		fds_back_of(srv, s_fds, 10, "server, after the root impersonator");
+		reap_ok_within(spawn_tied_fd_neutral(root_states_other_ids, NULL), 30, "root stating other ids");
+		fds_back_of(srv, s_fds, 10, "server, after the root stating other ids");
+		reap_ok_within(spawn_tied_fd_neutral(user_states_real_uid, NULL), 30, "client with two uids");
+		fds_back_of(srv, s_fds, 10, "server, after the client with two uids");
+		reap_ok_within(spawn_tied_fd_neutral(user_detaches, NULL), 30, "non-owner's Detach");
+		fds_back_of(srv, s_fds, 10, "server, after the non-owner's Detach");
 		kill_and_reap(v);
 	} else {
 		printf("%s: not root: the cases that switch ids were skipped\n", test_name);

@@ -69,6 +69,11 @@ static void server(void *arg)
 	/* door_create's descriptor is close-on-exec... */
 	CHECK(cloexec(d));
 	/* ...and really gone in an exec'd image. */
+	/* The server's own count comes back before it says it is ready (the
+	 * driver then counts it): the exec'd image's copy of d (replaced at the
+	 * fork by a counted one) and the dup's door socket close as the server
+	 * reads their end of file, asynchronously. */
+	int before = count_fds();
 	char num[16];
 	snprintf(num, sizeof num, "%d", d);
 	char *argv[] = { "descriptors_fork_exec", "exec-closed", num, NULL };
@@ -80,6 +85,7 @@ static void server(void *arg)
 	CHECK_OK(info_of(dd, &di));
 	CHECK(di.di_target == getpid() && (di.di_attributes & DOOR_LOCAL));
 	close(dd);
+	fds_back(before, 10, "server, after its exec'd image and its dup");
 	gate_open(&ready);
 	for (;;)
 		pause();
@@ -168,11 +174,28 @@ static void client(void *arg)
 
 	/* fork: the child calls through what it inherited (close-on-exec or
 	 * not), and so does the parent afterwards. */
-	reap_ok_within(spawn_tied(fork_child, rest), 20, "forked client");
+	reap_ok_within(spawn_tied_fd_neutral(fork_child, rest), 20, "forked client");
 	for (int i = 0; rest[i] != -1; i++)
 		check_works(rest[i], server_pid, uniq);
 	for (int i = 0; rest[i] != -1; i++)
 		CHECK_OK(close(rest[i]));
+}
+
+struct exec_calls {
+	pid_t server;
+	door_id_t uniq;
+	int from, to;
+	char **argv;
+};
+
+static void exec_calls(void *arg)
+{
+	struct exec_calls *c = arg;
+	for (int i = c->from; i < c->to; i++)
+		check_works(atoi(c->argv[i]), c->server, c->uniq);
+	/* Twice, to use the channels this image opened. */
+	for (int i = c->from; i < c->to; i++)
+		check_works(atoi(c->argv[i]), c->server, c->uniq);
 }
 
 /* The exec'd client: argv[2] server pid, argv[3] uniquifier, then working
@@ -195,14 +218,12 @@ static int exec_client(int argc, char **argv)
 		errno = 0;
 		CHECK(fcntl(fd, F_GETFD) == -1 && errno == EBADF);
 	}
-	for (; i < dashes; i++) {
-		int fd = atoi(argv[i]);
-		CHECK(fcntl(fd, F_GETFD) != -1);
-		check_works(fd, server, u);
-	}
-	/* Twice, to use the channels this image opened. */
-	for (i = 4; i < dashes; i++)
-		check_works(atoi(argv[i]), server, u);
+	for (; i < dashes; i++)
+		CHECK(fcntl(atoi(argv[i]), F_GETFD) != -1);
+	/* The calls on a scenario thread: the image's count comes back (its
+	 * channels go with the thread; it opens nothing else). */
+	struct exec_calls c = { server, u, 4, dashes, argv };
+	fd_neutral("exec'd client", exec_calls, &c);
 	return 0;
 }
 
@@ -225,7 +246,12 @@ int main(int argc, char **argv)
 	gate_init(&ready);
 	server_pid = spawn_tied(server, NULL);
 	gate_wait_within(&ready, 20);
-	reap_ok_within(spawn_tied(client, NULL), 40, "client");
+	/* The client's count comes back (it closes every copy it made, its
+	 * exec'd image and its forked child check their own), and so does the
+	 * server's after it. */
+	int s_fds = count_fds_of(server_pid);
+	reap_ok_within(spawn_tied_fd_neutral(client, NULL), 40, "client");
+	fds_back_of(server_pid, s_fds, 10, "server, after its client");
 	kill_and_reap(server_pid);
 	PASS();
 }

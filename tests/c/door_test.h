@@ -43,6 +43,16 @@ static inline pid_t spawn_tied(void (*child)(void *), void *arg)
 	return pid;
 }
 
+/*
+ * The descriptors a thread's channel to a door keeps open in its process
+ * until the thread ends: the client end of the socket pair (the region's
+ * memfd is closed once mapped, a bulk buffer's once sent; the wake-up is a
+ * futex in the region). For a client that must stay on its main thread
+ * (its calls are interrupted by signals sent to the process), whose count
+ * therefore comes back only with that channel.
+ */
+#define CLIENT_CHANNEL_FDS 1
+
 /* Like spawn_tied, for a client whose descriptor count must come back (fd_neutral). */
 static inline pid_t spawn_tied_fd_neutral(void (*client)(void *), void *arg)
 {

@@ -162,6 +162,9 @@ int main(void)
 	for (int i = 0; i < 2; i++)
 		CHECK(call_door(fd, arg, BIG, NULL, 0) == BIG);
 	struct report base = query(fd);
+	/* This process's count too: its own calls keep one channel, and the
+	 * clients it forks and kills leave nothing here. */
+	int mine = count_fds();
 	double worst = 0;
 	for (int round = 0; round < ROUNDS; round++) {
 		pid_t w = -1;
@@ -202,6 +205,7 @@ int main(void)
 			worst = dt;
 		CHECK(r.return_failed == 0);
 		CHECK(r.blocked_runs == round + 1);
+		fds_back(mine, 10, "the driver");
 	}
 	struct report end = query(fd);
 	CHECK(end.return_failed == 0);

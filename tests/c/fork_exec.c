@@ -135,6 +135,22 @@ static void expect_dead(int fd, void *cookie)
 	}
 }
 
+/* expect_who on a scenario thread (fd_neutral): the call's channel goes
+ * with the thread, so that descriptor counts can be compared. */
+struct who_arg { int fd; pid_t server, caller; };
+
+static void who_scenario(void *arg)
+{
+	struct who_arg *w = arg;
+	expect_who(w->fd, w->server, w->caller);
+}
+
+static void who_on_thread(int fd, pid_t server, pid_t caller)
+{
+	struct who_arg w = { fd, server, caller };
+	fd_neutral("a call", who_scenario, &w);
+}
+
 /* ---- fork ---------------------------------------------------------------- */
 
 static int fd_a = -1, fd_p = -1;
@@ -143,12 +159,15 @@ static int fd_a = -1, fd_p = -1;
 static void child_checks(pid_t parent)
 {
 	pid_t me = getpid();
+	/* Its calls are made on scenario threads, so that its channels to
+	 * its parent's door go with them. */
+	int c_fds = count_fds();
 	/* Inherited descriptors call the parent. */
 	expect_info(fd_a, parent, COOKIE_A, 0);
-	expect_who(fd_a, parent, me);
+	who_on_thread(fd_a, parent, me);
 	int opened = open(path_a, O_RDONLY);
 	CHECK(opened >= 0);
-	expect_who(opened, parent, me);
+	who_on_thread(opened, parent, me);
 	expect_info(opened, parent, COOKIE_A, 0);
 	door_info_t di;
 	CHECK_OK(info_of(fd_p, &di));
@@ -171,21 +190,27 @@ static void child_checks(pid_t parent)
 	CHECK_OK(door_unbind());
 	CHECK_ERR(door_unbind(), EBADF);
 	/* Still the parent's doors, still working. */
-	expect_who(fd_a, parent, me);
+	who_on_thread(fd_a, parent, me);
+	close(opened);
+	fds_back(c_fds, 10, "forked child, as its parent's client");
 
 	/* A door of its own, served by its own pool. */
 	make_file(path_b, 0644);
 	int b = door_create(who_proc, COOKIE_B, 0);
 	CHECK(b >= 0);
 	expect_info(b, me, COOKIE_B, 1);
+	/* On this thread: the channel it keeps to its own door (both ends in
+	 * this process) is part of the count the part then compares with; a
+	 * scenario thread's would close asynchronously on the server's side. */
 	expect_who(b, me, me);
 	CHECK_OK(fattach(b, path_b));
 	/* Its own door is its own to change. */
 	CHECK_OK(door_setparam(b, DOOR_PARAM_DATA_MAX, 4096));
 	CHECK_OK(door_setparam(b, DOOR_PARAM_DATA_MAX, SIZE_MAX));
+	/* Before reporting: the part counts this process's descriptors then. */
+	close(release.fd[1]);
 	send_val(&report, &me, sizeof me);
 	/* Wait to be released (or for the test to end: end of file). */
-	close(release.fd[1]);
 	char c;
 	if (read(release.fd[0], &c, 1) < 0)
 		_exit(1);
@@ -232,9 +257,12 @@ static void part_fork(void)
 	pid_t me = getpid();
 	pid_t s = spawn_tied(server_s, NULL);
 	gate_wait_within(&ready, 20);
+	/* This process's calls are made on scenario threads (who_on_thread):
+	 * its count comes back once it closed a and b. */
+	int p_fds = count_fds(), s_fds = count_fds_of(s);
 	int a = open(path_a, O_RDONLY);
 	CHECK(a >= 0);
-	expect_who(a, s, me);
+	who_on_thread(a, s, me);
 
 	char f = 'f';
 	CHECK(write(cmd.fd[1], &f, 1) == 1);
@@ -245,28 +273,37 @@ static void part_fork(void)
 	}
 	recv_within(&report, &c, sizeof c, 1);
 	CHECK(c > 0 && c != s);
+	int c_fds = count_fds_of(c);
 
 	/* The child's door, from a third process. */
 	int b = open(path_b, O_RDONLY);
 	CHECK(b >= 0);
-	expect_who(b, c, me);
+	who_on_thread(b, c, me);
 	expect_info(b, c, COOKIE_B, 0);
 	/* The parent still serves A and owns it. */
-	expect_who(a, s, me);
+	who_on_thread(a, s, me);
 	expect_info(a, s, COOKIE_A, 0);
 	char i = 'i';
 	CHECK(write(cmd.fd[1], &i, 1) == 1);
 	gate_wait_within(&ready, 20);
+	/* S's count: the channels of this process and of C went with their
+	 * threads; by design 3 door sockets more: this process's a, and C's
+	 * two inherited descriptors (fd_a, fd_p), replaced at the fork by
+	 * counted copies S made (Clone), which C holds until it exits. */
+	fds_back_of(s, s_fds + 3, 10, "S, with a and C's two copies");
 
 	/* The child's door does not depend on the parent. */
 	kill_and_reap(s);
 	for (int k = 0; k < 5; k++)
-		expect_who(b, c, me);
+		who_on_thread(b, c, me);
 	expect_info(b, c, COOKIE_B, 0);
+	close(b);
+	/* C's count: b's door socket and this process's channels are gone. */
+	fds_back_of(c, c_fds, 10, "C, after this process's calls");
 	gate_open(&release);
 	reap_ok_within(c, 20, "the forked child");
 	close(a);
-	close(b);
+	fds_back(p_fds, 10, "the fork part's client");
 }
 
 /* ---- exec ---------------------------------------------------------------- */
@@ -375,12 +412,17 @@ static void part_exec(void)
 	pid_t me = getpid();
 	pid_t t = spawn_tied(server_t, NULL);
 	gate_wait_within(&ready, 20);
+	/* T's count comes back once S2 (and its new image, which keeps h1 and
+	 * calls T) has exited; this process's and K1's once they closed what
+	 * they opened (their calls on scenario threads). S2's image is another
+	 * program: its count is not compared with S2's. */
+	int t_fds = count_fds_of(t), p_fds = count_fds();
 	pid_t s2 = spawn_tied(server_s2, &t);
 	gate_wait_within(&ready, 20);
 	int fd = open(path_e, O_RDONLY);
 	CHECK(fd >= 0);
-	expect_who(fd, s2, me);
-	pid_t k1 = spawn_tied(client_k1, &s2);
+	who_on_thread(fd, s2, me);
+	pid_t k1 = spawn_tied_fd_neutral(client_k1, &s2);
 	pid_t in = 0;
 	recv_within(&inside, &in, sizeof in, 20);
 	gate_open(&cmd); /* exec, from the main thread, while `in` serves K1 */
@@ -406,6 +448,8 @@ static void part_exec(void)
 	close(fd);
 	gate_open(&release);
 	reap_ok_within(s2, 20, "the exec'd server image");
+	fds_back_of(t, t_fds, 10, "T, after S2 and its image");
+	fds_back(p_fds, 10, "the exec part's client");
 	kill_and_reap(t);
 }
 

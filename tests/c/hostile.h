@@ -479,7 +479,7 @@ static inline void stop_server(void)
 	}
 }
 
-static int fd_baseline;
+static int fd_baseline, offender_baseline;
 
 /* The server's descriptor count must come back to the baseline. */
 static inline void require_baseline(const char *what)
@@ -523,9 +523,12 @@ static inline void hostile_setup(const char *name)
 	gate_init(&ready);
 	server_pid = spawn_tied(server_main, &ready);
 	gate_wait_within(&ready, 30);
-	good_pid = spawn_tied(good_client, NULL);
+	/* The good client's count comes back when it stops (its door
+	 * descriptors closed, its channel gone with its scenario thread). */
+	good_pid = spawn_tied_fd_neutral(good_client, NULL);
 	require_progress("setup", 12, 60);
 	fd_baseline = server_fds();
+	offender_baseline = count_fds();
 }
 
 static inline void hostile_teardown(void)
@@ -533,6 +536,11 @@ static inline void hostile_teardown(void)
 	atomic_store(&sh->stop, 1);
 	reap_ok_within(good_pid, 30, "good client");
 	require_alive("teardown");
+	/* The offender (this process) closed every descriptor it opened: not
+	 * after each scenario, since some share descriptors (a door descriptor
+	 * for many channels, a set of assorted descriptors for several
+	 * messages), but at the end. */
+	fds_back(offender_baseline, 30, "the offender, at the end");
 	kill_and_reap(server_pid);
 }
 

@@ -26,6 +26,7 @@ static struct gate gone;   /* driver -> C and K: S has exited */
 /* What S sends the driver once set up. */
 struct ready_msg {
 	pid_t k;
+	int s_fds;   /* S's descriptor count before it forked K, in /proc */
 	door_id_t uniq_a, uniq_b;
 };
 
@@ -89,18 +90,34 @@ static void check_dead(int fd, int is_a)
 /* K: a fork of S that holds S's door_create descriptors. It drops its copy
  * of `gone`'s write end, so that it also ends (at end of file) if the test
  * dies without telling it. */
-static void inheritor(void)
+/* K's checks of the live doors, on a scenario thread of their own (its
+ * channel goes with it, so that S's count can be compared before it exits). */
+static void inheritor_live(void *arg)
 {
-	close(gone.fd[1]);
+	(void)arg;
 	/* Not the server: LOCAL clear, everything else as in S. */
 	check_live(door_a, 1, 0);
 	check_live(door_b, 0, 0);
 	pid_t p = 0;
 	CHECK(call_door(door_a, "x", 1, &p, sizeof p) == sizeof p && p == server_pid);
+}
+
+static void inheritor_scenario(void *arg)
+{
+	(void)arg;
+	fd_neutral("K, live checks", inheritor_live, NULL);
 	gate_open(&checked);
 	gate_wait_within(&gone, 30);
 	check_dead(door_a, 1);
 	check_dead(door_b, 0);
+}
+
+static void inheritor(void)
+{
+	close(gone.fd[1]);
+	/* Everything K opens it closes again: the inherited descriptors are
+	 * not its to close. */
+	fd_neutral("K", inheritor_scenario, NULL);
 }
 
 static void server(void *arg)
@@ -120,6 +137,7 @@ static void server(void *arg)
 	check_live(door_b, 0, 1);
 	/* DOOR_LOCAL depends on the process, not the descriptor: the server's
 	 * own open() of the path, and a dup, show it too. */
+	int s_fds = count_fds();
 	int own = open(path_a, O_RDONLY);
 	CHECK(own >= 0);
 	check_live(own, 1, 1);
@@ -128,6 +146,13 @@ static void server(void *arg)
 	CHECK(dupb >= 0);
 	check_live(dupb, 0, 1);
 	close(dupb);
+	/* The door sockets of `own` and `dupb` close as S reads their end of
+	 * file, asynchronously. */
+	fds_back(s_fds, 10, "S, after its own open and dup");
+	/* The count the driver compares with, as it counts: in /proc, which
+	 * under valgrind also lists valgrind's own descriptors (a constant),
+	 * less the one this count's directory stream takes. */
+	int s_proc_fds = count_fds_of(getpid()) - 1;
 
 	/* K is a plain fork: it must outlive S (the driver is a subreaper and
 	 * will reap it). It waits at most 30 s for the driver's word. */
@@ -140,10 +165,21 @@ static void server(void *arg)
 	}
 	struct ready_msg msg;
 	memset(&msg, 0, sizeof msg);   /* padding too: the whole struct goes through a pipe */
-	msg = (struct ready_msg){ k, uniq_a, uniq_b };
+	msg = (struct ready_msg){ k, s_proc_fds, uniq_a, uniq_b };
 	send_val(&ready, &msg, sizeof msg);
 	gate_wait_within(&quit, 30);
 	exit(0);
+}
+
+/* C's checks of the live doors, on a scenario thread of their own (its
+ * channel goes with it, so that S's count can be compared before it exits). */
+static void client_live(void *arg)
+{
+	int a = ((int *)arg)[0], b = ((int *)arg)[1];
+	check_live(a, 1, 0);
+	check_live(b, 0, 0);
+	pid_t p = 0;
+	CHECK(call_door(b, "x", 1, &p, sizeof p) == sizeof p && p == server_pid);
 }
 
 static void client(void *arg)
@@ -152,10 +188,8 @@ static void client(void *arg)
 	int a = open(path_a, O_RDONLY);
 	int b = open(path_b, O_RDWR);
 	CHECK(a >= 0 && b >= 0);
-	check_live(a, 1, 0);
-	check_live(b, 0, 0);
-	pid_t p = 0;
-	CHECK(call_door(b, "x", 1, &p, sizeof p) == sizeof p && p == server_pid);
+	int ab[2] = { a, b };
+	fd_neutral("C, live checks", client_live, ab);
 	gate_open(&checked);
 
 	gate_wait_within(&gone, 30);
@@ -195,11 +229,16 @@ int main(void)
 	recv_within(&ready, &msg, sizeof msg, 20);
 	uniq_a = msg.uniq_a;
 	uniq_b = msg.uniq_b;
-	pid_t c = spawn_tied(client, NULL);
+	pid_t c = spawn_tied_fd_neutral(client, NULL);
 
 	/* S exits only once C and K have checked the live door. */
 	gate_wait_within(&checked, 20);
 	gate_wait_within(&checked, 20);
+	/* Their channels are gone (their live checks' threads ended). By
+	 * design S has 4 door sockets more than before it forked K: K's two
+	 * inherited descriptors were replaced at the fork by fresh counted
+	 * copies (Clone, answered by S), and C holds its two, a and b. */
+	fds_back_of(server_pid, msg.s_fds + 4, 10, "S, with K's and C's door descriptors");
 	gate_open(&quit);
 	reap_ok_within(server_pid, 20, "server");
 	gate_open(&gone);

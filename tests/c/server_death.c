@@ -239,9 +239,13 @@ static void server4(void *arg)
 		pause();
 }
 
+/* Stays single-threaded (the driver watches its one thread sleep in open),
+ * so its descriptor count is checked around the scenario by hand: no
+ * channel is opened to a dead door, so the count must come back. */
 static void client3(void *arg)
 {
 	(void)arg;
+	int before = count_fds();
 	gate_open(&opening);
 	errno = 0;
 	int fd = open(path4, O_RDONLY);
@@ -252,6 +256,7 @@ static void client3(void *arg)
 	}
 	check_dead_door(fd);
 	close(fd);
+	fds_back(before, 10, "client 3");
 }
 
 int main(void)
@@ -272,7 +277,9 @@ int main(void)
 	/* Part 1. */
 	pid_t s1 = spawn_tied(server1, NULL);
 	gate_wait_within(&ready, 20);
-	pid_t c1 = spawn_tied(client1, &s1);
+	/* Every client's count comes back (spawn_tied_fd_neutral): the dead
+	 * server's channel and door descriptors are closed like any other. */
+	pid_t c1 = spawn_tied_fd_neutral(client1, &s1);
 	gate_wait_within(&inside, 20);
 	double t_kill = now_seconds();
 	kill_and_reap(s1);
@@ -281,14 +288,17 @@ int main(void)
 	gate_wait_within(&dead_seen, 20);
 	pid_t s2 = spawn_tied(server2, NULL);
 	gate_wait_within(&ready, 20);
+	/* S2 is not killed mid-call: its count comes back after client 1. */
+	int s2_fds = count_fds_of(s2);
 	send_val(&s2_ready, &s2, sizeof s2);
 	reap_ok_within(c1, 20, "client 1");
+	fds_back_of(s2, s2_fds, 10, "S2, after client 1");
 	kill_and_reap(s2);
 
 	/* Part 2. */
 	pid_t s3 = spawn_tied(server3, NULL);
 	gate_wait_within(&ready, 20);
-	pid_t c2 = spawn_tied(client2, &s3);
+	pid_t c2 = spawn_tied_fd_neutral(client2, &s3);
 	gate_wait_within(&called, 20);
 	gate_open(&fork_now);
 	pid_t k;

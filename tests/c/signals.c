@@ -115,6 +115,7 @@ static void proc_a(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_
 		int ce = errno;
 		int pfd[2];
 		CHECK_OK(pipe(pfd));
+		close(pfd[0]);   /* only the write end is returned (and released) */
 		struct stat st;
 		CHECK_OK(fstat(pfd[1], &st));
 		pthread_mutex_lock(&a_lock);
@@ -196,6 +197,7 @@ static void client_a(void *arg)
 {
 	pid_t server = *(pid_t *)arg;
 	catch_signal(SIGUSR1, on_signal, SA_RESTART);
+	int start = count_fds();
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 	pid_t p = 0;
@@ -233,6 +235,8 @@ static void client_a(void *arg)
 	}
 	CHECK(count_fds() == n0);
 	close(fd);
+	/* Signalled clients stay on their main thread, which keeps its channel. */
+	fds_back(start + CLIENT_CHANNEL_FDS, 10, "client, with its main thread's channel");
 }
 
 static void part_interrupted(void)
@@ -241,6 +245,7 @@ static void part_interrupted(void)
 	make_path();
 	pid_t s = spawn_tied(server_a, NULL);
 	gate_wait_within(&ready, 20);
+	int s_fds = count_fds_of(s);
 	pid_t c = spawn_tied(client_a, &s);
 	recv_pid(&inside, 20);
 	wait_asleep(c, c, 10, "the client's door_call");
@@ -249,6 +254,9 @@ static void part_interrupted(void)
 	gate_open(&release);
 	gate_open(&step2);
 	reap_ok_within(c, 20, "client");
+	/* Nothing of the dead client's is left in the server, nor of the
+	 * discarded results (their DOOR_RELEASE descriptor). */
+	fds_back_of(s, s_fds, 10, "server, after its client");
 	kill_and_reap(s);
 }
 
@@ -256,6 +264,7 @@ static void client_retry(void *arg)
 {
 	pid_t server = *(pid_t *)arg;
 	catch_signal(SIGUSR1, on_signal, SA_RESTART);
+	int start = count_fds();
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 	pid_t p = 0;
@@ -269,6 +278,7 @@ static void client_retry(void *arg)
 	gate_wait_within(&step4, 20);
 	expect_result(fd, "f3", "fresh-3");
 	close(fd);
+	fds_back(start + CLIENT_CHANNEL_FDS, 10, "client, with its main thread's channel");
 }
 
 static void part_retry(void)
@@ -277,6 +287,7 @@ static void part_retry(void)
 	make_path();
 	pid_t s = spawn_tied(server_a, NULL);
 	gate_wait_within(&ready, 20);
+	int s_fds = count_fds_of(s);
 	pid_t c = spawn_tied(client_retry, &s);
 	recv_pid(&inside, 20);
 	wait_asleep(c, c, 10, "the client's door_call");
@@ -292,6 +303,7 @@ static void part_retry(void)
 		gate_wait_within(&step3, 10);
 	gate_open(&step4);
 	reap_ok_within(c, 20, "client");
+	fds_back_of(s, s_fds, 10, "server, after its client");
 	kill_and_reap(s);
 	if (!answered) {
 		fprintf(stderr, "FAIL %s: after door_call failed with EINTR, the same thread's next call on the door was not "
@@ -429,6 +441,7 @@ static void client_b2(void *arg)
 {
 	pid_t server = *(pid_t *)arg;
 	catch_signal(SIGUSR1, on_signal, SA_RESTART);
+	int start = count_fds();
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 	pid_t p = 0;
@@ -456,6 +469,7 @@ static void client_b2(void *arg)
 	CHECK(rep.x_runs == 0 && rep.calls == 24);
 	CHECK(rep.threads == 1);
 	close(fd);
+	fds_back(start + CLIENT_CHANNEL_FDS, 10, "client 2, with its main thread's channel");
 }
 
 static void eagain(int priv)
@@ -465,9 +479,10 @@ static void eagain(int priv)
 	make_path();
 	pid_t s = spawn_tied(server_b, NULL);
 	gate_wait_within(&ready, 20);
+	int s_fds = count_fds_of(s);
 	pid_t c2 = spawn_tied(client_b2, &s);
 	gate_wait_within(&step1, 20);
-	pid_t c1 = spawn_tied(client_b1, NULL);
+	pid_t c1 = spawn_tied_fd_neutral(client_b1, NULL);
 	recv_pid(&inside, 20);
 	gate_open(&step2);
 	wait_asleep(c2, c2, 10, "client 2's door_call");
@@ -477,6 +492,8 @@ static void eagain(int priv)
 	reap_ok_within(c1, 20, "client 1");
 	gate_open(&step4);
 	reap_ok_within(c2, 20, "client 2");
+	/* The withdrawn call left nothing in the server either. */
+	fds_back_of(s, s_fds, 10, "server, after its clients");
 	kill_and_reap(s);
 }
 
@@ -578,6 +595,8 @@ static pid_t serving_tid(int fd)
 	return t;
 }
 
+static void idle_rounds(void *arg);
+
 static void part_idle(void)
 {
 	init_gates();
@@ -586,6 +605,17 @@ static void part_idle(void)
 	make_path();
 	pid_t s = spawn_tied(server_idle, NULL);
 	gate_wait_within(&ready, 20);
+	/* The driver's calls on a scenario thread: the signals go to the
+	 * server, and the driver's channel goes with the thread. */
+	int s_fds = count_fds_of(s);
+	fd_neutral("the driver, idle's client", idle_rounds, &s);
+	fds_back_of(s, s_fds, 10, "server, after the driver's calls");
+	kill_and_reap(s);
+}
+
+static void idle_rounds(void *arg)
+{
+	pid_t s = *(pid_t *)arg;
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 	pid_t t = serving_tid(fd);
@@ -609,7 +639,6 @@ static void part_idle(void)
 			CHECK(serving_tid(fd) == t);
 	}
 	close(fd);
-	kill_and_reap(s);
 }
 
 /* ---- stopped ------------------------------------------------------------ */
@@ -625,6 +654,7 @@ static void client_stopped(void *arg)
 {
 	pid_t server = *(pid_t *)arg;
 	catch_signal(SIGUSR1, on_signal, SA_RESTART);
+	int start = count_fds();
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 	gate_open(&step1);
@@ -643,6 +673,7 @@ static void client_stopped(void *arg)
 	for (int i = 0; i < 5; i++)
 		CHECK(call_str(fd, "p", &p, sizeof p) == sizeof p && p == server);
 	close(fd);
+	fds_back(start + CLIENT_CHANNEL_FDS, 10, "client, with its main thread's channel");
 }
 
 static void part_stopped(void)
@@ -651,6 +682,7 @@ static void part_stopped(void)
 	make_path();
 	pid_t s = spawn_tied(server_a, NULL);
 	gate_wait_within(&ready, 20);
+	int s_fds = count_fds_of(s);
 	pid_t c = spawn_tied(client_stopped, &s);
 	gate_wait_within(&step1, 20);
 	CHECK_OK(kill(s, SIGSTOP));
@@ -664,6 +696,8 @@ static void part_stopped(void)
 	recv_within(&step3, &res, sizeof res, 20);
 	gate_open(&step4);
 	reap_ok_within(c, 20, "client");
+	/* Nothing is left of the first call's abandoned Hello either. */
+	fds_back_of(s, s_fds, 10, "server, after its client");
 	kill_and_reap(s);
 	if (!prompt) {
 		fprintf(stderr, "FAIL %s: a thread's first door_call, made while the server was stopped, was not ended by a "

@@ -79,17 +79,11 @@ static void server(void *arg)
 	_exit(1);
 }
 
-int main(void)
+/* The client: the calls, then the report; on a scenario thread of the
+ * test's (fd_neutral), so that its channel goes with it. */
+static void client(void *arg)
 {
-	test_name = "stack_depth";
-	watchdog(55);
-	char *dir = test_dir();
-	snprintf(path, sizeof path, "%s/door", dir);
-	make_file(path, 0644);
-	gate_init(&ready);
-	pid_t s = spawn_tied(server, NULL);
-	gate_wait_within(&ready, 20);
-
+	pid_t s = *(pid_t *)arg;
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 	double t0 = now_seconds();
@@ -117,6 +111,23 @@ int main(void)
 	CHECK(r.creations_at_create == 1);
 	CHECK(r.creations_nonnull == 0);
 	close(fd);
+}
+
+int main(void)
+{
+	test_name = "stack_depth";
+	watchdog(55);
+	char *dir = test_dir();
+	snprintf(path, sizeof path, "%s/door", dir);
+	make_file(path, 0644);
+	gate_init(&ready);
+	pid_t s = spawn_tied(server, NULL);
+	gate_wait_within(&ready, 20);
+	/* Both counts come back: the client's, and the server's once its one
+	 * thread has read the end of file of the client's channel. */
+	int s_fds = count_fds_of(s);
+	fd_neutral("client", client, &s);
+	fds_back_of(s, s_fds, 10, "server, after the client");
 	kill_and_reap(s);
 	PASS();
 }

@@ -246,6 +246,13 @@ static void check_opened_descriptor(int fd)
 	CHECK(sx.stx_size == 0 && sx.stx_nlink == 1 && sx.stx_mtime.tv_sec == 0);
 }
 
+/* A call, on a scenario thread (fd_neutral): its channel goes with it. */
+static void ping(void *arg)
+{
+	char res[8];
+	CHECK(call_door(*(int *)arg, "ping", 4, res, sizeof res) == 4 && memcmp(res, "pong", 4) == 0);
+}
+
 int main(void)
 {
 	test_name = "stat_door";
@@ -286,14 +293,19 @@ int main(void)
 	gate_init(&s.ready);
 	pid_t srv = spawn_tied(server, &s);
 	gate_wait_within(&s.ready, 10);
+	int s_fds = count_fds_of(srv), c_fds = count_fds();
 
+	/* Nothing stat opens stays open, here or in the server. */
 	check_attached_path();
+	fds_back(c_fds, 10, "client, after stat of the attached path");
 
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 	check_opened_descriptor(fd);
-	char res[8];
-	CHECK(call_door(fd, "ping", 4, res, sizeof res) == 4 && memcmp(res, "pong", 4) == 0);
+	fd_neutral("client, a call", ping, &fd);
+	/* The client's door descriptor is a door socket in the server: 1 more
+	 * by design; the call's channel went with the client's thread. */
+	fds_back_of(srv, s_fds + 1, 10, "server, after the client's call");
 
 	/* Not doors: reported exactly as the kernel reports them. */
 	unchanged_path(plain);
@@ -331,8 +343,13 @@ int main(void)
 	unchanged_path(path);
 	unchanged_path(link_path);
 	check_opened_descriptor(fd);
+	/* fdetach closed the attachment's listener: the server has 1 less,
+	 * with the client's door socket still 1 more. */
+	fds_back_of(srv, s_fds, 10, "server, after fdetach");
 	kill_and_reap(srv);
 	check_opened_descriptor(fd);
 	close(fd);
+	/* All the client opened is closed, and `ls`, opened before the count. */
+	fds_back(c_fds - 1, 10, "client, at the end");
 	PASS();
 }

@@ -167,16 +167,10 @@ static void thread_ends(int fd, pid_t server_pid, char how)
 	CHECK(report(fd).fds == fds_before);
 }
 
-int main(void)
+/* The client, on a scenario thread (its channel goes with it). */
+static void client(void *arg)
 {
-	test_name = "thread_death";
-	watchdog(50);
-	char *dir = test_dir();
-	snprintf(path, sizeof path, "%s/door", dir);
-	gate_init(&ready);
-	pid_t s = spawn_tied(server, NULL);
-	gate_wait_within(&ready, 20);
-
+	pid_t s = *(pid_t *)arg;
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 
@@ -199,6 +193,23 @@ int main(void)
 	CHECK_OK(door_call(fd, NULL));
 	CHECK(report(fd).null_calls == 2);
 	close(fd);
+}
+
+int main(void)
+{
+	test_name = "thread_death";
+	watchdog(50);
+	char *dir = test_dir();
+	snprintf(path, sizeof path, "%s/door", dir);
+	gate_init(&ready);
+	pid_t s = spawn_tied(server, NULL);
+	gate_wait_within(&ready, 20);
+	/* Each thread's death is checked from inside (the server's count
+	 * before and after, in thread_ends); both sides' counts also come
+	 * back after the whole, the params == NULL calls included. */
+	int s_fds = count_fds_of(s);
+	fd_neutral("client", client, &s);
+	fds_back_of(s, s_fds, 10, "server, after its client");
 	kill_and_reap(s);
 	PASS();
 }

@@ -44,8 +44,12 @@ static int scenario(const char *dir)
 	int d = attach_new(path, echo, NULL, DOOR_UNREF);
 	door_info_t di;
 	CHECK_OK(door_info(d, &di));
-	pid_t c = spawn(client, NULL);
+	/* Both counts come back, traced or not: the client's (spawn_fd_neutral),
+	 * and the server's after it. */
+	int before = count_fds();
+	pid_t c = spawn_fd_neutral(client, NULL);
 	reap_ok_within(c, 60, "client");
+	fds_back(before, 10, "server, after its client");
 	CHECK_OK(fdetach(path));
 	gate_wait_within(&unref_seen, 60);
 	CHECK_OK(door_revoke(d));

@@ -68,6 +68,26 @@ static int get_client_door(int main_fd, int which)
 	return fd;
 }
 
+/* In the server: a call on door descriptor 100, on a scenario thread. */
+static void call_100(void *arg)
+{
+	(void)arg;
+	char rb[8];
+	door_arg_t a = { NULL, 0, NULL, 0, rb, sizeof rb };
+	CHECK_OK(door_call(100, &a));
+	CHECK(a.data_size == 2);
+}
+
+/* In the server: gets per-client door 2 from the main door, into *arg. */
+static void *get_copy(void *arg)
+{
+	int m = open(path, O_RDONLY);
+	CHECK(m >= 0);
+	*(int *)arg = get_client_door(m, 2);
+	close(m);
+	return NULL;
+}
+
 struct plan { int which; int die; };
 
 static void client(void *arg)
@@ -97,7 +117,9 @@ static void client_helper(void)
 	close(to_helper[1]);
 	close(from_helper[0]);
 	while (read(to_helper[0], &p, sizeof p) == sizeof p) {
-		pid_t pid = spawn(client, &p);
+		/* A client that lives to the end must close all it opened
+		 * (spawn_fd_neutral); one that kills itself cannot check. */
+		pid_t pid = spawn_fd_neutral(client, &p);
 		int status;
 		CHECK(waitpid(pid, &status, 0) == pid);
 		CHECK(write(from_helper[1], &status, sizeof status) == sizeof status);
@@ -146,22 +168,31 @@ int main(void)
 	CHECK_OK(door_info(per_client[0], &di));
 	CHECK((di.di_attributes & (DOOR_UNREF | DOOR_IS_UNREF)) == (DOOR_UNREF | DOOR_IS_UNREF));
 	CHECK(next_note(200) == 0);
+	/* The server's count after each scenario: the dup it passed to a
+	 * client (DOOR_RELEASE) is closed, and the door socket of the client's
+	 * copy once the client closed it or died. */
+	int base = count_fds();
+#define SERVER_BACK(n, what) fds_back(base + (n), 10, "server, " what)
 
 	/* svc.configd: the client closes its copy -> one DOOR_UNREF. */
 	run_client(0, 0);
 	CHECK(next_note(5000) == '0');
 	CHECK(in_unref_is_unref == 1 && in_unref_e2big == 1);
+	SERVER_BACK(0, "after the first client");
 	CHECK_OK(door_info(per_client[0], &di));
 	CHECK(!(di.di_attributes & DOOR_UNREF)); /* cleared once queued */
 	/* Once only. */
 	run_client(0, 0);
 	CHECK(next_note(300) == 0);
+	SERVER_BACK(0, "after the second client");
 
 	/* DOOR_UNREF_MULTI: every time, including when the client dies. */
 	run_client(1, 0);
 	CHECK(next_note(5000) == '1');
+	SERVER_BACK(0, "after the UNREF_MULTI client");
 	run_client(1, 1);
 	CHECK(next_note(5000) == '1');
+	SERVER_BACK(0, "after the UNREF_MULTI client that died");
 	CHECK_OK(door_info(per_client[1], &di));
 	CHECK(di.di_attributes & DOOR_UNREF_MULTI);
 
@@ -182,10 +213,7 @@ int main(void)
 	/* dup2/dup3 onto a chosen number too, and the copy still works. */
 	dups[2] = dup2(per_client[1], 100);
 	CHECK(dups[2] == 100);
-	char rb[8];
-	door_arg_t a = { NULL, 0, NULL, 0, rb, sizeof rb };
-	CHECK_OK(door_call(100, &a));
-	CHECK(a.data_size == 2);
+	fd_neutral("server, calling its door's copy", call_100, NULL);
 	close(100);
 	CHECK(next_note(5000) == '1');
 	CHECK(dup3(per_client[1], 101, O_CLOEXEC) == 101 && fcntl(101, F_GETFD) == FD_CLOEXEC);
@@ -201,17 +229,22 @@ int main(void)
 	close(pd);
 	close(p2[0]);
 	close(p2[1]);
+	SERVER_BACK(0, "after dup, dup2, dup3, fcntl and close");
 
 	/* A revoked door hears nothing. */
 	int keep = dup(per_client[2]);
-	int m = open(path, O_RDONLY);
-	CHECK(m >= 0);
-	int copy = get_client_door(m, 2); /* the server process itself as client */
-	close(m);
+	/* The server process itself as client, on a thread of its own (its
+	 * channels go with it). */
+	int copy = -1;
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, get_copy, &copy) == 0 && pthread_join(t, NULL) == 0);
 	CHECK_OK(door_revoke(per_client[2]));
 	close(copy);
 	CHECK(next_note(300) == 0);
 	close(keep);
+	/* By design 2 less: the revoke took door 2's descriptor and its door
+	 * socket; the copy's door socket went when it was closed. */
+	SERVER_BACK(-2, "after the revoked door");
 
 	/* Copies inherited over fork count too: the child's exit leaves one
 	 * (the creator's) and brings the notification (here only for the
@@ -224,6 +257,9 @@ int main(void)
 	CHECK(waitpid(k, NULL, 0) == k);
 	CHECK(next_note(5000) == '1');
 	CHECK(next_note(300) == 0);
+	/* The child's copies (replaced at the fork by counted ones, each a
+	 * door socket here) went with it. */
+	SERVER_BACK(-2, "after its forked child");
 
 	/* nscd: the attachment is the only outside reference; fdetach from
 	 * another process brings the notification. */
@@ -235,6 +271,9 @@ int main(void)
 	CHECK(next_note(100) == 0);
 	run_client(-1, 0);
 	CHECK(next_note(5000) == '0');
+	/* The new door: its descriptor and door socket; its attachment's
+	 * listener went with the detacher's fdetach. */
+	SERVER_BACK(0, "after the detacher");
 
 	CHECK_OK(fdetach(path));
 	close(to_helper[1]);
