@@ -325,6 +325,10 @@ pub fn fdetach(path: *const libc::c_char) -> Result<()> {
     trace!("detach door={:016x} path={path:?}", meta.uniq);
     if let Some(conn) = conn {
         let _ = exchange(&conn, Msg::new(Kind::Detach));
+        // The server stops serving the attachment (closes its listener)
+        // before it answers, and closes the connection after: wait for
+        // that, as open and fattach do, so its count is final on return.
+        let _ = sys::wait_readable(conn.raw());
     }
     if let Ok(c) = cstr(&stash.join("meta")) {
         // SAFETY: c is NUL-terminated.
@@ -388,34 +392,47 @@ pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resul
     let Some(meta) = attachment_of(opath.raw()) else { return Ok(Opened::NotADoor) };
 
     let proc_path = format!("/proc/self/fd/{}", opath.raw());
-    let conn = sys::seqpacket_socket()?;
-    let door = match sys::connect(&conn, proc_path.as_bytes()) {
-        Ok(()) => {
-            let mut m = Msg::new(Kind::Open);
-            m.d = flags as u32;
-            match exchange(&conn, m) {
-                // The server died between our connect and its answer.
-                Err(Errno(libc::ECONNRESET | libc::EPIPE)) => dead_door(&meta, flags)?,
-                answer => {
-                    let (reply, mut fds) = answer?;
-                    if reply.d != 0 {
-                        return Err(Errno(wire::peer_errno(reply.d.into())));
+    let mut attempts = 0;
+    let (conn, door) = loop {
+        let conn = sys::seqpacket_socket()?;
+        let door = match sys::connect(&conn, proc_path.as_bytes()) {
+            Ok(()) => {
+                let mut m = Msg::new(Kind::Open);
+                m.d = flags as u32;
+                match exchange(&conn, m) {
+                    // Disconnected before an answer: a live server under a flood
+                    // of silent connections drops the oldest that has said
+                    // nothing, which may be ours if it accepted us before our
+                    // Open arrived; connect again (a dead server refuses the
+                    // connection). Or the server died between our connect and
+                    // its answer.
+                    Err(Errno(libc::ECONNRESET | libc::EPIPE)) if attempts < 8 => {
+                        attempts += 1;
+                        continue;
                     }
-                    let door = fds.pop().ok_or(Errno(libc::EPROTO))?;
-                    if label::door_id(door.raw()) != Ok(meta.uniq) {
-                        return Err(Errno(libc::EPROTO));
+                    Err(Errno(libc::ECONNRESET | libc::EPIPE)) => dead_door(&meta, flags)?,
+                    answer => {
+                        let (reply, mut fds) = answer?;
+                        if reply.d != 0 {
+                            return Err(Errno(wire::peer_errno(reply.d.into())));
+                        }
+                        let door = fds.pop().ok_or(Errno(libc::EPROTO))?;
+                        if label::door_id(door.raw()) != Ok(meta.uniq) {
+                            return Err(Errno(libc::EPROTO));
+                        }
+                        // The server closes its end of the connection right
+                        // after answering: wait for that (as fattach does), so
+                        // the server's descriptor count is final when open
+                        // returns (a caller counting them sees no transient).
+                        let _ = sys::wait_readable(conn.raw());
+                        door
                     }
-                    // The server closes its end of the connection right
-                    // after answering: wait for that (as fattach does), so
-                    // the server's descriptor count is final when open
-                    // returns (a caller counting them sees no transient).
-                    let _ = sys::wait_readable(conn.raw());
-                    door
                 }
             }
-        }
-        Err(Errno(libc::ECONNREFUSED)) => dead_door(&meta, flags)?,
-        Err(e) => return Err(e),
+            Err(Errno(libc::ECONNREFUSED)) => dead_door(&meta, flags)?,
+            Err(e) => return Err(e),
+        };
+        break (conn, door);
     };
     drop(conn);
     drop(opath);

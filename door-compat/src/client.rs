@@ -118,8 +118,8 @@ impl ChannelState {
 
     /// Forgets a channel inherited over fork: the child closed its
     /// descriptor already, and the number may be in use again.
-    fn abandon(self: Box<Self>) {
-        let ChannelState { sock, region, bulk, reply_bulk, .. } = *self;
+    fn abandon(self) {
+        let ChannelState { sock, region, bulk, reply_bulk, .. } = self;
         std::mem::forget(sock);
         drop((region, bulk, reply_bulk));
     }
@@ -128,7 +128,7 @@ impl ChannelState {
 std::thread_local! {
     /// This thread's channels, by door uniquifier.
     static CHANNELS: RefCell<HashMap<u64, ClientChannel, BuildUniqHasher>> =
-        RefCell::new(HashMap::with_hasher(BuildUniqHasher));
+        const { RefCell::new(HashMap::with_hasher(BuildUniqHasher)) };
 }
 
 /// Uniquifiers are 64 random bits from the kernel: they hash themselves.
@@ -166,7 +166,7 @@ fn take_channel(uniq: u64, door_fd: c_int) -> Result<ClientChannel> {
     match cached {
         Some(ch) if ch.pid == sys::getpid() => Ok(ch),
         Some(stale) => {
-            stale.abandon();
+            (*stale).abandon();
             ChannelState::open(door_fd, uniq)
         }
         None => {

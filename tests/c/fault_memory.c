@@ -124,7 +124,14 @@ static int request(int fd, struct req q, long arg_size, door_arg_t *a, void *rbu
 	} else {
 		arg_size = sizeof q;
 	}
-	memcpy(argp, &q, sizeof q);
+	/* Field by field into zeroed bytes: the struct's padding is
+	 * uninitialised, and the call would send it. */
+	struct req sent;
+	memset(&sent, 0, sizeof sent);
+	sent.op = q.op;
+	sent.size = q.size;
+	sent.with_desc = q.with_desc;
+	memcpy(argp, &sent, sizeof sent);
 	*a = (door_arg_t){ argp, (size_t)arg_size, NULL, 0, rbuf, rsize };
 	int rc = door_call(fd, a);
 	int e = errno;

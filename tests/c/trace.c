@@ -75,7 +75,7 @@ static void run_scenario(const char *dir, const char *debug, const char *err)
 		int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		if (fd < 0 || dup2(fd, 2) < 0)
 			_exit(99);
-		execl("/proc/self/exe", "trace", "scenario", dir, (char *)NULL);
+		execl(self_exe(), "trace", "scenario", dir, (char *)NULL);
 		_exit(98);
 	}
 	reap_ok_within(pid, 120, "scenario");
