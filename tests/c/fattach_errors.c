@@ -54,10 +54,17 @@ static void client_call(void *arg)
 	close(fd);
 }
 
+/* This process serves the doors, so its own count must come back after
+ * each client too (a dead client's channel goes asynchronously: polled).
+ * Baselines are taken where nothing is on its way out: right after
+ * fattach or fdetach (which wait for the server's side) or after such a
+ * check. */
 static void expect_door(const char *path, const char *expect)
 {
 	struct client_arg c = { path, expect };
+	int before = count_fds();
 	reap_ok(spawn_fd_neutral(client_call, &c));
+	fds_back(before, 10, "server, after a client");
 }
 
 static void stash_of(char *out, size_t len, const char *path)
@@ -249,11 +256,15 @@ int main(void)
 		make_file(ro_own, 0444);
 		CHECK_OK(chown(ro_own, NOBODY, NOBODY));
 		/* root-owned, 0644: readable by nobody, detachable only by root. */
+		int s_fds = count_fds();
 		CHECK_OK(fattach(d, other));
 		struct nobody_arg na = { d, not_owned, ro_own, other };
+		int attached = count_fds();
 		reap_ok(spawn(nobody_checks, &na));
+		fds_back(attached, 10, "server, after nobody's checks");
 		expect_door(other, "main");
 		CHECK_OK(fdetach(other));
+		fds_back(s_fds, 10, "server, after nobody's part");
 		CHECK_OK(stat(not_owned, &st));
 		CHECK(S_ISREG(st.st_mode));
 		CHECK_OK(stat(ro_own, &st));
@@ -366,6 +377,7 @@ int main(void)
 		snprintf(owned, sizeof owned, "%s/owned", own_dir);
 		make_file(owned, 0644);
 		CHECK_OK(chown(owned, NOBODY, NOBODY));
+		int s_fds = count_fds();
 		CHECK_OK(fattach(d, owned));
 		expect_door(owned, "main");
 		struct owner_arg oa = { owned };
@@ -381,12 +393,15 @@ int main(void)
 		}
 		CHECK_OK(stat(owned, &st));
 		CHECK(S_ISREG(st.st_mode) && st.st_uid == NOBODY);
+		/* The owner's fdetach closed the attachment's listener here. */
+		fds_back(s_fds, 10, "server, after the owner's fdetach");
 
 		/* The same, in root's directory (not writable by the owner). */
 		char owned2[512];
 		snprintf(owned2, sizeof owned2, "%s/owned-in-root-dir", dir);
 		make_file(owned2, 0644);
 		CHECK_OK(chown(owned2, NOBODY, NOBODY));
+		s_fds = count_fds();
 		CHECK_OK(fattach(d, owned2));
 		expect_door(owned2, "main");
 		struct owner_arg ob = { owned2 };
@@ -397,6 +412,7 @@ int main(void)
 			CHECK(errno == EINVAL);
 		CHECK_OK(stat(owned2, &st));
 		CHECK(S_ISREG(st.st_mode) && st.st_uid == NOBODY);
+		fds_back(s_fds, 10, "server, after the owner's try and root's cleanup");
 		if (!WIFEXITED(ost) || WEXITSTATUS(ost) != 0) {
 			fprintf(stderr, "FAIL %s: the owner's fdetach in a directory it cannot write misbehaved\n", test_name);
 			return 1;
