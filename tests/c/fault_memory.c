@@ -170,22 +170,12 @@ static void check_bytes(const unsigned char *p, long n)
 	CHECK(p[n - 1] == pattern(n - 1));
 }
 
-/* door_info goes through the server's control thread, which is past
- * closing its side of our open's connection once it answers: a count taken
- * after it does not include that connection. */
-static void settled_open(int fd)
-{
-	door_info_t di;
-	CHECK_OK(info_of(fd, &di));
-}
-
 /* Part A, in a child: the client has no room for results. */
 static void small_client(void *arg)
 {
 	(void)arg;
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
-	settled_open(fd);
 	int before = query(fd, 'q').fds;
 	unsigned char *big = malloc(LARGE);
 	CHECK(big != NULL);
@@ -235,7 +225,6 @@ int main(void)
 
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
-	settled_open(fd);
 	int before = query(fd, 'q').fds;
 	/* This process is part B's client: its count comes back too (a
 	 * channel it gives up is reopened by its next call). */
