@@ -581,10 +581,7 @@ pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -
 
 /// Whether `fd` has something to read (or is hung up) right now.
 pub fn readable_now(fd: c_int) -> bool {
-    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    // SAFETY: p is one valid pollfd.
-    let r = unsafe { libc::syscall(libc::SYS_poll, &raw mut p, 1, 0) };
-    r == 1 && p.revents != 0
+    poll_now(fd, libc::POLLIN) != 0
 }
 
 /// Waits until `fd` is readable or hung up, or a signal handler runs.
@@ -633,10 +630,15 @@ pub fn set_nonblocking(fd: c_int) -> Result<()> {
 
 /// Whether the peer of a connected socket has gone (without blocking).
 pub fn peer_gone(fd: c_int) -> bool {
-    let mut p = libc::pollfd { fd, events: libc::POLLRDHUP, revents: 0 };
+    poll_now(fd, libc::POLLRDHUP) & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) != 0
+}
+
+/// What `poll` reports for `fd` right now, asked for `events` (0 on error).
+fn poll_now(fd: c_int, events: libc::c_short) -> libc::c_short {
+    let mut p = libc::pollfd { fd, events, revents: 0 };
     // SAFETY: p is one valid pollfd.
     let r = unsafe { libc::syscall(libc::SYS_poll, &raw mut p, 1, 0) };
-    r == 1 && p.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) != 0
+    if r == 1 { p.revents } else { 0 }
 }
 
 // ---------------------------------------------------------------------------

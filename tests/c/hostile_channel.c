@@ -108,6 +108,20 @@ static char *bulk_buffer(size_t len, int *fd)
 	return p;
 }
 
+/* A fresh channel whose 1 MiB bulk buffer the server has taken (a call
+ * sent it and was answered), so calls may stream; returns the buffer. */
+static char *streaming_channel(struct rchan *c, int *b)
+{
+	fresh(c);
+	char *bulk = bulk_buffer(1 << 20, b);
+	memset(bulk, 0, 1 << 20);
+	bulk[0] = 'z';
+	raw_call(c, ++c->seq, 200000, F_DATA_BULK | F_NEW_BULK, b, 1, 0);
+	uint64_t size;
+	CHECK(region_answer(c, c->seq, &size, 30) == 0 && c->region[R_REPLY] == 'Z');
+	return bulk;
+}
+
 /* Once the held procedure runs, scribbles on `len` bytes at `p` until it
  * has compared its arguments. */
 static void scribble_until_done(char *p, size_t len)
@@ -369,14 +383,9 @@ int main(void)
 	 * oversized claim closes the channel instead. */
 	{
 		struct rchan c;
-		fresh(&c);
 		int b;
-		char *bulk = bulk_buffer(1 << 20, &b);
-		memset(bulk, 0, 1 << 20);
-		bulk[0] = 'z';
-		raw_call(&c, ++c.seq, 200000, F_DATA_BULK | F_NEW_BULK, &b, 1, 0);
+		char *bulk = streaming_channel(&c, &b);
 		uint64_t size;
-		CHECK(region_answer(&c, c.seq, &size, 30) == 0 && c.region[R_REPLY] == 'Z');
 
 		/* More than the buffer holds. */
 		uint64_t seq = ++c.seq;
@@ -401,12 +410,7 @@ int main(void)
 
 		/* Data that never comes, then comes; progress claimed beyond the
 		 * size. */
-		fresh(&c);
-		bulk = bulk_buffer(1 << 20, &b);
-		memset(bulk, 0, 1 << 20);
-		bulk[0] = 'z';
-		raw_call(&c, ++c.seq, 200000, F_DATA_BULK | F_NEW_BULK, &b, 1, 0);
-		CHECK(region_answer(&c, c.seq, &size, 30) == 0 && c.region[R_REPLY] == 'Z');
+		bulk = streaming_channel(&c, &b);
 		memset(bulk, 0xFF, 1 << 20);
 		bulk[0] = 'z';
 		memset(bulk + 1, 0, 300000 - 1);
