@@ -200,7 +200,10 @@ extern "C" fn thread_gone(p: *mut c_void) {
         cur.channel.rearm();
     }
     if let Some(ch) = rec.linger.take() {
+        // Gone between door_return and its next call: a call the client
+        // posted in the region meanwhile has nobody to run it.
         ch.region.mode().store(region::POOL, Ordering::SeqCst);
+        refuse_region_call(&ch, libc::EINTR);
         ch.rearm();
     }
     // SAFETY: rec is the box from above, still owned here.
@@ -301,17 +304,21 @@ fn add_depletion(d: &mut Dispatch, rec: &mut ServerThread, pool: &Pool, door: &D
 pub extern "C" fn next_invocation(d: *mut Dispatch) {
     let r = std::panic::catch_unwind(|| {
         let rec = record();
-        let pool = my_pool(rec)?;
+        let pool = my_pool(rec);
+        // A thread that just answered a call lingers on its channel (which
+        // door_return already marked LINGER), and in any case takes a call
+        // the client has posted there meanwhile.
+        if let Some(ch) = rec.linger.take()
+            && let Some(dispatch) = linger(rec, pool.as_ref().ok(), ch)
+        {
+            return Ok(dispatch);
+        }
+        let pool = pool?;
         if let Some(unref_pool) = rec.unref_next.take() {
             if let Some((dispatch, _)) = take_unref(rec, &unref_pool) {
                 return Ok(dispatch);
             }
             unref_pool.rearm_unref();
-        }
-        if let Some(ch) = rec.linger.take()
-            && let Some(dispatch) = linger(rec, &pool, ch)
-        {
-            return Ok(dispatch);
         }
         loop {
             if pool.closed.load(Ordering::SeqCst) {
@@ -371,11 +378,19 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
 /// the pool is idle, so lingering never keeps a call waiting. Returns the
 /// invocation, or None after the linger time (the channel then goes back
 /// to the pool's epoll set).
-fn linger(rec: &mut ServerThread, pool: &Arc<Pool>, ch: Arc<Channel>) -> Option<Dispatch> {
+///
+/// The region says LINGER from before the reply (`reply`): a client woken
+/// by it may run before this thread does (on the same CPU it usually
+/// does), and its next call then still goes in the region, not on the
+/// socket. A thread that does not linger (no pool, or no other thread
+/// idle) takes such a call itself.
+fn linger(rec: &mut ServerThread, pool: Option<&Arc<Pool>>, ch: Arc<Channel>) -> Option<Dispatch> {
     let r = &ch.region;
     let mut taken = None;
-    if pool.idle.load(Ordering::SeqCst) > 0 && !pool.closed.load(Ordering::SeqCst) {
-        r.mode().store(region::LINGER, Ordering::SeqCst);
+    if let Some(pool) = pool
+        && pool.idle.load(Ordering::SeqCst) > 0
+        && !pool.closed.load(Ordering::SeqCst)
+    {
         let deadline = std::time::Instant::now() + LINGER;
         let cpu = crate::spin::current_cpu();
         r.server_cpu().store(cpu, Ordering::Relaxed);
@@ -428,11 +443,11 @@ fn linger(rec: &mut ServerThread, pool: &Arc<Pool>, ch: Arc<Channel>) -> Option<
                 ch.spin.lock().unwrap_or_else(|p| p.into_inner()).slept(began.elapsed());
             }
         }
-        r.mode().store(region::POOL, Ordering::SeqCst);
-        // A client that saw LINGER just before it ended posted in the region.
-        if taken.is_none() {
-            taken = take_region_call(rec, &ch);
-        }
+    }
+    r.mode().store(region::POOL, Ordering::SeqCst);
+    // A client that saw LINGER just before it ended posted in the region.
+    if taken.is_none() {
+        taken = take_region_call(rec, &ch);
     }
     match taken {
         Some(Taken::Call(d)) => Some(*d),
@@ -473,6 +488,19 @@ fn take_region_call(rec: &mut ServerThread, ch: &Arc<Channel>) -> Option<Taken> 
     }
     let caller = Caller { cred: *ch.last_cred.lock().unwrap_or_else(|p| p.into_inner()) };
     Some(prepare(ch, seq, size, no_results, &source, Vec::new(), caller))
+}
+
+/// Answers a call posted in `ch`'s region, if there is one, with `errno`
+/// (taken with the state word's compare-and-swap, so it runs nowhere).
+fn refuse_region_call(ch: &Channel, errno: c_int) {
+    let r = &ch.region;
+    let state = r.state().load(Ordering::SeqCst);
+    if state & 3 == wire::pending(0)
+        && r.req_via().load(Ordering::SeqCst) == region::VIA_REGION
+        && r.state().compare_exchange(state, wire::picked(state >> 2), Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    {
+        answer(ch, state >> 2, errno);
+    }
 }
 
 /// Takes one queued unreferenced notification: the procedure runs with
@@ -768,6 +796,9 @@ pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, 
         cur.channel.stop_serving();
         // Before the results go, so the caller's reply comes later in the trace.
         trace!("return door={:016x} size={size} descs={n_desc}", cur.channel.door.uniq);
+        // This thread will linger on the channel (next_invocation): say so
+        // before the reply wakes the client (see `linger`).
+        cur.channel.region.mode().store(region::LINGER, Ordering::SeqCst);
         let sent = send_results(&cur.channel, cur.seq, bytes, &descs);
         descriptors::release(&descs);
         if sent.is_err() {
