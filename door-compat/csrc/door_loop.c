@@ -53,7 +53,7 @@ struct ops {
 	int (*reply)(char *, size_t, void *, unsigned);
 	int (*open_door)(int, const char *, int);
 	int (*bind_door)(uint64_t);
-	int (*call_start)(int, void *, void **, int *);
+	int (*call_start)(int, void *, void *, size_t, void **, int *);
 	int (*call_wait)(void *);
 	int (*call_step)(void **, int);
 	void (*call_cancel)(void *);
@@ -77,26 +77,34 @@ static void serve_forever(void) __attribute__((noreturn));
 
 static void serve_forever(void)
 {
+	/*
+	 * This thread's records, found once: in a shared library each use of
+	 * a __thread variable is a call. (Set before sigsetjmp and never
+	 * changed, so they keep their values when door_return jumps back.)
+	 */
+	struct dispatch *const cur = &current;
+	int *const done = &answered;
+
 	in_service = 1;
 	/* Every successful door_return lands here, on this same frame. */
 	(void)sigsetjmp(service_point, 0);
 	for (;;) {
-		answered = 0;
-		libdoor_ops->next(&current);
-		if (current.procedure == NULL)
+		*done = 0;
+		libdoor_ops->next(cur);
+		if (cur->procedure == NULL)
 			pthread_exit(NULL);
-		if (current.depletion != NULL)
-			current.depletion(current.depletion_info);
-		if (current.xcreate != NULL)
-			(void)current.xcreate(current.depletion_info, libdoor_xcreate_startf, current.startf_arg, current.crcookie);
-		current.procedure(current.cookie, current.argp, current.arg_size, current.dp, current.n_desc);
+		if (cur->depletion != NULL)
+			cur->depletion(cur->depletion_info);
+		if (cur->xcreate != NULL)
+			(void)cur->xcreate(cur->depletion_info, libdoor_xcreate_startf, cur->startf_arg, cur->crcookie);
+		cur->procedure(cur->cookie, cur->argp, cur->arg_size, cur->dp, cur->n_desc);
 		/*
 		 * A Rust API procedure returns once it has answered. Any other
 		 * procedure that returns instead of calling door_return ends the
 		 * thread, as on illumos, and its caller gets EINTR (the Rust key
 		 * destructor answers it).
 		 */
-		if (!answered)
+		if (!*done)
 			pthread_exit(NULL);
 	}
 }
@@ -228,6 +236,9 @@ static void give_up_call(void *arg)
 
 int libdoor_door_call(int d, void *params)
 {
+	/* Room for the call in flight, so that a call allocates nothing
+	 * (call.rs refuses the call if the room is too small). */
+	_Alignas(16) unsigned char room[256];
 	void *in_flight;
 	int fd = -1;
 
@@ -238,7 +249,7 @@ int libdoor_door_call(int d, void *params)
 	 * ends the sleep with EINTR and interrupts the call; one that runs
 	 * before the thread sleeps does not, as with any system call.
 	 */
-	int r = libdoor_ops->call_start(d, params, &in_flight, &fd);
+	int r = libdoor_ops->call_start(d, params, room, sizeof room, &in_flight, &fd);
 	(void)fd;
 	pthread_cleanup_push(give_up_call, &in_flight);
 	while (in_flight != NULL) {

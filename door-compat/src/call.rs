@@ -17,8 +17,9 @@
 //!   reply is in, places the results;
 //! - `cancel`, from a cancellation cleanup handler, gives the call up.
 //!
-//! Between them the call in flight lives on the heap, owned by the C loop
-//! through a raw pointer.
+//! Between them the call in flight lives in room on the C caller's stack
+//! (a call costs no allocation), owned by the C loop through a raw pointer
+//! that is NULL once the call is over.
 
 use libc::c_int;
 
@@ -53,18 +54,34 @@ fn c_result(r: std::thread::Result<Result<()>>) -> c_int {
     }
 }
 
-/// Checks the arguments and sends the call. Returns 0 with `*out` set (the
-/// caller waits for `*fd` to be readable), or -1 with errno and `*out` NULL.
-pub extern "C" fn start(d: c_int, params: *mut door_arg_t, out: *mut *mut InFlight, fd: *mut c_int) -> c_int {
+/// Checks the arguments and sends the call. `room` is `room_len` bytes,
+/// 16-aligned, for the call in flight. Returns 0 with `*out` set to `room`
+/// (the caller waits for `*fd` to be readable), or -1 with errno and `*out`
+/// NULL.
+pub extern "C" fn start(
+    d: c_int,
+    params: *mut door_arg_t,
+    room: *mut InFlight,
+    room_len: usize,
+    out: *mut *mut InFlight,
+    fd: *mut c_int,
+) -> c_int {
     // SAFETY: out and fd point at the C caller's locals.
     unsafe { out.write(std::ptr::null_mut()) };
     trace!("call door={:016x} fd={d} {}", fdmemo::door_id(d).unwrap_or(0), ArgSizes(params));
     let r = std::panic::catch_unwind(|| -> Result<()> {
+        // The C loop's room is sized by hand: every call would fail here
+        // (and so every test) if InFlight outgrew it.
+        if room_len < std::mem::size_of::<InFlight>() || !(room as usize).is_multiple_of(std::mem::align_of::<InFlight>()) {
+            return Err(Errno(libc::EINVAL));
+        }
         let in_flight = send(d, params)?;
-        // SAFETY: as above.
+        // SAFETY: as above; room is large and aligned enough (checked) and
+        // holds no call (the C loop gives a fresh one to each door_call).
         unsafe {
             fd.write(in_flight.pending.fd());
-            out.write(Box::into_raw(Box::new(in_flight)));
+            room.write(in_flight);
+            out.write(room);
         }
         Ok(())
     });
@@ -107,8 +124,8 @@ fn send(d: c_int, params: *mut door_arg_t) -> Result<InFlight> {
 /// Waits (at most a short while) until the reply may be in: 0, or EINTR
 /// when a signal handler ran (or a cancellation request interrupted it).
 pub extern "C" fn wait(in_flight: *mut InFlight) -> c_int {
-    // SAFETY: the InFlight start() leaked, owned by the caller, not moved
-    // while we borrow it.
+    // SAFETY: the InFlight start() placed in the caller's room, owned by
+    // the caller, not moved while we borrow it.
     let pending = unsafe { &mut (*in_flight).pending };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client::wait(pending))) {
         Ok(Err(Errno(libc::EINTR))) => libc::EINTR,
@@ -120,19 +137,26 @@ pub extern "C" fn wait(in_flight: *mut InFlight) -> c_int {
 /// the reply is not in, `*slot` stays set and 0 is returned (wait again);
 /// once the call is over `*slot` is NULL and the result is returned.
 pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int) -> c_int {
-    // SAFETY: *slot is the InFlight that start() leaked, owned by the caller.
-    let in_flight = unsafe { Box::from_raw(slot.read()) };
-    // SAFETY: slot points at the C caller's local.
+    // SAFETY: slot points at the C caller's local, and *slot at the
+    // InFlight that start() (or an earlier step) placed in the caller's
+    // room. It is moved out here, and the slot is cleared at once, so it
+    // is never read twice; a call still waiting is placed back below.
+    let room = unsafe { slot.read() };
+    // SAFETY: as above.
+    let InFlight { d, params, descs, pending } = unsafe { room.read() };
+    // SAFETY: as above.
     unsafe { slot.write(std::ptr::null_mut()) };
-    let InFlight { d, params, descs, pending } = *in_flight;
     if interrupted != 0 {
         let e = client::interrupted(pending, d);
         return ended(d, params, c_result(Ok(finish(&descs, params, Err(e)))));
     }
     match client::receive(pending, d) {
         Step::Wait(pending) => {
-            // SAFETY: as above.
-            unsafe { slot.write(Box::into_raw(Box::new(InFlight { d, params, descs, pending }))) };
+            // SAFETY: the room is free again (moved out above).
+            unsafe {
+                room.write(InFlight { d, params, descs, pending });
+                slot.write(room);
+            }
             0
         }
         Step::Ready => {
@@ -140,7 +164,10 @@ pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int) -> c_int {
             match std::panic::catch_unwind(|| send(d, params)) {
                 Ok(Ok(in_flight)) => {
                     // SAFETY: as above.
-                    unsafe { slot.write(Box::into_raw(Box::new(in_flight))) };
+                    unsafe {
+                        room.write(in_flight);
+                        slot.write(room);
+                    }
                     0
                 }
                 Ok(Err(e)) => ended(d, params, c_result(Ok(Err(e)))),
@@ -179,8 +206,9 @@ pub extern "C" fn cancel(in_flight: *mut InFlight) {
         return;
     }
     let _ = std::panic::catch_unwind(|| {
-        // SAFETY: the InFlight that start() leaked, owned by the caller.
-        let InFlight { d, pending, .. } = *unsafe { Box::from_raw(in_flight) };
+        // SAFETY: the InFlight in the caller's room, owned by the caller,
+        // which forgets it after this (give_up_call clears its pointer).
+        let InFlight { d, pending, .. } = unsafe { in_flight.read() };
         client::interrupted(pending, d);
     });
 }

@@ -125,10 +125,37 @@ impl ChannelState {
     }
 }
 
+/// A thread's channels: the one it used last apart, so that a thread
+/// calling one door over and over never hashes.
+struct Channels {
+    recent: Option<ClientChannel>,
+    others: HashMap<u64, ClientChannel, BuildUniqHasher>,
+}
+
+impl Channels {
+    fn take(&mut self, uniq: u64) -> Option<ClientChannel> {
+        if self.recent.as_ref().is_some_and(|ch| ch.uniq == uniq) {
+            return self.recent.take();
+        }
+        self.others.remove(&uniq)
+    }
+
+    /// Keeps `ch`, dropping any channel to the same door that a nested
+    /// call (from a signal handler) opened meanwhile.
+    fn put(&mut self, ch: ClientChannel) {
+        match &self.recent {
+            Some(recent) if recent.uniq != ch.uniq => {
+                self.others.insert(ch.uniq, ch);
+            }
+            _ => self.recent = Some(ch),
+        }
+    }
+}
+
 std::thread_local! {
     /// This thread's channels, by door uniquifier.
-    static CHANNELS: RefCell<HashMap<u64, ClientChannel, BuildUniqHasher>> =
-        const { RefCell::new(HashMap::with_hasher(BuildUniqHasher)) };
+    static CHANNELS: RefCell<Channels> =
+        const { RefCell::new(Channels { recent: None, others: HashMap::with_hasher(BuildUniqHasher) }) };
 }
 
 /// Uniquifiers are 64 random bits from the kernel: they hash themselves.
@@ -162,7 +189,7 @@ impl std::hash::BuildHasher for BuildUniqHasher {
 /// Takes this thread's channel to `uniq` out of the cache (so that a nested
 /// call from a signal handler opens its own), or opens one.
 fn take_channel(uniq: u64, door_fd: c_int) -> Result<ClientChannel> {
-    let cached = CHANNELS.try_with(|c| c.borrow_mut().remove(&uniq)).ok().flatten();
+    let cached = CHANNELS.try_with(|c| c.borrow_mut().take(uniq)).ok().flatten();
     match cached {
         Some(ch) if ch.pid == sys::getpid() => Ok(ch),
         Some(stale) => {
@@ -186,11 +213,13 @@ fn drop_closed_channels() {
         .try_with(|c| {
             let mut cache = c.borrow_mut();
             let gone: Vec<u64> = cache
-                .iter()
-                .filter(|(_, ch)| ch.pid == sys::getpid() && sys::peer_gone(ch.sock.raw()))
-                .map(|(uniq, _)| *uniq)
+                .others
+                .values()
+                .chain(cache.recent.as_ref())
+                .filter(|ch| ch.pid == sys::getpid() && sys::peer_gone(ch.sock.raw()))
+                .map(|ch| ch.uniq)
                 .collect();
-            gone.iter().filter_map(|uniq| cache.remove(uniq)).collect()
+            gone.iter().filter_map(|uniq| cache.take(*uniq)).collect()
         })
         .unwrap_or_default();
     drop(closed);
@@ -198,7 +227,7 @@ fn drop_closed_channels() {
 
 /// Returns a channel to this thread's cache for its next call.
 fn put_channel(ch: ClientChannel) {
-    let _ = CHANNELS.try_with(|c| c.borrow_mut().insert(ch.uniq, ch));
+    let _ = CHANNELS.try_with(|c| c.borrow_mut().put(ch));
 }
 
 /// What the caller passed in `door_arg_t`, or nothing (`params == NULL`).

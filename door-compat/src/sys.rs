@@ -857,6 +857,16 @@ pub fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, timeout: s
     }
 }
 
+/// The monotonic clock as of the last tick (`CLOCK_MONOTONIC_COARSE`):
+/// read from the vDSO without reading the clock source, for deadlines
+/// measured in milliseconds.
+pub fn coarse_now() -> std::time::Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is writable; this clock exists on every Linux since 2.6.32.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 /// Wakes one sleeper on `word`.
 pub fn futex_wake(word: &std::sync::atomic::AtomicU32) {
     // SAFETY: word is a live, aligned u32.
