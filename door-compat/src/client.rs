@@ -354,10 +354,7 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
         r.req_flags().store(msg.e, Ordering::SeqCst);
         r.req_via().store(region::VIA_REGION, Ordering::SeqCst);
         r.state().store(wire::pending(seq), Ordering::SeqCst);
-        r.req_word().fetch_add(1, Ordering::SeqCst);
-        if r.server_waiting().load(Ordering::SeqCst) != 0 {
-            sys::futex_wake(r.req_word());
-        }
+        r.notify_server();
         if streams {
             bulk::stream_in(&ch.bulk, req.data, r)?;
         }
@@ -397,10 +394,7 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
     }
     ch.stated = Some(me);
     // A server thread lingering on the channel reads the socket when woken.
-    r.req_word().fetch_add(1, Ordering::SeqCst);
-    if r.server_waiting().load(Ordering::SeqCst) != 0 {
-        sys::futex_wake(r.req_word());
-    }
+    r.notify_server();
     Ok(Pending { ch, seq, word, fds: Vec::new() })
 }
 
@@ -425,7 +419,7 @@ pub fn wait(p: &mut Pending) -> Result<()> {
     r.client_cpu().store(cpu, Ordering::Relaxed);
     // Only waits toward a server on another CPU spin, or learn from a
     // sleep; only they need the clock.
-    let began = (r.server_cpu().load(Ordering::Relaxed) != cpu).then(std::time::Instant::now);
+    let began = spin::wait_began(r.server_cpu().load(Ordering::Relaxed), cpu);
     let waited = if began.is_some() && p.ch.spin.spin(|| r.rep_word().load(Ordering::Relaxed) != word) {
         Ok(())
     } else {
@@ -438,7 +432,7 @@ pub fn wait(p: &mut Pending) -> Result<()> {
             && r.rep_word().load(Ordering::SeqCst) != word
             && r.server_cpu().load(Ordering::Relaxed) != cpu
         {
-            p.ch.spin.slept(began.elapsed());
+            p.ch.spin.slept(began, r.rep_posted_ns().load(Ordering::Relaxed));
         }
         w
     };

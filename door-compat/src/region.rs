@@ -106,6 +106,14 @@ impl Region {
     pub fn bulk_waiting(&self) -> &AtomicU32 {
         self.u32_at(wire::BULK_WAITING_OFF)
     }
+    /// When the client last woke a sleeping server with a request.
+    pub fn req_posted_ns(&self) -> &AtomicU64 {
+        self.u64_at(wire::REQ_POSTED_NS_OFF)
+    }
+    /// When the server last woke a sleeping client with a reply.
+    pub fn rep_posted_ns(&self) -> &AtomicU64 {
+        self.u64_at(wire::REP_POSTED_NS_OFF)
+    }
     /// The call a region reply answers (written last).
     pub fn rep_seq(&self) -> &AtomicU64 {
         self.u64_at(wire::REP_SEQ_OFF)
@@ -141,7 +149,18 @@ impl Region {
     pub fn notify_client(&self) {
         self.rep_word().fetch_add(1, Ordering::SeqCst);
         if self.client_waiting().load(Ordering::SeqCst) != 0 {
+            self.rep_posted_ns().store(sys::monotonic_ns(), Ordering::Relaxed);
             sys::futex_wake(self.rep_word());
+        }
+    }
+
+    /// Announces a request (in the region, or just sent on the socket) and
+    /// wakes a lingering server thread if it sleeps.
+    pub fn notify_server(&self) {
+        self.req_word().fetch_add(1, Ordering::SeqCst);
+        if self.server_waiting().load(Ordering::SeqCst) != 0 {
+            self.req_posted_ns().store(sys::monotonic_ns(), Ordering::Relaxed);
+            sys::futex_wake(self.req_word());
         }
     }
 

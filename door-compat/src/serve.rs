@@ -436,7 +436,7 @@ fn linger(rec: &mut ServerThread, pool: Option<&Arc<Pool>>, ch: Arc<Channel>) ->
             }
             // A client last seen on this CPU cannot post while we spin (and
             // a wait for it teaches the spin nothing: no clock needed).
-            let began = (r.client_cpu().load(Ordering::Relaxed) != cpu).then(std::time::Instant::now);
+            let began = crate::spin::wait_began(r.client_cpu().load(Ordering::Relaxed), cpu);
             if began.is_some() && ch.spin.lock().unwrap_or_else(|p| p.into_inner()).spin(|| r.req_word().load(Ordering::Relaxed) != word) {
                 continue;
             }
@@ -456,7 +456,7 @@ fn linger(rec: &mut ServerThread, pool: Option<&Arc<Pool>>, ch: Arc<Channel>) ->
                 && r.req_word().load(Ordering::SeqCst) != word
                 && r.client_cpu().load(Ordering::Relaxed) != cpu
             {
-                ch.spin.lock().unwrap_or_else(|p| p.into_inner()).slept(began.elapsed());
+                ch.spin.lock().unwrap_or_else(|p| p.into_inner()).slept(began, r.req_posted_ns().load(Ordering::Relaxed));
             }
         }
     }

@@ -25,6 +25,12 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
+/// Where a waiter that may learn from its sleep notes when the wait began
+/// (monotonic ns): only a wait toward a peer on another CPU.
+pub fn wait_began(peer_cpu: u32, my_cpu: u32) -> Option<u64> {
+    (peer_cpu != my_cpu).then(crate::sys::monotonic_ns)
+}
+
 /// The most a waiter spins before it sleeps.
 const MAX_NS: u32 = 100_000;
 /// A budget below this is not worth a spin.
@@ -108,10 +114,15 @@ impl Budget {
     }
 
     /// After a spin failed and the waiter slept: what it waited for came
-    /// `waited` after the wait began, from a peer on another CPU. A wait
-    /// that a longer spin would have covered raises the budget to it.
-    pub fn slept(&mut self, waited: std::time::Duration) {
-        let ns = waited.as_nanos();
+    /// from a peer on another CPU, which noted in `posted` when it woke us
+    /// (monotonic ns; an older value when it did not). The wait began at
+    /// `began`. A wait that a longer spin would have covered raises the
+    /// budget to it. Measured to the post, not to our waking: where waking
+    /// a sleeping CPU is slow, that delay would hide every wait a spin
+    /// could have covered.
+    pub fn slept(&mut self, began: u64, posted: u64) {
+        let end = if posted > began { posted } else { crate::sys::monotonic_ns() };
+        let ns = u128::from(end.saturating_sub(began));
         if self.no_raise > 0 {
             self.no_raise -= 1;
         } else if spinning_possible() && ns < u128::from(MAX_NS) {
@@ -154,10 +165,28 @@ mod tests {
         }));
         assert_eq!(calls, 1);
         // A sleep that a spin could have covered raises the budget to it.
-        b.slept(std::time::Duration::from_micros(40));
+        b.slept(0, 40_000);
         assert!(!spinning_possible() || b.ns >= 40_000);
-        b.slept(std::time::Duration::from_millis(5));
+        b.slept(0, 5_000_000);
         assert!(b.ns <= MAX_NS);
+    }
+
+    #[test]
+    fn a_wait_counts_to_the_post_not_to_the_wake_up() {
+        if !spinning_possible() {
+            return;
+        }
+        // Posted 30 µs into a wait that began a second ago: had we woken
+        // only now, nothing would be learnt; the post says a spin of 30 µs
+        // would have done.
+        let began = crate::sys::monotonic_ns() - 1_000_000_000;
+        let mut b = Budget::default();
+        b.slept(began, began + 30_000);
+        assert!(b.raised && b.ns >= 30_000);
+        // No note of this wait's post (an older one): counted to now.
+        let mut b = Budget::default();
+        b.slept(began, began - 1);
+        assert!(!b.raised && b.ns == 0);
     }
 
     #[test]
@@ -166,17 +195,17 @@ mod tests {
             return;
         }
         let mut b = Budget::default();
-        b.slept(std::time::Duration::from_micros(2));
+        b.slept(0, 2_000);
         assert!(b.raised && b.ns >= 2_000);
         // The peer could not run while we spun: the raise was wrong.
         assert!(!b.spin(|| false));
         assert!(b.no_raise >= 16);
         let before = b.ns;
-        b.slept(std::time::Duration::from_micros(50));
+        b.slept(0, 50_000);
         assert_eq!(b.ns, before, "no raise during the ban");
         // A raise that a spin then confirms shortens the next ban.
         b.no_raise = 0;
-        b.slept(std::time::Duration::from_micros(50));
+        b.slept(0, 50_000);
         let ban = b.ban;
         assert!(b.spin(|| true));
         assert!(b.ban < ban);

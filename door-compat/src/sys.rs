@@ -857,6 +857,15 @@ pub fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, timeout: s
     }
 }
 
+/// The monotonic clock (`CLOCK_MONOTONIC`, the clock of `Instant`) in
+/// nanoseconds, comparable between processes.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is writable.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// The monotonic clock as of the last tick (`CLOCK_MONOTONIC_COARSE`):
 /// read from the vDSO without reading the clock source, for deadlines
 /// measured in milliseconds.

@@ -282,6 +282,13 @@ pub const SERVER_CPU_OFF: usize = 132;
 pub const BULK_READY_OFF: usize = 136;
 pub const BULK_PROGRESS_OFF: usize = 144;
 pub const BULK_WAITING_OFF: usize = 148;
+/// When each side last woke the other with its post (the client's request,
+/// the server's reply; CLOCK_MONOTONIC nanoseconds, u64): how long the
+/// sleeper waited for it, without the wake-up's own delay, for its spin
+/// budget (`spin::Budget::slept`). A lying peer only misleads how long
+/// the other side spins, within the budget's limit.
+pub const REQ_POSTED_NS_OFF: usize = 152;
+pub const REP_POSTED_NS_OFF: usize = 160;
 pub const REQUEST_OFF: usize = 4096;
 pub const REQUEST_CAP: usize = 64 * 1024;
 pub const REPLY_OFF: usize = REQUEST_OFF + REQUEST_CAP;
