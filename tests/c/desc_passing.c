@@ -201,10 +201,14 @@ int main(void)
 	CHECK(d >= 0 && r >= 0);
 	CHECK_OK(fattach(d, path));
 	CHECK_OK(fattach(r, refuse_path));
-	/* The server's count is not compared: the pool thread that served 'c'
-	 * called a door and keeps that channel (two descriptors) for its next
-	 * call, as every thread does. */
+	int before = count_fds();
 	reap_ok(spawn_fd_neutral(client, NULL));
+	/* Everything the client held here is let go (its channels, the door
+	 * ends of its descriptors, what it passed); but the pool thread that
+	 * served 'c' called the inner door, and keeps that channel for its
+	 * next call, as every thread does: both its ends are ours, two
+	 * descriptors. */
+	fds_back(before + 2, 10, "server after the client");
 	CHECK_OK(fdetach(path));
 	CHECK_OK(fdetach(refuse_path));
 	PASS();

@@ -7,6 +7,7 @@
  * Each hop reports its pid and thread; a waiting caller's thread cannot
  * serve, so the threads of one chain in one process all differ. */
 #include "door_test.h"
+#include <sys/mman.h>
 
 #define MAX_HOPS 8
 #define DEPTH 5
@@ -30,6 +31,41 @@ struct reply {
 
 /* In each server. */
 static int b_fd = -1, s_fd = -1;
+
+/*
+ * Which server threads called which door, shared by all the processes: a
+ * thread keeps its channel to each door it called (both ends in this
+ * process for a door of its own, one in each for the other's), so these
+ * pairs say how many descriptors each server holds once the client is gone.
+ */
+#define MAX_CALLERS 256
+struct caller { pid_t pid, tid; char door; };
+static struct callers {
+	pthread_mutex_t lock;
+	int n;
+	struct caller c[MAX_CALLERS];
+} *callers;
+
+static void note_caller(char door)
+{
+	pid_t pid = getpid(), tid = thread_id();
+	pthread_mutex_lock(&callers->lock);
+	int i = 0;
+	while (i < callers->n && !(callers->c[i].pid == pid && callers->c[i].tid == tid && callers->c[i].door == door))
+		i++;
+	if (i == callers->n && i < MAX_CALLERS)
+		callers->c[callers->n++] = (struct caller){ pid, tid, door };
+	pthread_mutex_unlock(&callers->lock);
+}
+
+/* How many of the noted threads called `door`. */
+static int callers_of(char door)
+{
+	int k = 0;
+	for (int i = 0; i < callers->n; i++)
+		k += callers->c[i].door == door;
+	return k;
+}
 
 /* Calls `fd` with `rq` and fills `out` with its hops after ours. */
 static void call_next(int fd, const struct request *rq, struct reply *out, int expect_local)
@@ -75,6 +111,7 @@ static void proc_a(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_
 	struct reply r;
 	start_reply(&r);
 	struct request rq = { 0 };
+	note_caller('B');
 	call_next(b_fd, &rq, &r, 1);
 	door_return((char *)&r, sizeof r, NULL, 0);
 }
@@ -89,6 +126,7 @@ static void proc_s(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_
 		memcpy(&rq, argp, sizeof rq);
 	if (rq.depth > 0 && rq.depth < MAX_HOPS) {
 		rq.depth--;
+		note_caller('S');
 		call_next(s_fd, &rq, &r, 1);
 	}
 	door_return((char *)&r, sizeof r, NULL, 0);
@@ -116,10 +154,12 @@ static void proc_c(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_
 	start_reply(&r);
 	struct request rq = { 0 };
 	int fd = open_once(&d_fd, path_d);
-	if (fd < 0)
+	if (fd < 0) {
 		r.n = -2000 - errno;
-	else
+	} else {
+		note_caller('D');
 		call_next(fd, &rq, &r, 0);
+	}
 	door_return((char *)&r, sizeof r, NULL, 0);
 }
 
@@ -130,10 +170,12 @@ static void proc_d(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_
 	start_reply(&r);
 	struct request rq = { 0 };
 	int fd = open_once(&e_fd, path_e);
-	if (fd < 0)
+	if (fd < 0) {
 		r.n = -2000 - errno;
-	else
+	} else {
+		note_caller('E');
 		call_next(fd, &rq, &r, 0);
+	}
 	door_return((char *)&r, sizeof r, NULL, 0);
 }
 
@@ -227,15 +269,27 @@ int main(void)
 	snprintf(path_e, sizeof path_e, "%s/e", dir);
 	gate_init(&ready1);
 	gate_init(&ready2);
+	callers = mmap(NULL, sizeof *callers, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(callers != MAP_FAILED);
+	pthread_mutexattr_t ma;
+	CHECK_OK(pthread_mutexattr_init(&ma));
+	CHECK_OK(pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED));
+	CHECK_OK(pthread_mutex_init(&callers->lock, &ma));
 	s1 = spawn_tied(server1, NULL);
 	gate_wait_within(&ready1, 20);
 	s2 = spawn_tied(server2, NULL);
 	gate_wait_within(&ready2, 20);
-	/* The servers' counts are not compared: their pool threads that called
-	 * doors (A calls B, S calls S, C calls D, D calls E) keep those channels
-	 * for their next calls, as every thread does, and which pool threads
-	 * serve (so how many channels) is up to the scheduler. */
+	int before1 = count_fds_of(s1), before2 = count_fds_of(s2);
 	reap_ok_within(spawn_tied_fd_neutral(client, NULL), 40, "client");
+	/* Once the client is gone, each server holds what its own procedures
+	 * keep: the first C opened D (the descriptor in 1, its door end in 2)
+	 * and the first D opened E (likewise the other way); every thread
+	 * that called a door keeps its channel: both ends in 1 for B and S,
+	 * one end in each server for D and E. Which threads (so how many
+	 * channels) is the scheduler's choice, noted as they called. */
+	int de = 2 + callers_of('D') + callers_of('E');
+	fds_back_of(s1, before1 + 2 * (callers_of('B') + callers_of('S')) + de, 10, "server 1 after the client");
+	fds_back_of(s2, before2 + de, 10, "server 2 after the client");
 	kill_and_reap(s1);
 	kill_and_reap(s2);
 	PASS();
