@@ -423,7 +423,7 @@ fn linger(rec: &mut ServerThread, pool: Option<&Arc<Pool>>, ch: Arc<Channel>) ->
                 // large data): read it from there.
                 r.mode().store(region::POOL, Ordering::SeqCst);
                 return match take_call(rec, &ch) {
-                    Taken::Call(d) => Some(d),
+                    Taken::Call(d) => Some(depleting(d, rec, Some(pool), &ch.door)),
                     Taken::Nothing => {
                         ch.rearm();
                         None
@@ -466,12 +466,26 @@ fn linger(rec: &mut ServerThread, pool: Option<&Arc<Pool>>, ch: Arc<Channel>) ->
         taken = take_region_call(rec, &ch);
     }
     match taken {
-        Some(Taken::Call(d)) => Some(d),
+        Some(Taken::Call(d)) => Some(depleting(d, rec, pool, &ch.door)),
         _ => {
             ch.rearm();
             None
         }
     }
+}
+
+/// A call a thread takes on its own channel, lingering or instead of
+/// lingering, depletes the pool if no other thread of it is idle, as one
+/// taken from epoll by the last idle thread does: the creation function
+/// runs first (a private pool whose function adds no thread sees every
+/// call deplete it, as on illumos).
+fn depleting(mut d: Dispatch, rec: &mut ServerThread, pool: Option<&Arc<Pool>>, door: &Door) -> Dispatch {
+    if let Some(pool) = pool
+        && pool.idle.load(Ordering::SeqCst) == 0
+    {
+        add_depletion(&mut d, rec, pool, door);
+    }
+    d
 }
 
 /// A call the client posted in the region (no descriptors, data in the
