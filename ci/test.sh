@@ -4,7 +4,7 @@
 # short runs of the fuzz targets (fuzz/run.sh; docs/RELIABILITY.md,
 # "Fuzzing"), the C tests (linked and under LD_PRELOAD), a selection of them
 # under valgrind (all of them: tests/c/valgrind.sh release, see
-# docs/RELIABILITY.md), a short load test, doorctl's tests, the reference
+# docs/RELIABILITY.md), nearly all under AddressSanitizer, a short load test, doorctl's tests, the reference
 # pages (lint, drift of their generated parts) and their examples, the
 # exported symbols, `make install` into a staging directory (and programs
 # built against it with pkg-config), and every ported app's check.
@@ -27,6 +27,10 @@ done
 rm -f "$fuzz_log"
 tests/c/run.sh release
 tests/c/valgrind.sh release call_basic unref_flood revoke_waiters nested fork_exec cancel private_pool server_death fd_reuse
+# Every program under AddressSanitizer but two that measure what ASan
+# changes (a process's mappings; memory under a low RLIMIT_AS), which
+# valgrind runs; ASan runs the two valgrind cannot (docs/RELIABILITY.md).
+LIBDOOR_TEST_SKIP="fault_client_kill fault_memory" tests/c/asan.sh release
 make -s -C tests/load quick
 make -s -C tools/doorctl check
 python3 docs/gen-reference.py --check

@@ -8,6 +8,16 @@
 # linked, under valgrind's memcheck, following forked and exec'd children:
 # a memcheck error in any process, or a lost block that counts (see
 # valgrind_one below), fails the program.
+#
+# With LIBDOOR_TEST_ASAN=1 (tests/c/asan.sh) each program is built with
+# gcc's AddressSanitizer and runs once, linked: an ASan error in any
+# process, or a leak LeakSanitizer finds in a process that exits through
+# exit(), fails it. libdoor itself is not instrumented, but every
+# allocation it makes goes through ASan's malloc, so its leaks and bad
+# frees count. For the programs valgrind cannot run as they are meant to
+# (docs/RELIABILITY.md, "Sanitizers").
+#
+# LIBDOOR_TEST_SKIP: names of programs not to run (space-separated).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -32,6 +42,15 @@ rm -f "$build/stub.$$.c"
 cflags=(-std=gnu11 -O1 -g -Wall -Wextra -Werror -D_FORTIFY_SOURCE=2 -I "$root/include" -pthread)
 passed=0; failed=0; failures=()
 valgrind_mode=${LIBDOOR_TEST_VALGRIND:-}
+asan_mode=${LIBDOOR_TEST_ASAN:-}
+if [ -n "$asan_mode" ]; then
+	cflags+=(-fsanitize=address -fno-omit-frame-pointer)
+	build="$build/asan"
+	mkdir -p "$build"
+	# Any report fails the process (ASan's and LSan's exit codes).
+	export ASAN_OPTIONS=detect_leaks=1:exitcode=86
+	export LSAN_OPTIONS=exitcode=87
+fi
 if [ -n "$valgrind_mode" ]; then
 	command -v valgrind >/dev/null || { echo "valgrind mode: no valgrind installed" >&2; exit 2; }
 	vglogs="$tmp/valgrind"
@@ -108,6 +127,7 @@ leaks_in() {
 for src in "$here"/*.c; do
 	name=$(basename "$src" .c)
 	[ -n "$filter" ] && [[ "$name" != *$filter* ]] && continue
+	[[ " ${LIBDOOR_TEST_SKIP:-} " == *" $name "* ]] && continue
 	if ! gcc "${cflags[@]}" -o "$build/$name" "$src" -L "$lib" -ldoor -Wl,-rpath,"$lib" 2>"$build/$name.err"; then
 		failed=$((failed + 1)); failures+=("$name (build)"); echo "FAIL $name (build)"; sed 's/^/     | /' "$build/$name.err"; continue
 	fi
@@ -115,11 +135,15 @@ for src in "$here"/*.c; do
 		valgrind_one "$name"
 		continue
 	fi
+	if [ -n "$asan_mode" ]; then
+		run_one "$name (asan)" "$build/$name"
+		continue
+	fi
 	gcc "${cflags[@]}" -o "$build/$name.preload" "$src" -L "$build" -ldoorstub -Wl,-rpath,"$build"
 	run_one "$name (linked)" "$build/$name"
 	run_one "$name (LD_PRELOAD)" env LD_PRELOAD="$lib/libdoor.so" "$build/$name.preload"
 done
-[ -n "$valgrind_mode" ] && exec_python=no || exec_python=yes
+[ -n "$valgrind_mode$asan_mode" ] && exec_python=no || exec_python=yes
 for src in "$here"/*.py; do
 	[ "$exec_python" = yes ] || break
 	[ -e "$src" ] || continue
