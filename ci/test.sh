@@ -26,10 +26,12 @@ for target in peer_input door_socket; do
 done
 rm -f "$fuzz_log"
 tests/c/run.sh release
-tests/c/valgrind.sh release call_basic unref_flood revoke_waiters nested fork_exec cancel private_pool server_death fd_reuse
-# Every program under AddressSanitizer but two that measure what ASan
-# changes (a process's mappings; memory under a low RLIMIT_AS), which
-# valgrind runs; ASan runs the two valgrind cannot (docs/RELIABILITY.md).
+tests/c/valgrind.sh release call_basic unref_flood revoke_waiters nested fork_exec cancel private_pool server_death fd_reuse \
+	fault_client_kill fault_memory
+# Every program under AddressSanitizer but the two just run under valgrind,
+# which measure what ASan changes (a process's mappings; memory under a low
+# RLIMIT_AS); ASan runs the two valgrind cannot (docs/RELIABILITY.md). So
+# every C test program runs under one of the two.
 LIBDOOR_TEST_SKIP="fault_client_kill fault_memory" tests/c/asan.sh release
 make -s -C tests/load quick
 make -s -C tools/doorctl check

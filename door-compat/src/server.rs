@@ -652,6 +652,14 @@ fn control_loop(ep: Arc<Fd>, mut spare: Option<Fd>) {
         if let Some((events, token)) = event {
             serve_source(token, events, &mut spare);
         }
+        // A refusal that found the table full even without the spare (a
+        // pool thread took the freed slot first) left none: take it back
+        // as soon as there is room, or the next full table would leave an
+        // opener waiting, and the process would hold one descriptor fewer
+        // than at rest.
+        if spare.is_none() {
+            spare = open_spare();
+        }
         timeout = with_server(|s| s.expire_openers());
     }
 }

@@ -128,9 +128,11 @@ static int server_fds(void *fd)
 }
 
 /* Waits for the server to close what it dropped: its count back to `want`. */
-static void server_settles(int fd, int want)
+static void server_settles(int fd, int want, const char *when)
 {
-	await_value(server_fds, &fd, want, SETTLE, "the server's descriptor count");
+	char what[128];
+	snprintf(what, sizeof what, "the server's descriptor count %s", when);
+	await_value(server_fds, &fd, want, SETTLE, what);
 }
 
 /* door_info must name the live server `pid`, not a dead door. */
@@ -236,7 +238,7 @@ int main(void)
 	reap_ok_within(c, 60, "the client with a full table");
 
 	/* Part B, once the server has dropped what the client had. */
-	server_settles(fd, before);
+	server_settles(fd, before, "after part A");
 	CHECK(ask(fd, 'F') > 0);
 	CHECK(ask(fd, 'q') == LIMIT);
 	int passed = open("/dev/null", O_RDONLY);
@@ -274,7 +276,7 @@ int main(void)
 	CHECK(fcntl(passed, F_GETFD) == -1);
 	CHECK(call_door(fd, big, sizeof big, NULL, 0) == sizeof(int));
 	close(fresh);
-	server_settles(fd, before);
+	server_settles(fd, before, "after part B");
 	fds_back(mine, 10, "the driver, part B's client");
 	printf("%s: open() refused by a full server in %.1f ms\n", test_name, open_time * 1e3);
 	close(fd);
