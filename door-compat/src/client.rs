@@ -18,8 +18,9 @@ use crate::descriptors;
 use crate::idwatch;
 use crate::label::{self, Identity};
 use crate::region::{self, Region};
-use crate::spin;
 use crate::bulk;
+use crate::spin;
+use crate::splice;
 use crate::sys::{self, Errno, Fd, Result};
 use crate::wire::{self, Data, Kind, MSG_LEN, Msg, Payload};
 
@@ -50,6 +51,9 @@ pub struct ChannelState {
     /// answered: until then the server may not have the buffer yet (a
     /// withdrawn call's message waits unread), so no call streams into it.
     bulk_unconfirmed: Option<u64>,
+    /// The kernel would not give this channel a large enough pipe
+    /// (`splice::make`): its large arguments always stream.
+    no_pipe: bool,
 }
 
 impl ChannelState {
@@ -84,6 +88,7 @@ impl ChannelState {
             bulk: None,
             reply_bulk: None,
             bulk_unconfirmed: None,
+            no_pipe: false,
         }))
     }
 
@@ -105,6 +110,23 @@ impl ChannelState {
         } else {
             Ok(())
         }
+    }
+
+    /// A pipe for a `len`-byte argument (`splice.rs`), if it should be
+    /// spliced: it is large, and the server last answered from our CPU, so
+    /// that streaming's two copies could not overlap.
+    fn pipe_for(&mut self, len: usize) -> Option<(Fd, Fd)> {
+        if !(splice::MIN..=wire::BULK_MAX).contains(&len)
+            || self.no_pipe
+            || self.region.server_cpu().load(Ordering::Relaxed) != spin::current_cpu()
+        {
+            return None;
+        }
+        let pipe = splice::make();
+        // Refused for its size: the user's pipes hold too many pages. This
+        // channel streams from now on rather than ask at every call.
+        self.no_pipe = matches!(pipe, Err(Errno(libc::EPERM)));
+        pipe.ok()
     }
 
     /// The server's name for this channel, which it wrote in the region.
@@ -323,6 +345,11 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
         msg.e |= wire::NO_RESULTS;
     }
     let fits = req.data.len() <= wire::REQUEST_CAP;
+    // A large argument toward a server that last answered from our CPU goes
+    // through a pipe of its own: one copy instead of two that cannot overlap.
+    let pipe = if fits { None } else { ch.pipe_for(req.data.len()) };
+    let splices = pipe.is_some();
+    let (pipe_write, pipe_read) = pipe.unzip();
     if fits {
         // SAFETY: the request area is REQUEST_CAP bytes; len fits.
         unsafe { std::ptr::copy_nonoverlapping(req.data.as_ptr(), ch.region.request_area(), req.data.len()) };
@@ -337,7 +364,7 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
     // first and the data streamed after it, piece by piece, so that the
     // server copies each piece out while we write the next), and only
     // while our identity is the one the server last saw.
-    let streams = !fits && ch.bulk_unconfirmed.is_none() && bulk::holds(&ch.bulk, req.data.len());
+    let streams = !fits && !splices && ch.bulk_unconfirmed.is_none() && bulk::holds(&ch.bulk, req.data.len());
     let mut posted = false;
     if (fits || streams)
         && req.descs.is_empty()
@@ -367,7 +394,10 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
         }
         posted = true;
     }
-    let data_fd = if fits || streams && posted {
+    let data_fd = if splices {
+        msg.e |= wire::DATA_PIPE;
+        pipe_read
+    } else if fits || streams && posted {
         None
     } else {
         let (flags, fd) = bulk::stage(&mut ch.bulk, req.data)?;
@@ -392,9 +422,18 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
         let taken = posted && r.state().load(Ordering::SeqCst) == wire::picked(seq);
         return Err(Errno(if taken { libc::EINTR } else { libc::EBADF }));
     }
+    // (A pipe's read end is the server's now: with ours closed, a server
+    // that drops it fails our `vmsplice` instead of leaving it waiting.)
+    drop(data_fd);
     ch.stated = Some(me);
     // A server thread lingering on the channel reads the socket when woken.
     r.notify_server();
+    if let Some(write) = pipe_write {
+        // If not all the bytes go in, the server refused the call (its
+        // answer says why) or is gone, or the bytes could not be read: the
+        // pipe closes with `write`, early, and the server answers EFAULT.
+        let _ = splice::push(&write, req.data, ch.sock.raw());
+    }
     Ok(Pending { ch, seq, word, fds: Vec::new() })
 }
 
@@ -546,6 +585,8 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
         }
         Data::Bulk { new: false } => ResultData::Bulk(ch),
         Data::Region => ResultData::Region(ch),
+        // (`Payload::of` admits pipes for Calls only.)
+        Data::Pipe => return Step::Done(Err(Errno(libc::EPROTO))),
     };
     Step::Done(Ok(Results { data, size, fds }))
 }

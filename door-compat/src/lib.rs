@@ -44,6 +44,7 @@ mod results;
 pub mod rust;
 mod serve;
 mod spin;
+mod splice;
 mod server;
 mod stat;
 mod stropts;

@@ -17,10 +17,11 @@ use libc::{c_char, c_int, c_void};
 
 use crate::abi::*;
 use crate::bulk;
+use crate::splice;
 use crate::descriptors;
 use crate::region;
 use crate::server::{CLOSING_TOKEN, Channel, Depletion, Door, Pool, UNREF_TOKEN, XCreateFn, with_server};
-use crate::sys::{self, Errno, Fd, Result};
+use crate::sys::{self, Errno, Fd, Mapping, Result};
 use crate::trace::{ErrnoName, trace};
 use crate::wire::{self, Data, Kind, MSG_LEN, Msg, Payload};
 
@@ -84,7 +85,11 @@ struct ServerThread {
     pid: libc::pid_t,
     current: Option<Current>,
     /// Argument bytes, copied out of the client's reach; `argp` points here.
-    args: Vec<u8>,
+    /// Private anonymous memory of its own, so that a server under
+    /// `RLIMIT_AS` that has no room for an argument fails the call (E2BIG)
+    /// whichever way the bytes came, and a larger buffer comes zeroed by
+    /// the kernel instead of copied and cleared.
+    args: Option<Mapping>,
     /// How far `args` may hold bytes of earlier invocations (beyond this,
     /// all zero): the rest of an argument's last page is zeroed from it,
     /// so no procedure sees one caller's bytes in another's page padding.
@@ -168,7 +173,7 @@ fn record() -> &'static mut ServerThread {
     let rec = Box::into_raw(Box::new(ServerThread {
         pid: sys::getpid(),
         current: None,
-        args: Vec::new(),
+        args: None,
         args_dirty: 0,
         descs: Vec::new(),
         bound: None,
@@ -506,10 +511,11 @@ fn take_region_call(rec: &mut ServerThread, ch: &Arc<Channel>) -> Option<Taken> 
     }
     // Data in the region's request area, or streamed through the bulk
     // buffer we already have (its size is checked against that buffer).
+    // (A pipe comes only with a message.)
     let source = if flags & wire::DATA_BULK != 0 { Source::Streamed } else { Source::Region };
     let fits = match source {
         Source::Streamed => bulk::holds(&ch.bulk.lock().unwrap_or_else(|p| p.into_inner()), size),
-        _ => size <= wire::REQUEST_CAP,
+        _ => size <= wire::REQUEST_CAP && flags & wire::DATA_PIPE == 0,
     };
     if !fits {
         answer(ch, seq, libc::EPROTO);
@@ -648,6 +654,14 @@ fn take_call(rec: &mut ServerThread, channel: &Arc<Channel>) -> Taken {
                 Ok(()) => Source::Bulk,
             }
         }
+        Data::Pipe => {
+            let fd = fds.pop().expect("counted by Payload::of");
+            // The client splices only what a bulk buffer could hold.
+            if size > wire::BULK_MAX || splice::adopt(&fd).is_err() {
+                return Taken::Closed;
+            }
+            Source::Pipe(fd)
+        }
         Data::Region => Source::Region,
     };
     // Take the call, unless the client withdrew it, or a lingering thread
@@ -675,6 +689,8 @@ enum Source {
     Memfd(Fd),
     /// The client's new bulk buffer, which we had no room to map.
     Unmappable,
+    /// A pipe of the call's own, still being filled (`splice::pull`).
+    Pipe(Fd),
 }
 
 /// Checks a call this thread has just taken (by the state word's
@@ -731,7 +747,10 @@ fn prepare(
         // SAFETY: proc_ is the procedure address door_create was given.
         procedure: Some(unsafe { std::mem::transmute::<usize, ServerProcedure>(door.proc_ as usize) }),
         cookie: door.cookie as usize as *mut c_void,
-        argp: if size == 0 { std::ptr::null_mut() } else { rec.args.as_mut_ptr().cast() },
+        argp: match &rec.args {
+            Some(args) if size > 0 => args.ptr().cast(),
+            _ => std::ptr::null_mut(),
+        },
         arg_size: size,
         dp: if rec.descs.is_empty() { std::ptr::null_mut() } else { rec.descs.as_mut_ptr() },
         n_desc: rec.descs.len() as u64,
@@ -748,41 +767,51 @@ fn copy_arguments(rec: &mut ServerThread, channel: &Channel, size: usize, source
     }
     let page = sys::page_size();
     let want = sys::round_up(size.max(1), page).ok_or(Errno(libc::E2BIG))?;
-    if rec.args.len() < want {
-        rec.args.try_reserve_exact(want - rec.args.len()).map_err(|_| Errno(libc::E2BIG))?;
-        rec.args.resize(want, 0);
+    if rec.args.as_ref().is_none_or(|args| args.len() < want) {
+        // The old buffer goes first, making room; its bytes are not needed.
+        rec.args = None;
+        rec.args = Some(Mapping::anonymous(want).map_err(|_| Errno(libc::E2BIG))?);
+        rec.args_dirty = 0;
     }
+    let dst = rec.args.as_ref().expect("made above").ptr();
+    // Only up to the page's end: zeroing all an earlier, larger argument
+    // left would cost a 4 KiB call after a 16 MiB one four milliseconds.
+    let padding_end = rec.args_dirty.min(want);
+    // Raised before the copy: one that fails half-way has written bytes
+    // all the same, which the next call's padding must not show.
+    rec.args_dirty = rec.args_dirty.max(size);
     match source {
         Source::Memfd(fd) => {
-            // SAFETY: args holds at least `size` writable bytes.
-            unsafe { sys::pread_exact(fd, rec.args.as_mut_ptr(), size, 0)? }
+            // SAFETY: dst, the argument buffer, holds at least `size` writable bytes.
+            unsafe { sys::pread_exact(fd, dst, size, 0)? }
         }
         Source::Bulk => {
             let bulk = channel.bulk.lock().unwrap_or_else(|p| p.into_inner());
-            // SAFETY: args holds at least size bytes.
-            unsafe { bulk::copy_out(&bulk, rec.args.as_mut_ptr(), size)? }
+            // SAFETY: dst, the argument buffer, holds at least size bytes.
+            unsafe { bulk::copy_out(&bulk, dst, size)? }
         }
         Source::Streamed => {
             let bulk = channel.bulk.lock().unwrap_or_else(|p| p.into_inner());
-            // SAFETY: args holds at least size bytes.
-            unsafe { bulk::stream_out(&bulk, &channel.region, channel.sock.raw(), rec.args.as_mut_ptr(), size)? }
+            // SAFETY: dst, the argument buffer, holds at least size bytes.
+            unsafe { bulk::stream_out(&bulk, &channel.region, channel.sock.raw(), dst, size)? }
+        }
+        Source::Pipe(pipe) => {
+            // SAFETY: dst, the argument buffer, holds at least size bytes.
+            unsafe { splice::pull(pipe, channel.sock.raw(), dst, size)? }
         }
         Source::Unmappable => return Err(Errno(libc::E2BIG)),
         Source::Region => {
             // SAFETY: the region is REGION_LEN bytes and size <= REQUEST_CAP,
-            // so the source is in bounds; args holds at least size bytes. The
+            // so the source is in bounds; dst holds at least size bytes. The
             // client may write the source concurrently: we copy whatever
             // bytes are there, and only our copy is used.
-            unsafe { std::ptr::copy_nonoverlapping(channel.region.request_area(), rec.args.as_mut_ptr(), size) }
+            unsafe { std::ptr::copy_nonoverlapping(channel.region.request_area(), dst, size) }
         }
     }
-    // Only up to the page's end: zeroing all an earlier, larger argument
-    // left would cost a 4 KiB call after a 16 MiB one four milliseconds.
-    let padding_end = rec.args_dirty.min(want);
     if padding_end > size {
-        rec.args[size..padding_end].fill(0);
+        // SAFETY: size < padding_end <= want, the buffer's length.
+        unsafe { dst.add(size).write_bytes(0, padding_end - size) };
     }
-    rec.args_dirty = rec.args_dirty.max(size);
     Ok(())
 }
 

@@ -621,6 +621,16 @@ pub fn wait_readable_for(
     Ok(p.revents)
 }
 
+/// Waits until `fd` has one of `events` (or an error or hang-up), for at
+/// most `timeout`; returns what `poll` reported (0 on timeout).
+pub fn poll_for(fd: c_int, events: libc::c_short, timeout: std::time::Duration) -> Result<libc::c_short> {
+    let mut p = libc::pollfd { fd, events, revents: 0 };
+    let ms = timeout.as_millis().min(c_int::MAX as u128) as c_int;
+    // SAFETY: p is one valid pollfd.
+    check(unsafe { libc::syscall(libc::SYS_poll, &raw mut p, 1, ms) })?;
+    Ok(p.revents)
+}
+
 /// Makes `fd` non-blocking (its open file description, shared with
 /// whoever else holds it).
 pub fn set_nonblocking(fd: c_int) -> Result<()> {
@@ -755,8 +765,15 @@ impl Mapping {
         }
         Ok(Mapping { ptr: p.cast(), len })
     }
+    /// A fresh private anonymous mapping of `len` bytes, zero-filled.
+    pub fn anonymous(len: usize) -> Result<Mapping> {
+        map_anonymous(len).map(|ptr| Mapping { ptr, len })
+    }
     pub fn ptr(&self) -> *mut u8 {
         self.ptr
+    }
+    pub fn len(&self) -> usize {
+        self.len
     }
 }
 

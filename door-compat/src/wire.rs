@@ -91,6 +91,10 @@ pub const DATA_BULK: u32 = 4;
 /// Call/Reply flag: with DATA_BULK, a new (larger) bulk buffer comes with
 /// this message as the last descriptor, replacing the old one.
 pub const NEW_BULK: u32 = 8;
+/// Call flag: the argument bytes follow in a pipe of the call's own, whose
+/// read end comes with the message as its last descriptor; the client
+/// splices them in from its memory (`splice.rs`).
+pub const DATA_PIPE: u32 = 16;
 /// The largest bulk buffer a channel keeps; larger data uses a memfd per call.
 pub const BULK_MAX: usize = 64 << 20;
 
@@ -104,6 +108,8 @@ pub enum Data {
     Bulk { new: bool },
     /// In a memfd of its own, the message's last descriptor.
     Memfd,
+    /// Coming through a pipe, the message's last descriptor (Calls only).
+    Pipe,
 }
 
 /// What a Call or Reply carries, as its fields describe it, checked against
@@ -123,13 +129,14 @@ impl Payload {
     /// with it and its leading Descs batches; `area` is the capacity of the
     /// region area its data would be in. `None`: the peer broke the protocol.
     pub fn of(msg: &Msg, fds: usize, area: usize) -> Option<Payload> {
-        let data = match (msg.e & DATA_MEMFD != 0, msg.e & DATA_BULK != 0) {
-            (true, true) => return None,
-            (true, false) => Data::Memfd,
-            (false, true) => Data::Bulk { new: msg.e & NEW_BULK != 0 },
-            (false, false) => Data::Region,
+        let data = match (msg.e & DATA_MEMFD != 0, msg.e & DATA_BULK != 0, msg.e & DATA_PIPE != 0) {
+            (true, false, false) => Data::Memfd,
+            (false, true, false) => Data::Bulk { new: msg.e & NEW_BULK != 0 },
+            (false, false, true) if msg.kind == Kind::Call => Data::Pipe,
+            (false, false, false) => Data::Region,
+            _ => return None,
         };
-        let extra = usize::from(matches!(data, Data::Memfd | Data::Bulk { new: true }));
+        let extra = usize::from(matches!(data, Data::Memfd | Data::Bulk { new: true } | Data::Pipe));
         let descs = msg.d as usize;
         let size = usize::try_from(msg.a).ok()?;
         if descs > DOOR_MAX_DESC || descs + extra != fds || (data == Data::Region && size > area) {
@@ -361,6 +368,15 @@ mod tests {
         assert_eq!(Payload::of(&m, 3, 64), Some(Payload { size: 65, descs: 2, data: Data::Bulk { new: true } }));
         m.e = DATA_BULK | DATA_MEMFD;
         assert_eq!(Payload::of(&m, 3, 64), None);
+        m.e = DATA_PIPE;
+        assert_eq!(Payload::of(&m, 3, 64), Some(Payload { size: 65, descs: 2, data: Data::Pipe }));
+        assert_eq!(Payload::of(&m, 2, 64), None, "the pipe is missing");
+        m.e = DATA_PIPE | DATA_BULK;
+        assert_eq!(Payload::of(&m, 3, 64), None);
+        let mut reply = m;
+        reply.kind = Kind::Reply;
+        reply.e = DATA_PIPE;
+        assert_eq!(Payload::of(&reply, 3, 64), None, "results never come through a pipe");
         m.e = 0;
         m.a = 0;
         m.d = DOOR_MAX_DESC as u32 + 1;

@@ -64,6 +64,10 @@ fn payload(msg: &Msg, p: &Payload, fds: usize, area: usize) {
         }
         Data::Bulk { new } => usize::from(new),
         Data::Memfd => 1,
+        Data::Pipe => {
+            assert_eq!(msg.kind, Kind::Call, "a pipe carries only arguments");
+            1
+        }
     };
     assert_eq!(p.descs + extra, fds, "descriptors do not add up");
 }

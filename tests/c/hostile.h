@@ -23,7 +23,7 @@
 
 #define W_MAGIC 0x32524f44u
 enum { K_HELLO = 1, K_INFO, K_IDENTITY, K_ATTACH, K_OPEN, K_DETACH, K_OPENED, K_CALL, K_REPLY, K_DESCS, K_PARAMS, K_CLONE, K_ABANDON };
-enum { F_DATA_MEMFD = 1, F_NO_RESULTS = 2, F_DATA_BULK = 4, F_NEW_BULK = 8 };
+enum { F_DATA_MEMFD = 1, F_NO_RESULTS = 2, F_DATA_BULK = 4, F_NEW_BULK = 8, F_DATA_PIPE = 16 };
 
 struct wmsg {
 	uint32_t magic, kind;

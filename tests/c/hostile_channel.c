@@ -1,7 +1,8 @@
 /* Hostile peers on a channel (the socket pair and shared region a client
  * opens to a door with Hello), speaking raw: garbage, truncated and
  * oversized messages; calls claiming sizes far beyond what they send (in
- * the region, a memfd, the bulk buffer), unsealed or shrunk memfds; stray
+ * the region, a memfd, the bulk buffer, a pipe), unsealed or shrunk
+ * memfds, pipes that are not a pipe's read end or end early; stray
  * descriptors and thousands of descriptors; leading descriptors whose call
  * comes late; a client that never reads its replies; a client scribbling
  * on the region's words and on its argument areas while the procedure
@@ -229,6 +230,43 @@ int main(void)
 		close(b);
 	}
 
+	/* Spliced arguments: a pipe of the call's own, its read end. */
+	bad_call(100000, F_DATA_PIPE, NULL, 0, 0, "pipe data without a pipe");
+	{
+		int p[2];
+		CHECK_OK(pipe(p));
+		bad_call(100000, F_DATA_PIPE, &p[1], 1, 0, "a pipe's write end as the pipe");
+		bad_call((64 << 20) + 1, F_DATA_PIPE, &p[0], 1, 0, "more through a pipe than a bulk buffer holds");
+		close_all(p, 2);
+		int m = region_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW);
+		bad_call(100000, F_DATA_PIPE, &m, 1, 0, "a memfd as the pipe");
+		close(m);
+		int dir = open("/", O_RDONLY | O_DIRECTORY);
+		bad_call(100000, F_DATA_PIPE, &dir, 1, 0, "a directory as the pipe");
+		close(dir);
+		int sv[2];
+		CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+		bad_call(100000, F_DATA_PIPE, &sv[0], 1, 0, "a socket as the pipe");
+		close_all(sv, 2);
+	}
+	{
+		/* A pipe that ends before the bytes the call claims: EFAULT, as for
+		 * arguments the client could not supply; the channel stays open. */
+		struct rchan c;
+		fresh(&c);
+		int p[2];
+		CHECK_OK(pipe(p));
+		raw_call(&c, ++c.seq, 100000, F_DATA_PIPE, &p[0], 1, 0);
+		close(p[0]);
+		CHECK(write(p[1], "ten bytes.", 10) == 10);
+		close(p[1]);
+		uint64_t size;
+		CHECK(region_answer(&c, c.seq, &size, 30) == EFAULT);
+		CHECK(region_call(&c, "z", 1) == 'Z');
+		close_channel(&c);
+		after("a pipe that ends early");
+	}
+
 	/* Stray descriptors, and thousands of descriptors. */
 	{
 		int fds[12];
@@ -331,6 +369,23 @@ int main(void)
 		atomic_store(&sh->hold_done, 0);
 		raw_call(&c, ++c.seq, 300000, F_DATA_BULK | F_NEW_BULK, &b, 1, 0);
 		scribble_until_done(bulk, 300000);
+		CHECK(region_answer(&c, c.seq, &size, 30) == 0 && size == 1);
+		CHECK(c.region[R_REPLY] == 'S');
+
+		/* Spliced: the pipe holds references to the offender's pages,
+		 * which it scribbles on once the procedure runs. */
+		static char spliced[600000] __attribute__((aligned(4096)));
+		memset(spliced, 'h', sizeof spliced);
+		int p[2];
+		CHECK_OK(pipe(p));
+		CHECK(fcntl(p[1], F_SETPIPE_SZ, 1 << 20) >= (int)sizeof spliced);
+		atomic_store(&sh->hold_done, 0);
+		raw_call(&c, ++c.seq, sizeof spliced, F_DATA_PIPE, &p[0], 1, 0);
+		close(p[0]);
+		struct iovec iov = { spliced, sizeof spliced };
+		CHECK(vmsplice(p[1], &iov, 1, 0) == (ssize_t)sizeof spliced);
+		close(p[1]);
+		scribble_until_done(spliced, sizeof spliced);
 		CHECK(region_answer(&c, c.seq, &size, 30) == 0 && size == 1);
 		CHECK(c.region[R_REPLY] == 'S');
 
