@@ -127,7 +127,7 @@ pub fn stream_in(bulk: &Bulk, bytes: &[u8], region: &Region) -> Result<()> {
 /// A client that writes nothing of a streamed call for this long loses the
 /// call (`EPROTO`): a server thread is not held indefinitely by a client
 /// that stalls on purpose (or is stopped) half-way.
-const STALL: Duration = Duration::from_secs(10);
+pub const STALL: Duration = Duration::from_secs(10);
 
 /// The server's side: copies the `len` bytes of a streamed call out of
 /// `bulk` to `dst` as the client writes them. `sock` is the channel's

@@ -439,7 +439,7 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
 
 /// How long a waiting client sleeps before it checks that its server is
 /// still there (a futex wait cannot see the server die).
-const LIVENESS_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+pub const LIVENESS_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Waits until something may have arrived for a pending call: a reply in
 /// the region, a message on the socket, the server gone; at most

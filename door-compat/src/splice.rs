@@ -19,6 +19,11 @@
 
 use std::time::{Duration, Instant};
 
+// A client waiting for room in the pipe checks that its server lives as
+// often as one waiting for a reply; a server thread gives up on a client
+// that sends nothing more after as long as for a streamed call.
+use crate::bulk::STALL;
+use crate::client::LIVENESS_CHECK;
 use crate::sys::{self, Errno, Fd, Result};
 
 /// Arguments at least this large are spliced (when the server shares our
@@ -32,14 +37,6 @@ pub const MIN: usize = 512 << 10;
 /// default) until the user's pipes hold `pipe-user-pages-soft` pages; then
 /// the channel streams instead.
 const CAPACITY: usize = 1 << 20;
-
-/// How long the client waits for room in the pipe before it checks that
-/// the server is still there.
-const LIVENESS_CHECK: Duration = Duration::from_millis(100);
-
-/// A server thread waits this long for a client that sends nothing more of
-/// its call (as `bulk::stream_out` does) before it gives the call up.
-const STALL: Duration = Duration::from_secs(10);
 
 /// A new pipe for a call: (our write end, non-blocking; the read end to
 /// send). `Err` when the kernel will not give a pipe of `CAPACITY`
