@@ -82,6 +82,13 @@ void futex_wake_one(_Atomic uint32_t *word);
 int futex_wait(_Atomic uint32_t *word, uint32_t val, int seconds);
 /* Waits until *word != val; dies after a minute (a peer died or hung). */
 void futex_wait_change(_Atomic uint32_t *word, uint32_t val, const char *what);
+/* Waits until *word != val with no timeout: the floor's wait, since a
+ * timed FUTEX_WAIT arms a kernel timer on every sleep (about 10% of a
+ * same-CPU round trip here). A child's death interrupts it (SIGCHLD has a
+ * handler without SA_RESTART) and ends the run. */
+void futex_wait_change_untimed(_Atomic uint32_t *word, uint32_t val);
+/* Sleeps while *word == val, with no timeout (a server's wait). */
+void futex_wait_untimed(_Atomic uint32_t *word, uint32_t val);
 
 /* Anonymous shared memory, zeroed, pre-faulted. */
 void *shared_alloc(size_t len);
@@ -121,6 +128,7 @@ struct bench {
 	size_t bytes;            /* argument or result size (0 if none) */
 	int clients;             /* client threads or processes (rate) */
 	int rate;                /* samples are one calls/s figure per round */
+	int ratio;               /* samples are ratios (no unit), not times */
 	int n, warm;             /* measured and warm-up operations per round */
 	void (*setup)(struct bench *);
 	/* Fills samples[0..n) (ns per operation), or samples[0] (calls/s);

@@ -234,8 +234,14 @@ static void report_null(FILE *f, int md, struct plan *p)
 		len += (size_t)snprintf(note + len, sizeof note - len, "%s%s: %s SOCK_SEQPACKET, %s pipe", pin ? "; " : "",
 		    pin_title[pin], r1, r2);
 	}
-	char full[700];
-	snprintf(full, sizeof full, "door_call against the other transports (median ÷ median): %s.", note);
+	char full[1000];
+	size_t flen = (size_t)snprintf(full, sizeof full, "door_call against the other transports (median ÷ median): %s.", note);
+	struct bench *il = find_bench(p, "null.interleaved.same");
+	if (il != NULL)
+		snprintf(full + flen, sizeof full - flen,
+		    "%sInterleaved on one CPU (blocks of door_calls and of futex round trips, alternating, to the same "
+		    "server process; median of the per-block ratios): door_call %.2f× futex (rounds %.2f–%.2f×).",
+		    md ? "\n\n" : "\n  ", il->median, il->rmin, il->rmax);
 	table_print(f, md, "Null round trip: 8 bytes in, 8 bytes out (median of round medians, p99 of all calls)", &t, full);
 }
 
@@ -368,6 +374,7 @@ static void report_targets(FILE *f, int md, struct plan *p)
 {
 	static const struct { const char *what, *a, *b; double limit; int absolute; } rows[] = {
 		{ "null door_call ÷ blocking futex, same CPU (both sides block)", "null.door.same", "null.futex.same", 1.15, 0 },
+		{ "the same, interleaved blocks (median of paired ratios)", "null.interleaved.same", NULL, 1.15, 2 },
 		{ "null door_call ÷ blocking futex, free", "null.door.free", "null.futex.free", 1.15, 0 },
 		{ "null door_call median, different CPUs", "null.door.diff", NULL, 2000, 1 },
 		{ "1 MiB argument ÷ SOCK_STREAM", "size.door.1M", "size.stream.1M", 0.5, 0 },
@@ -384,7 +391,7 @@ static void report_targets(FILE *f, int md, struct plan *p)
 		double v = rows[i].absolute ? a->median : a->median / b->median;
 		char (*row)[CELL] = table_row(&t);
 		snprintf(row[0], CELL, "%s", rows[i].what);
-		if (rows[i].absolute) {
+		if (rows[i].absolute == 1) {
 			char w[SHORT];
 			fmt_time(w, rows[i].limit);
 			snprintf(row[1], CELL, "< %s", w);
@@ -491,7 +498,9 @@ static void json_str(FILE *f, const char *s)
 
 static void json_num(FILE *f, double v, int us)
 {
-	if (us)
+	if (us < 0)
+		fprintf(f, "%.4f", v);
+	else if (us)
 		fprintf(f, "%.4f", v / 1e3);
 	else
 		fprintf(f, "%.1f", v);
@@ -520,7 +529,8 @@ void write_json(const char *path, struct plan *p, const struct meta *m)
 		struct bench *b = &p->list[i];
 		if (!b->done)
 			continue;
-		int us = !b->rate;
+		int us = !b->rate && !b->ratio;
+		int num = b->ratio ? -1 : us;   /* json_num's format */
 		fprintf(f, "%s\n    {\"id\": ", first ? "" : ",");
 		first = 0;
 		json_str(f, b->id);
@@ -533,26 +543,26 @@ void write_json(const char *path, struct plan *p, const struct meta *m)
 		fprintf(f, ", \"pin\": ");
 		json_str(f, pin_name[b->pin]);
 		fprintf(f, ", \"bytes\": %zu, \"clients\": %d, \"unit\": \"%s\", \"per_round\": %d, \"samples\": %d, "
-		           "\"rounds_cut_short\": %d,\n     \"median\": ", b->bytes, b->clients, us ? "us" : "calls/s", b->n, b->nall,
+		           "\"rounds_cut_short\": %d,\n     \"median\": ", b->bytes, b->clients, b->ratio ? "ratio" : us ? "us" : "calls/s", b->n, b->nall,
 		    b->cut_rounds);
-		json_num(f, b->median, us);
+		json_num(f, b->median, num);
 		fprintf(f, ", \"p99\": ");
 		if (us)
 			json_num(f, b->p99, us);
 		else
 			fprintf(f, "null");
 		fprintf(f, ", \"round_min\": ");
-		json_num(f, b->rmin, us);
+		json_num(f, b->rmin, num);
 		fprintf(f, ", \"round_max\": ");
-		json_num(f, b->rmax, us);
+		json_num(f, b->rmax, num);
 		fprintf(f, ", \"round_medians\": [");
 		for (int r = 0; r < b->nround; r++) {
 			fprintf(f, "%s", r ? ", " : "");
-			json_num(f, b->round_med[r], us);
+			json_num(f, b->round_med[r], num);
 		}
 		fprintf(f, "],\n     \"ratios\": {");
 		struct bench *refs[4];
-		int n = refs_of(p, b, refs);
+		int n = b->ratio ? 0 : refs_of(p, b, refs);
 		for (int r = 0; r < n; r++) {
 			fprintf(f, "%s", r ? ", " : "");
 			json_str(f, refs[r]->id);

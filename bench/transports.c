@@ -127,13 +127,17 @@ static void check_result(const char *what, const uint64_t *w, size_t got, size_t
 			die("%s: wrong result byte at %zu", what, i * 8);
 }
 
+struct futex_shm;
 struct door_server {
 	int ndoors;
 	const char *names[3];
 	door_server_procedure_t *procs[3];
+	struct futex_shm *futex;    /* if set, a thread of the server also answers futex ping-pongs */
 	struct gate ready;
 	pid_t pid;
 };
+
+static void *futex_serve_thread(void *shm);
 
 static void door_server_main(void *arg)
 {
@@ -151,6 +155,11 @@ static void door_server_main(void *arg)
 		close(f);
 		if (fattach(d, path) != 0)
 			die_errno("fattach %s", path);
+	}
+	if (s->futex != NULL) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, futex_serve_thread, s->futex) != 0)
+			die("pthread_create (futex partner)");
 	}
 	gate_open(&s->ready);
 	door_return(NULL, 0, NULL, 0);  /* park the main thread as a server thread */
@@ -219,19 +228,30 @@ struct null_state {
 	uint32_t seq;
 };
 
-static void futex_server(void *arg)
+/* The floor's server side: blocks with no timeout (see futex_wait_untimed). */
+static void futex_serve(struct futex_shm *s)
 {
-	struct futex_shm *s = ((struct null_state *)arg)->shm;
 	uint32_t last = 0;
 	for (;;) {
 		uint32_t v;
 		while ((v = atomic_load(&s->req)) == last)
-			futex_wait(&s->req, last, 3600);
+			futex_wait_untimed(&s->req, last);
 		s->out = s->in + 1;
 		atomic_store(&s->resp, v);
 		futex_wake_one(&s->resp);
 		last = v;
 	}
+}
+
+static void futex_server(void *arg)
+{
+	futex_serve(((struct null_state *)arg)->shm);
+}
+
+static void *futex_serve_thread(void *shm)
+{
+	futex_serve(shm);
+	return NULL;
 }
 
 static void socket_server(void *arg)
@@ -313,7 +333,7 @@ static double futex_null(struct null_state *st)
 	futex_wake_one(&s->req);
 	uint32_t r;
 	while ((r = atomic_load(&s->resp)) != seq)
-		futex_wait_change(&s->resp, r, "futex server");
+		futex_wait_change_untimed(&s->resp, r);
 	double t1 = now_ns();
 	if (s->out != x + 1)
 		die("futex ping-pong: wrong answer");
@@ -361,6 +381,65 @@ static int run_null(struct bench *b, double *s)
 	return timed_loop(b, s, null_once);
 }
 
+/* Interleaved blocks on one CPU: the door and the futex floor served by the
+ * same server process (a thread of the door server answers the futex), in
+ * alternating blocks of INTERLEAVE_BLOCK round trips; each sample is one
+ * pair's ratio, door block time ÷ futex block time. Blocks of a few hundred
+ * microseconds put both transports in the same state of the machine, which
+ * on this VM shifts between two speeds every few seconds; the separate
+ * configurations above compare medians of windows that can fall in
+ * different states. */
+#define INTERLEAVE_BLOCK 64
+
+static void setup_interleaved(struct bench *b)
+{
+	struct null_state *st = calloc(1, sizeof *st);
+	CHECK(st != NULL);
+	b->state = st;
+	st->x = 1000;
+	st->shm = shared_alloc(sizeof *st->shm);
+	st->ds.ndoors = 1;
+	st->ds.names[0] = "null-interleaved";
+	st->ds.procs[0] = null_proc;
+	st->ds.futex = st->shm;
+	start_door_server(&st->ds, b->pin);
+	st->server = st->ds.pid;
+	st->fd = open_door(st->ds.names[0], st->server);
+}
+
+static double block_time(struct null_state *st, int door)
+{
+	double t = 0;
+	for (int i = 0; i < INTERLEAVE_BLOCK; i++)
+		t += door ? door_null(st->fd, st->x++) : futex_null(st);
+	return t;
+}
+
+static int run_interleaved(struct bench *b, double *s)
+{
+	struct null_state *st = b->state;
+	for (int i = 0; i < b->warm && now_ns() < b->deadline; i++) {
+		block_time(st, 1);
+		block_time(st, 0);
+	}
+	int i = 0;
+	while (i < b->n) {
+		/* Alternate which goes first, so that neither always follows the other. */
+		double d, f;
+		if (i % 2) {
+			d = block_time(st, 1);
+			f = block_time(st, 0);
+		} else {
+			f = block_time(st, 0);
+			d = block_time(st, 1);
+		}
+		s[i++] = d / f;
+		if (now_ns() > b->deadline)
+			break;
+	}
+	return i;
+}
+
 void add_null_benches(struct plan *p)
 {
 	static const char *const transports[] = { "door", "futex", "seqpacket", "pipe" };
@@ -384,6 +463,21 @@ void add_null_benches(struct plan *p)
 			b->setup = setup_null;
 			b->run = run_null;
 		}
+	}
+	if (pin_available(PIN_SAME)) {
+		struct bench *b = plan_add(p);
+		b->id = "null.interleaved.same";
+		b->section = SEC_NULL;
+		b->transport = "interleaved";
+		b->label = "door_call ÷ futex, interleaved blocks";
+		b->pin = PIN_SAME;
+		b->bytes = 8;
+		b->clients = 1;
+		b->ratio = 1;
+		b->n = calls(p, 100);
+		b->warm = 2;
+		b->setup = setup_interleaved;
+		b->run = run_interleaved;
 	}
 }
 

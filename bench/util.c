@@ -125,6 +125,11 @@ static void on_signal(int sig)
 	_exit(128 + sig);
 }
 
+static void on_child(int sig)
+{
+	(void)sig;
+}
+
 void util_init(void)
 {
 	main_pid = getpid();
@@ -139,6 +144,11 @@ void util_init(void)
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		sigaction(sigs[i], &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Children live until cleanup, so SIGCHLD before it means one died; with
+	 * a handler and no SA_RESTART it interrupts the floor's untimed wait. */
+	struct sigaction chld = { 0 };
+	chld.sa_handler = on_child;
+	sigaction(SIGCHLD, &chld, NULL);
 }
 
 const char *work_dir(void)
@@ -169,6 +179,7 @@ pid_t spawn_child(int pin, void (*fn)(void *), void *arg)
 		int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGALRM };
 		for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 			signal(sigs[i], SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
 		pin_self(pin, 1);
 		fn(arg);
 		_exit(0);
@@ -293,6 +304,18 @@ void futex_wait_change(_Atomic uint32_t *word, uint32_t val, const char *what)
 		if (!is_child && waited)
 			check_children();
 	}
+}
+
+void futex_wait_untimed(_Atomic uint32_t *word, uint32_t val)
+{
+	futex(word, FUTEX_WAIT, val, NULL);
+}
+
+void futex_wait_change_untimed(_Atomic uint32_t *word, uint32_t val)
+{
+	while (atomic_load(word) == val)
+		if (futex(word, FUTEX_WAIT, val, NULL) == -1 && errno == EINTR && !is_child)
+			check_children();
 }
 
 /* ---- memory and I/O ---- */
