@@ -7,6 +7,7 @@ fn main() {
         .file("csrc/dup.c")
         .file("csrc/close.c")
         .file("csrc/setid.c")
+        .file("csrc/sigwatch.c")
         .flag("-fvisibility=hidden")
         // Unwind tables let pthread_exit and cancellation unwind through
         // the service loop.

@@ -9,12 +9,12 @@ kind, in each target's framing:
   memfd, 4 eventfd, ...).
 
 The message layout is docs/ARCHITECTURE.md's "Wire protocol": 48 bytes,
-magic "DOR2", kind, seq, a, b, c (u64), d, e (u32). Run from anywhere; it
+magic "DOR3", kind, seq, a, b, c (u64), d, e (u32). Run from anywhere; it
 replaces fuzz/corpus/*/seed-*."""
 import os
 import struct
 
-MAGIC = 0x32524F44
+MAGIC = 0x33524F44
 DATA_MEMFD, NO_RESULTS, DATA_BULK, NEW_BULK = 1, 2, 4, 8
 
 

@@ -25,6 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 typedef void (*procedure_fn)(void *, char *, size_t, void *, uint64_t);
 typedef void (*server_fn)(void *);
@@ -47,6 +50,13 @@ struct dispatch {
 	void *crcookie;
 };
 
+/* Must match call.rs Sleep. */
+struct sleep {
+	const uint32_t *word;
+	uint32_t value;
+};
+#define CALL_SLEEP (-1) /* call.rs SLEEP */
+
 /* Must match lib.rs Ops. */
 struct ops {
 	void (*next)(struct dispatch *);
@@ -54,7 +64,8 @@ struct ops {
 	int (*open_door)(int, const char *, int);
 	int (*bind_door)(uint64_t);
 	int (*call_start)(int, void *, void *, size_t, void **, int *);
-	int (*call_wait)(void *);
+	int (*call_wait)(void *, struct sleep *);
+	int (*call_woken)(void *, int);
 	int (*call_step)(void **, int);
 	void (*call_cancel)(void *);
 };
@@ -234,6 +245,26 @@ static void give_up_call(void *arg)
 	*in_flight = NULL;
 }
 
+/*
+ * The reply's sleep when nothing but the reply, the server's death (which
+ * the kernel announces in the word, src/deathwatch.rs) or a signal can end
+ * it: a futex wait with no timeout, which arms no kernel timer. It is made
+ * here, in C, with cancellation made asynchronous for its length: a
+ * cancellation request then unwinds from the sleep through C frames only
+ * (give_up_call withdraws the call), where an untimed sleep would
+ * otherwise never return to look for it. Returns 1 if a signal handler
+ * ended it (EINTR; the caller ensures none asks for restarts).
+ */
+static int sleep_untimed(const struct sleep *s)
+{
+	int type;
+	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &type);
+	long r = syscall(SYS_futex, s->word, FUTEX_WAIT, s->value, NULL, NULL, 0);
+	int e = errno;
+	pthread_setcanceltype(type, NULL);
+	return r == -1 && e == EINTR;
+}
+
 int libdoor_door_call(int d, void *params)
 {
 	/* Room for the call in flight, so that a call allocates nothing
@@ -253,7 +284,11 @@ int libdoor_door_call(int d, void *params)
 	(void)fd;
 	pthread_cleanup_push(give_up_call, &in_flight);
 	while (in_flight != NULL) {
-		int interrupted = libdoor_ops->call_wait(in_flight) == EINTR;
+		struct sleep s;
+		int w = libdoor_ops->call_wait(in_flight, &s);
+		if (w == CALL_SLEEP)
+			w = libdoor_ops->call_woken(in_flight, sleep_untimed(&s));
+		int interrupted = w == EINTR;
 		/* Each wait is short, so a cancellation request acts soon even
 		 * when no signal interrupted the wait. */
 		pthread_testcancel();

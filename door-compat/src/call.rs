@@ -123,11 +123,43 @@ fn send(d: c_int, params: *mut door_arg_t) -> Result<InFlight> {
 
 /// Waits (at most a short while) until the reply may be in: 0, or EINTR
 /// when a signal handler ran (or a cancellation request interrupted it).
-pub extern "C" fn wait(in_flight: *mut InFlight) -> c_int {
+///
+/// Returns 0 (look now), EINTR (a signal handler ran), or `SLEEP`: then
+/// the C caller sleeps while `*sleep.word == sleep.value`, with no timeout
+/// and asynchronously cancellable, and calls `woken`.
+pub extern "C" fn wait(in_flight: *mut InFlight, sleep: *mut Sleep) -> c_int {
     // SAFETY: the InFlight start() placed in the caller's room, owned by
     // the caller, not moved while we borrow it.
     let pending = unsafe { &mut (*in_flight).pending };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client::wait(pending))) {
+        Ok(client::Wait::Over(Err(Errno(libc::EINTR)))) => libc::EINTR,
+        Ok(client::Wait::Sleep(word, value)) => {
+            // SAFETY: sleep points at the C caller's local.
+            unsafe { sleep.write(Sleep { word: word.cast(), value }) };
+            SLEEP
+        }
+        _ => 0,
+    }
+}
+
+/// `wait`'s answer when the caller is to sleep on a futex word.
+pub const SLEEP: c_int = -1;
+
+/// Where the C caller sleeps (see `wait`). The word is in the channel's
+/// region, which the pending call keeps mapped.
+#[repr(C)]
+pub struct Sleep {
+    word: *const u32,
+    value: u32,
+}
+
+/// After the C caller's sleep: `interrupted` says the futex wait ended with
+/// EINTR. Returns 0 or EINTR, as `wait`.
+pub extern "C" fn woken(in_flight: *mut InFlight, interrupted: c_int) -> c_int {
+    // SAFETY: as in wait.
+    let pending = unsafe { &mut (*in_flight).pending };
+    let w = if interrupted != 0 { Err(Errno(libc::EINTR)) } else { Ok(()) };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client::woken(pending, w))) {
         Ok(Err(Errno(libc::EINTR))) => libc::EINTR,
         _ => 0,
     }

@@ -9,13 +9,14 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use libc::c_int;
 
 use crate::abi::*;
 use crate::descriptors;
 use crate::idwatch;
+use crate::sigwatch;
 use crate::label::{self, Identity};
 use crate::region::{self, Region};
 use crate::bulk;
@@ -54,6 +55,13 @@ pub struct ChannelState {
     /// The kernel would not give this channel a large enough pipe
     /// (`splice::make`): its large arguments always stream.
     no_pipe: bool,
+    /// When the sleep for a reply began, and on which CPU, while it lasts
+    /// (waits toward a server on another CPU only, `spin::wait_began`).
+    sleep_began: Option<(u64, u32)>,
+    /// The id bits the server put in `rep_word` before it answered Hello:
+    /// its death watcher's (`deathwatch.rs`), or 0 if it watches nothing.
+    /// A sleep has no timeout only while the word still holds them.
+    watch_id: u32,
 }
 
 impl ChannelState {
@@ -66,6 +74,8 @@ impl ChannelState {
         let region_fd = sys::memfd(c"libdoor-channel", wire::REGION_LEN)?;
         sys::add_seals(&region_fd, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL)?;
         let region = Region::map(&region_fd)?;
+        // Handlers installed behind libc's back are seen here at the latest.
+        sigwatch::scan();
         // The server's end must ask for credentials before our first call
         // is queued on it, or that call would arrive without them.
         sys::pass_credentials(&theirs);
@@ -89,6 +99,8 @@ impl ChannelState {
             reply_bulk: None,
             bulk_unconfirmed: None,
             no_pipe: false,
+            sleep_began: None,
+            watch_id: 0,
         }))
     }
 
@@ -278,9 +290,10 @@ pub enum ResultData {
 pub struct Pending {
     ch: ClientChannel,
     seq: u64,
-    /// The reply word as it was before we last looked for the reply: any
-    /// reply since has changed it, so waiting while it is unchanged never
-    /// sleeps through one.
+    /// The reply word as we armed it before we last looked for the reply
+    /// (`Region::arm`): any reply since has changed it, so waiting while it
+    /// is unchanged never sleeps through one. Without `wire::REP_ARMED`:
+    /// not armed since the last wake-up.
     word: u32,
     /// Descriptors received so far (from leading Descs messages).
     fds: Vec<Fd>,
@@ -355,7 +368,8 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
         unsafe { std::ptr::copy_nonoverlapping(req.data.as_ptr(), ch.region.request_area(), req.data.len()) };
     }
     let r = &ch.region;
-    let word = r.rep_word().load(Ordering::SeqCst);
+    // Armed before the call is posted: its reply changes the word.
+    let word = r.arm();
     let me = idwatch::changes();
     // The fast way: a server thread lingers on this channel after its last
     // call, so hand the call over in the region and wake it; no socket
@@ -377,9 +391,12 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
             // Where we write from, for the server's choice to spin.
             r.client_cpu().store(spin::current_cpu(), Ordering::Relaxed);
         }
-        r.req_size().store(req.data.len() as u64, Ordering::SeqCst);
-        r.req_flags().store(msg.e, Ordering::SeqCst);
-        r.req_via().store(region::VIA_REGION, Ordering::SeqCst);
+        // (The state store publishes these: a server that sees the call
+        // pending sees them. Relaxed stores are plain moves; a SeqCst store
+        // is a locked exchange, about 20 cycles each.)
+        r.req_size().store(req.data.len() as u64, Ordering::Relaxed);
+        r.req_flags().store(msg.e, Ordering::Relaxed);
+        r.req_via().store(region::VIA_REGION, Ordering::Relaxed);
         r.state().store(wire::pending(seq), Ordering::SeqCst);
         r.notify_server();
         if streams {
@@ -412,7 +429,7 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
         // (A call already posted in the region keeps its state: a thread
         // may have taken it from there, and resetting the state would let
         // the socket copy run it a second time.)
-        r.req_via().store(region::VIA_SOCKET, Ordering::SeqCst);
+        r.req_via().store(region::VIA_SOCKET, Ordering::Relaxed);
         r.state().store(wire::pending(seq), Ordering::SeqCst);
     }
     if descriptors::send_message(ch.sock.raw(), msg, &descs, data_fd.as_ref()).is_err() {
@@ -438,46 +455,81 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
 }
 
 /// How long a waiting client sleeps before it checks that its server is
-/// still there (a futex wait cannot see the server die).
+/// still there, when the server's death would not wake it (a channel the
+/// server could not watch, `deathwatch.rs`), or when a signal handler
+/// installed with SA_RESTART could otherwise not interrupt the wait.
 pub const LIVENESS_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// What `wait` leaves to its caller.
+pub enum Wait {
+    /// Look for the reply now (`receive`); `Err(EINTR)`: a signal handler
+    /// ran during the sleep.
+    Over(Result<()>),
+    /// Sleep while the word is unchanged, with no timeout, as a
+    /// cancellation point (door_loop.c), then call `woken`. Only when the
+    /// server's death marks the word and wakes us, and when no handler
+    /// with SA_RESTART is installed (sigwatch.rs): such a handler would
+    /// restart the sleep instead of ending it with EINTR.
+    Sleep(*const AtomicU32, u32),
+}
+
 /// Waits until something may have arrived for a pending call: a reply in
-/// the region, a message on the socket, the server gone; at most
-/// `LIVENESS_CHECK`. `Err(EINTR)` when a signal handler ran during the
-/// sleep: a futex wait or `ppoll` with a timeout ends with EINTR whenever a
-/// handler runs, SA_RESTART or not, so a caught signal interrupts a
-/// waiting call. (One handled while the thread is still running, before it
-/// sleeps, does not, as with any system call.)
-pub fn wait(p: &mut Pending) -> Result<()> {
+/// the region, a message on the socket, the server gone (its death marks
+/// `rep_word`, or `LIVENESS_CHECK` passes). A caught signal interrupts
+/// the wait with EINTR, SA_RESTART or not: a futex wait or `ppoll` with a
+/// timeout is never restarted, and the untimed sleep is used only while no
+/// handler asks for restarts. (One handled while the thread is still
+/// running, before it sleeps, does not, as with any system call.)
+pub fn wait(p: &mut Pending) -> Wait {
     if !p.ch.ready {
-        return sys::wait_readable_for(p.ch.sock.raw(), LIVENESS_CHECK, None).map(drop);
+        return Wait::Over(sys::wait_readable_for(p.ch.sock.raw(), LIVENESS_CHECK, None).map(drop));
     }
     let r = &p.ch.region;
+    if p.word & wire::REP_ARMED == 0 {
+        // Woken: arm the word again, then look (`receive`) before sleeping,
+        // so that a reply after the look changes the word.
+        p.word = r.arm();
+        return Wait::Over(Ok(()));
+    }
     let word = p.word;
+    if word & wire::REP_OWNER_DIED != 0 {
+        // The server died: its socket closes as its process ends.
+        return Wait::Over(sys::wait_readable_for(p.ch.sock.raw(), LIVENESS_CHECK, None).map(drop));
+    }
     let cpu = spin::current_cpu();
     r.client_cpu().store(cpu, Ordering::Relaxed);
     // Only waits toward a server on another CPU spin, or learn from a
     // sleep; only they need the clock.
     let began = spin::wait_began(r.server_cpu().load(Ordering::Relaxed), cpu);
-    let waited = if began.is_some() && p.ch.spin.spin(|| r.rep_word().load(Ordering::Relaxed) != word) {
-        Ok(())
-    } else {
-        // The server bumps rep_word, then wakes us if this is set: either
-        // it sees the flag, or we see the new word and do not sleep.
-        r.client_waiting().store(1, Ordering::SeqCst);
-        let w = sys::futex_wait(r.rep_word(), word, LIVENESS_CHECK);
-        r.client_waiting().store(0, Ordering::SeqCst);
-        if let Some(began) = began
-            && r.rep_word().load(Ordering::SeqCst) != word
-            && r.server_cpu().load(Ordering::Relaxed) != cpu
-        {
-            p.ch.spin.slept(began, r.rep_posted_ns().load(Ordering::Relaxed));
-        }
-        w
-    };
-    // Taken before `receive` looks, so a reply after this changes it again.
-    p.word = r.rep_word().load(Ordering::SeqCst);
-    waited
+    if began.is_some() && p.ch.spin.spin(|| r.rep_word().load(Ordering::Relaxed) != word) {
+        p.word = 0;
+        return Wait::Over(Ok(()));
+    }
+    // The server disarms rep_word, then wakes us if this is set: either it
+    // sees the flag, or we see the changed word and do not sleep.
+    r.client_waiting().store(1, Ordering::SeqCst);
+    p.ch.sleep_began = began.map(|t| (t, cpu));
+    if p.ch.watch_id != 0 && word & wire::REP_ID_MASK == p.ch.watch_id && !sigwatch::restarting() {
+        return Wait::Sleep(r.rep_word(), word);
+    }
+    let w = sys::futex_wait(r.rep_word(), word, LIVENESS_CHECK);
+    Wait::Over(woken(p, w))
+}
+
+/// After a sleep of `wait`'s (its result `w`): the spin learns from it.
+pub fn woken(p: &mut Pending, w: Result<()>) -> Result<()> {
+    let r = &p.ch.region;
+    // (A server that still sees 1 wakes nobody: no order needed.)
+    r.client_waiting().store(0, Ordering::Relaxed);
+    if let Some((began, cpu)) = p.ch.sleep_began.take()
+        && r.rep_word().load(Ordering::SeqCst) != p.word
+        && r.server_cpu().load(Ordering::Relaxed) != cpu
+    {
+        p.ch.spin.slept(began, r.rep_posted_ns().load(Ordering::Relaxed));
+    }
+    // Not armed: `wait` arms it before the next sleep (after a look).
+    p.word = 0;
+    w
 }
 
 /// Reads what arrived for a pending call (on door `door_fd`): its reply,
@@ -496,6 +548,7 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
             Err(Errno(libc::EAGAIN)) => Step::Wait(Pending { ch, seq, word, fds }),
             Ok(r) if Msg::decode(&buf[..r.len]).is_some_and(|m| m.kind == Kind::Opened) => {
                 ch.ready = true;
+                ch.watch_id = ch.region.rep_word().load(Ordering::SeqCst) & wire::REP_ID_MASK;
                 put_channel(ch);
                 Step::Ready
             }

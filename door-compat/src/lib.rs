@@ -32,6 +32,7 @@ mod bulk;
 mod call;
 mod client;
 mod cred;
+mod deathwatch;
 mod descriptors;
 mod dup;
 mod fdmemo;
@@ -46,6 +47,7 @@ mod serve;
 mod spin;
 mod splice;
 mod server;
+mod sigwatch;
 mod stat;
 mod stropts;
 mod sys;
@@ -81,7 +83,8 @@ struct Ops {
         *mut *mut call::InFlight,
         *mut libc::c_int,
     ) -> libc::c_int,
-    call_wait: extern "C" fn(*mut call::InFlight) -> libc::c_int,
+    call_wait: extern "C" fn(*mut call::InFlight, *mut call::Sleep) -> libc::c_int,
+    call_woken: extern "C" fn(*mut call::InFlight, libc::c_int) -> libc::c_int,
     call_step: extern "C" fn(*mut *mut call::InFlight, libc::c_int) -> libc::c_int,
     call_cancel: extern "C" fn(*mut call::InFlight),
 }
@@ -93,6 +96,7 @@ static OPS: Ops = Ops {
     bind_door: api_pool::bind_door_hook,
     call_start: call::start,
     call_wait: call::wait,
+    call_woken: call::woken,
     call_step: call::step,
     call_cancel: call::cancel,
 };
@@ -162,6 +166,7 @@ extern "C" fn init() {
         dup::install();
         fdmemo::install();
         idwatch::install();
+        sigwatch::scan();
         // SAFETY: OPS is a static, valid forever; the atfork handlers are
         // extern "C" functions that take no arguments.
         unsafe {

@@ -21,9 +21,24 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::sys::{self, Fd, Mapping, Result};
 use crate::wire;
 
-/// The mapping.
+/// The mapping: plain, or (a server's) in a slot whose robust-list node
+/// lets the server's death wake the client (`deathwatch.rs`).
 pub struct Region {
-    map: Mapping,
+    map: Map,
+}
+
+enum Map {
+    Plain(Mapping),
+    Watched(crate::deathwatch::Slot),
+}
+
+impl Map {
+    fn ptr(&self) -> *mut u8 {
+        match self {
+            Map::Plain(m) => m.ptr(),
+            Map::Watched(s) => s.region(),
+        }
+    }
 }
 
 /// How a request reached the region (`req_via`).
@@ -34,10 +49,36 @@ pub const VIA_REGION: u32 = 1;
 pub const POOL: u32 = 0;
 pub const LINGER: u32 = 1;
 
+impl Drop for Region {
+    /// A watched region is the server's: its channel is being dropped, and
+    /// the socket, dropped before it (`server::Channel`), is closed. A
+    /// client sleeping for a reply with no timeout is woken to see that.
+    fn drop(&mut self) {
+        if matches!(self.map, Map::Watched(_)) {
+            self.notify_client();
+        }
+    }
+}
+
 impl Region {
     /// Maps `fd`, which must be `REGION_LEN` bytes.
     pub fn map(fd: &Fd) -> Result<Region> {
-        Ok(Region { map: Mapping::shared(fd, wire::REGION_LEN)? })
+        Ok(Region { map: Map::Plain(Mapping::shared(fd, wire::REGION_LEN)?) })
+    }
+
+    /// The server's mapping of a new channel's region: watched if it can
+    /// be, and `rep_word` set to say by whom (its id bits; 0: not watched).
+    pub fn map_watched(fd: &Fd) -> Result<Region> {
+        let region = match crate::deathwatch::Slot::map(fd)? {
+            Some(slot) => Region { map: Map::Watched(slot) },
+            None => Region::map(fd)?,
+        };
+        let id = match &region.map {
+            Map::Watched(slot) => slot.id(),
+            Map::Plain(_) => 0,
+        };
+        region.rep_word().store(id, Ordering::SeqCst);
+        Ok(region)
     }
 
     fn u64_at(&self, off: usize) -> &AtomicU64 {
@@ -78,7 +119,9 @@ impl Region {
     pub fn server_waiting(&self) -> &AtomicU32 {
         self.u32_at(wire::SERVER_WAITING_OFF)
     }
-    /// Bumped by the server after every reply, in the region or on the socket.
+    /// Armed by the client before it waits (`arm`), disarmed by the server
+    /// after every reply, in the region or on the socket; marked by the
+    /// kernel if the server dies (`wire::REP_*`, `deathwatch.rs`).
     pub fn rep_word(&self) -> &AtomicU32 {
         self.u32_at(wire::REP_WORD_OFF)
     }
@@ -147,11 +190,18 @@ impl Region {
     /// Announces a reply (in the region, or just sent on the socket) and
     /// wakes the client if it sleeps.
     pub fn notify_client(&self) {
-        self.rep_word().fetch_add(1, Ordering::SeqCst);
+        self.rep_word().fetch_and(!wire::REP_ARMED, Ordering::SeqCst);
         if self.client_waiting().load(Ordering::SeqCst) != 0 {
             self.rep_posted_ns().store(sys::monotonic_ns(), Ordering::Relaxed);
             sys::futex_wake(self.rep_word());
         }
+    }
+
+    /// The client's side of `rep_word`: sets the armed bit and returns the
+    /// word as armed, which the next reply changes (or the server's death).
+    /// A read-modify-write, so that a death mark is never overwritten.
+    pub fn arm(&self) -> u32 {
+        self.rep_word().fetch_or(wire::REP_ARMED, Ordering::SeqCst) | wire::REP_ARMED
     }
 
     /// Announces a request (in the region, or just sent on the socket) and
@@ -167,9 +217,12 @@ impl Region {
     /// Puts a reply of `size` bytes already in the reply area (or an errno)
     /// in place for call `seq`, then wakes the client.
     pub fn post_reply(&self, seq: u64, errno: i32, size: usize) {
-        self.rep_errno().store(errno as u64, Ordering::SeqCst);
-        self.rep_size().store(size as u64, Ordering::SeqCst);
-        self.rep_seq().store(seq, Ordering::SeqCst);
+        // rep_seq publishes the rest (and the reply area's bytes): a client
+        // that reads it with `seq` sees them. The wake-up's order comes from
+        // notify_client's read-modify-write.
+        self.rep_errno().store(errno as u64, Ordering::Relaxed);
+        self.rep_size().store(size as u64, Ordering::Relaxed);
+        self.rep_seq().store(seq, Ordering::Release);
         self.server_cpu().store(crate::spin::current_cpu(), Ordering::Relaxed);
         self.notify_client();
     }

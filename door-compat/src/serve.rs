@@ -465,8 +465,11 @@ fn linger(rec: &mut ServerThread, pool: Option<&Arc<Pool>>, ch: Arc<Channel>) ->
             }
         }
     }
-    r.mode().store(region::POOL, Ordering::SeqCst);
-    // A client that saw LINGER just before it ended posted in the region.
+    // A client that saw LINGER just before it ended posted in the region:
+    // POOL, then a last look at the state word, against the client's state
+    // store, then its look at `mode` (both SeqCst, so one of the two sees
+    // the other). With a call taken no look follows: a plain store will do.
+    r.mode().store(region::POOL, if taken.is_some() { Ordering::Release } else { Ordering::SeqCst });
     if taken.is_none() {
         taken = take_region_call(rec, &ch);
     }
@@ -863,7 +866,8 @@ pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, 
         trace!("return door={:016x} size={size} descs={n_desc}", cur.channel.door.uniq);
         // This thread will linger on the channel (next_invocation): say so
         // before the reply wakes the client (see `linger`).
-        cur.channel.region.mode().store(region::LINGER, Ordering::SeqCst);
+        // (Ordered before the reply by the reply's own release stores.)
+        cur.channel.region.mode().store(region::LINGER, Ordering::Release);
         let sent = send_results(&cur.channel, cur.seq, bytes, &descs);
         descriptors::release(&descs);
         if sent.is_err() {

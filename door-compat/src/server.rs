@@ -600,13 +600,18 @@ pub fn local_door(uniq: u64) -> Option<Arc<Door>> {
 // and consistent.
 
 std::thread_local! {
-    static FORK_GUARD: std::cell::RefCell<Option<MutexGuard<'static, Option<Server>>>> =
-        const { std::cell::RefCell::new(None) };
+    static FORK_GUARD: std::cell::RefCell<Option<ForkGuard>> = const { std::cell::RefCell::new(None) };
 }
+
+/// The locks held across `fork`, so that the child finds them free: the
+/// server table's, and the death watch's list (taken in that order
+/// everywhere: a channel's slot may be dropped under the table's lock).
+type ForkGuard = (MutexGuard<'static, Option<Server>>, MutexGuard<'static, crate::deathwatch::Slots>);
 
 pub extern "C" fn atfork_prepare() {
     let g = lock();
-    FORK_GUARD.with(|f| *f.borrow_mut() = Some(g));
+    let w = crate::deathwatch::lock_for_fork();
+    FORK_GUARD.with(|f| *f.borrow_mut() = Some((g, w)));
 }
 
 pub extern "C" fn atfork_parent() {
@@ -643,6 +648,9 @@ fn count_inherited_doors() {
 
 fn control_loop(ep: Arc<Fd>, mut spare: Option<Fd>) {
     block_all_signals();
+    // This thread lives as long as the process: its exit is the process's
+    // death, which the kernel announces in every watched channel.
+    crate::deathwatch::register();
     let me = sys::getpid();
     let mut timeout = None;
     while let Ok(event) = sys::epoll_wait_for(&ep, timeout) {
@@ -842,7 +850,7 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
     let creator = sys::peer_cred(&sock)?.pid;
     // A region we cannot map writable (sealed against writing) is the
     // client's doing; a lack of memory or descriptors is ours.
-    let region = Region::map(&region_fd).map_err(|e| match e {
+    let region = Region::map_watched(&region_fd).map_err(|e| match e {
         Errno(libc::ENOMEM | libc::ENFILE | libc::EMFILE) => e,
         _ => Errno(libc::EPROTO),
     })?;
@@ -1040,6 +1048,8 @@ pub fn fail_waiting_calls(uniq: u64) {
             m.seq = seq;
             m.c = libc::EBADF as u64;
             let _ = sys::send_now(ch.sock.raw(), &m.encode(), &[]);
+            // The client's sleep may have no timeout: wake it to read it.
+            ch.region.notify_client();
         }
     }
 }

@@ -275,6 +275,11 @@ impl FdSet {
     /// Empties the set, calling `f` on each member. Atomics only.
     pub fn drain(&self, mut f: impl FnMut(c_int)) {
         for (i, word) in self.0.iter().enumerate() {
+            // (A swap is a locked exchange; most words are empty, and a
+            // forked child drains 16,384 of them.)
+            if word.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
             let mut bits = word.swap(0, Ordering::Relaxed);
             while bits != 0 {
                 let bit = bits.trailing_zeros() as usize;

@@ -10,8 +10,8 @@ use libc::c_int;
 
 use crate::abi::DOOR_MAX_DESC;
 
-/// "DOR2", little-endian; a new protocol version gets a new magic.
-pub const MAGIC: u32 = 0x3252_4f44;
+/// "DOR3", little-endian; a new protocol version gets a new magic.
+pub const MAGIC: u32 = 0x3352_4f44;
 /// Every message's size.
 pub const MSG_LEN: usize = 48;
 
@@ -273,6 +273,13 @@ pub const MODE_OFF: usize = 64;
 pub const REQ_WORD_OFF: usize = 68;
 pub const SERVER_WAITING_OFF: usize = 72;
 pub const REP_WORD_OFF: usize = 76;
+/// `rep_word`'s bits, laid out as a robust futex word (deathwatch.rs): the
+/// id of the server thread whose death marks it (0: not watched), the
+/// kernel's mark of that death, and the client's "armed" bit
+/// (`FUTEX_WAITERS`), which the server's reply clears.
+pub const REP_ID_MASK: u32 = 0x3fff_ffff;
+pub const REP_OWNER_DIED: u32 = 0x4000_0000;
+pub const REP_ARMED: u32 = 0x8000_0000;
 pub const CLIENT_WAITING_OFF: usize = 80;
 pub const REQ_FLAGS_OFF: usize = 84;
 pub const REQ_VIA_OFF: usize = 88;

@@ -16,6 +16,12 @@
  * - the driver's next calls are served, by the same thread, and the
  *   server's open descriptors (/proc/self/fd) and mappings (/proc/self/maps)
  *   come back to what they were before the round (polled, with a deadline).
+ *   The server keeps each channel's watch slot for the next channel
+ *   (ARCHITECTURE.md, "Server death"): two mappings, a private page and a
+ *   reservation, per client it served at once (six under valgrind, which
+ *   shows its own mappings). So in the first two rounds (one client, then
+ *   two) the mappings may grow by up to 8 per client, and from then on
+ *   must come back exactly to where those rounds left them.
  *
  * W's call, whose client died while it waited, never runs (as on illumos,
  * where a dead caller leaves the queue). At the end the server's address
@@ -191,7 +197,10 @@ int main(void)
 		for (;;) {
 			r = query(fd);
 			CHECK(r.tid == base.tid);
-			if (r.fds == base.fds && r.maps == base.maps)
+			/* Rounds 0 and 1 fill the free slots: at most one per
+			 * client of the round, a few mappings each. */
+			int slack = round < 2 ? 8 * (round + 1) : 0;
+			if (r.fds == base.fds && r.maps >= base.maps && r.maps <= base.maps + slack)
 				break;
 			if (now_seconds() - t0 > SETTLE) {
 				fprintf(stderr, "FAIL %s: round %d: server has %d descriptors and %d mappings, %d and %d before\n",
@@ -203,6 +212,8 @@ int main(void)
 		double dt = now_seconds() - t0;
 		if (dt > worst)
 			worst = dt;
+		if (round == 1)
+			base.maps = r.maps; /* the free slots are all made */
 		CHECK(r.return_failed == 0);
 		CHECK(r.blocked_runs == round + 1);
 		fds_back(mine, 10, "the driver");

@@ -21,7 +21,7 @@
 
 /* ---- The wire protocol, as the library speaks it (wire.rs). ---- */
 
-#define W_MAGIC 0x32524f44u
+#define W_MAGIC 0x33524f44u
 enum { K_HELLO = 1, K_INFO, K_IDENTITY, K_ATTACH, K_OPEN, K_DETACH, K_OPENED, K_CALL, K_REPLY, K_DESCS, K_PARAMS, K_CLONE, K_ABANDON };
 enum { F_DATA_MEMFD = 1, F_NO_RESULTS = 2, F_DATA_BULK = 4, F_NEW_BULK = 8, F_DATA_PIPE = 16 };
 
@@ -37,6 +37,7 @@ _Static_assert(sizeof(struct wmsg) == 48, "a message is 48 bytes");
 #define R_MODE 64
 #define R_REQ_WORD 68
 #define R_REP_WORD 76
+#define R_REP_ARMED 0x80000000u /* a client arms rep_word; a reply disarms it */
 #define R_CLIENT_WAITING 80
 #define R_REQ_FLAGS 84
 #define R_REQ_VIA 88

@@ -327,7 +327,7 @@ int main(void)
 		fresh(&c);
 		int closed = 0;
 		for (uint64_t seq = 1; seq < 20000 && !closed; seq++) {
-			uint32_t word = atomic_load(word32(&c, R_REP_WORD));
+			uint32_t word = atomic_fetch_or(word32(&c, R_REP_WORD), R_REP_ARMED) | R_REP_ARMED;
 			c.region[R_REQUEST] = 'b';
 			atomic_store(word32(&c, R_REQ_VIA), 0);
 			atomic_store(word64(&c, R_STATE), seq << 2 | 1);

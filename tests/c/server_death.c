@@ -22,12 +22,19 @@
  * server dies (the server is stopped, the client's open() waits for it, then
  * the server is SIGKILLed). On illumos open() of an attached path never
  * involves the server; here it must still end with a descriptor of the
- * revoked door, not an error. */
+ * revoked door, not an error.
+ *
+ * Part 4: server S5's procedure execs (sleep(1)) while a client's call is
+ * inside it: the image that served the door is gone as surely as after a
+ * SIGKILL, and the call fails with EINTR within MAX_DETECT of the exec.
+ * (The client's wait has no timeout: only the kernel's mark of the server's
+ * control thread's end, at the exec, wakes it; ARCHITECTURE.md, "Server
+ * death".) */
 #include "door_test.h"
 
 #define MAX_DETECT 1.0 /* seconds from SIGKILL to the caller's EINTR */
 
-static char path1[512], path3[512], path4[512];
+static char path1[512], path3[512], path4[512], path5[512];
 static struct gate ready;      /* a server -> driver: attached (and a pid) */
 static struct gate inside;     /* a procedure -> driver: the call is running */
 static struct gate dead_seen;  /* client -> driver: checks on the dead door done */
@@ -39,6 +46,57 @@ static struct gate called;     /* client 2 -> driver: first call made */
 static struct gate reaped;     /* driver -> client: the dead server is reaped */
 static struct gate opening;    /* client 3 -> driver: about to open() */
 static struct gate killed_at;  /* driver -> client: when it sent SIGKILL */
+
+/* 'x': exec sleep(1), telling the driver's client when. */
+static void exec_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
+{
+	(void)cookie; (void)dp; (void)n;
+	if (argp != NULL && size == 1 && argp[0] == 'x') {
+		double t = now_seconds();
+		send_val(&killed_at, &t, sizeof t);
+		execl("/bin/sleep", "sleep", "30", (char *)NULL);
+		perror("execl");
+		_exit(1);
+	}
+	pid_t me = getpid();
+	door_return((char *)&me, sizeof me, NULL, 0);
+}
+
+static void server5(void *arg)
+{
+	(void)arg;
+	attach_new(path5, exec_proc, NULL, 0);
+	gate_open(&ready);
+	for (;;)
+		pause();
+}
+
+static void client5(void *arg)
+{
+	pid_t s5 = *(pid_t *)arg;
+	int fd = open(path5, O_RDONLY);
+	CHECK(fd >= 0);
+	pid_t p = 0;
+	CHECK(call_door(fd, "p", 1, &p, sizeof p) == sizeof p && p == s5);
+	errno = 0;
+	long r = call_door(fd, "x", 1, NULL, 0);
+	int e = errno;
+	double t_end = now_seconds();
+	if (r != -1 || e != EINTR) {
+		fprintf(stderr, "FAIL %s: call during the server's exec returned %ld errno %d (%s), wanted -1 EINTR\n",
+		    test_name, r, e, strerror(e));
+		exit(1);
+	}
+	double t_exec;
+	recv_within(&killed_at, &t_exec, sizeof t_exec, 20);
+	if (t_end - t_exec > MAX_DETECT) {
+		fprintf(stderr, "FAIL %s: the server's exec took %.3f s to end the call\n", test_name, t_end - t_exec);
+		exit(1);
+	}
+	printf("%s: EINTR %.1f ms after the server's exec\n", test_name, (t_end - t_exec) * 1e3);
+	fflush(stdout);
+	close(fd);
+}
 
 /* 'b': block inside the procedure until killed. Else: the server's pid. */
 static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
@@ -269,6 +327,7 @@ int main(void)
 	snprintf(path1, sizeof path1, "%s/door1", dir);
 	snprintf(path3, sizeof path3, "%s/door3", dir);
 	snprintf(path4, sizeof path4, "%s/door4", dir);
+	snprintf(path5, sizeof path5, "%s/door5", dir);
 	struct gate *gates[] = { &ready, &inside, &dead_seen, &s2_ready, &fork_now, &k_forked, &k_release, &called,
 		&reaped, &opening, &killed_at };
 	for (size_t i = 0; i < sizeof gates / sizeof gates[0]; i++)
@@ -330,5 +389,12 @@ int main(void)
 	}
 	kill_and_reap(s4);
 	reap_ok_within(c3, 20, "client 3");
+
+	/* Part 4. */
+	pid_t s5 = spawn_tied(server5, NULL);
+	gate_wait_within(&ready, 20);
+	pid_t c5 = spawn_tied_fd_neutral(client5, &s5);
+	reap_ok_within(c5, 20, "client 5");
+	kill_and_reap(s5);
 	PASS();
 }

@@ -22,6 +22,8 @@
  *              server, and kill of the server process, whose other threads
  *              block the signal) run the handler, installed without
  *              SA_RESTART, in that thread, which goes on serving.
+ * hidden       As interrupted, with the handler installed by the rt_sigaction
+ *              system call itself, unseen by libc, before the door is opened.
  * stopped      A client whose thread makes its first call to a door while
  *              the server process is stopped is signalled: door_call fails
  *              (EAGAIN, or EINTR) promptly instead of waiting for the server
@@ -713,6 +715,68 @@ static void part_stopped(void)
 	}
 }
 
+/* ---- hidden ---------------------------------------------------------------- */
+
+#if defined(__x86_64__) || defined(__aarch64__)
+#include <sys/syscall.h>
+
+/* The kernel's struct sigaction on these machines. */
+struct kernel_sigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	uint64_t mask;
+};
+
+/* Installs `fn` for `sig` with SA_RESTART by the system call itself, as a
+ * runtime that bypasses libc does: libdoor's interposed sigaction never
+ * sees it. The restorer is libc's, read back from a handler libc set. */
+static void catch_signal_behind_libc(int sig, void (*fn)(int))
+{
+	catch_signal(SIGUSR2, on_signal, 0);
+	struct kernel_sigaction k;
+	CHECK_OK(syscall(SYS_rt_sigaction, SIGUSR2, NULL, &k, sizeof k.mask));
+	k.handler = fn;
+	k.flags |= SA_RESTART;
+	k.mask = 0;
+	CHECK_OK(syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof k.mask));
+}
+
+static void client_hidden(void *arg)
+{
+	pid_t server = *(pid_t *)arg;
+	/* Before the door is opened: opening a channel reads every signal's
+	 * disposition again, so the wait keeps its timeout and ends in EINTR
+	 * (an untimed wait would be restarted after the handler). */
+	catch_signal_behind_libc(SIGUSR1, on_signal);
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	pid_t p = 0;
+	CHECK(call_str(fd, "p", &p, sizeof p) == sizeof p && p == server);
+	interrupted_call(fd);
+	gate_open(&step1);
+	gate_wait_within(&step2, 20);
+	expect_result(fd, "f2", "fresh-2");
+}
+
+static void part_hidden(void)
+{
+	init_gates();
+	make_path();
+	pid_t s = spawn_tied(server_a, NULL);
+	gate_wait_within(&ready, 20);
+	pid_t c = spawn_tied(client_hidden, &s);
+	recv_pid(&inside, 20);
+	wait_asleep(c, c, 10, "the client's door_call");
+	CHECK_OK(kill(c, SIGUSR1));
+	gate_wait_within(&step1, 10);
+	gate_open(&release);
+	gate_open(&step2);
+	reap_ok_within(c, 20, "client");
+	kill_and_reap(s);
+}
+#endif
+
 static const struct part parts[] = {
 	{ "interrupted", part_interrupted, "EINTR under SA_RESTART; the procedure runs on; results discarded" },
 	{ "retry", part_retry, "next call answered while the interrupted procedure still runs" },
@@ -720,6 +784,9 @@ static const struct part parts[] = {
 	{ "eagain_private", part_eagain_private, "EAGAIN while waiting for a private door's only thread" },
 	{ "idle", part_idle, "signals to idle server threads run handlers and do not disturb service" },
 	{ "stopped", part_stopped, "a signal ends a first door_call to a stopped server" },
+#if defined(__x86_64__) || defined(__aarch64__)
+	{ "hidden", part_hidden, "EINTR under an SA_RESTART handler installed behind libc's back" },
+#endif
 };
 
 int main(int argc, char **argv)
