@@ -65,8 +65,7 @@ struct ops {
 	int (*bind_door)(uint64_t);
 	int (*call_start)(int, void *, void *, size_t, void **, int *);
 	int (*call_wait)(void *, struct sleep *);
-	int (*call_woken)(void *, int);
-	int (*call_step)(void **, int);
+	int (*call_step)(void **, int, int);
 	void (*call_cancel)(void *);
 };
 
@@ -286,13 +285,12 @@ int libdoor_door_call(int d, void *params)
 	while (in_flight != NULL) {
 		struct sleep s;
 		int w = libdoor_ops->call_wait(in_flight, &s);
-		if (w == CALL_SLEEP)
-			w = libdoor_ops->call_woken(in_flight, sleep_untimed(&s));
-		int interrupted = w == EINTR;
+		int slept = w == CALL_SLEEP;
+		int interrupted = slept ? sleep_untimed(&s) : w == EINTR;
 		/* Each wait is short, so a cancellation request acts soon even
 		 * when no signal interrupted the wait. */
 		pthread_testcancel();
-		r = libdoor_ops->call_step(&in_flight, interrupted);
+		r = libdoor_ops->call_step(&in_flight, interrupted, slept);
 	}
 	pthread_cleanup_pop(0);
 	return r;

@@ -126,7 +126,7 @@ fn send(d: c_int, params: *mut door_arg_t) -> Result<InFlight> {
 ///
 /// Returns 0 (look now), EINTR (a signal handler ran), or `SLEEP`: then
 /// the C caller sleeps while `*sleep.word == sleep.value`, with no timeout
-/// and asynchronously cancellable, and calls `woken`.
+/// and asynchronously cancellable, and says so to `step`.
 pub extern "C" fn wait(in_flight: *mut InFlight, sleep: *mut Sleep) -> c_int {
     // SAFETY: the InFlight start() placed in the caller's room, owned by
     // the caller, not moved while we borrow it.
@@ -142,7 +142,8 @@ pub extern "C" fn wait(in_flight: *mut InFlight, sleep: *mut Sleep) -> c_int {
     }
 }
 
-/// `wait`'s answer when the caller is to sleep on a futex word.
+/// `wait`'s answer when the caller is to sleep on a futex word (then it
+/// calls `step` with `slept` set).
 pub const SLEEP: c_int = -1;
 
 /// Where the C caller sleeps (see `wait`). The word is in the channel's
@@ -153,31 +154,25 @@ pub struct Sleep {
     value: u32,
 }
 
-/// After the C caller's sleep: `interrupted` says the futex wait ended with
-/// EINTR. Returns 0 or EINTR, as `wait`.
-pub extern "C" fn woken(in_flight: *mut InFlight, interrupted: c_int) -> c_int {
-    // SAFETY: as in wait.
-    let pending = unsafe { &mut (*in_flight).pending };
-    let w = if interrupted != 0 { Err(Errno(libc::EINTR)) } else { Ok(()) };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client::woken(pending, w))) {
-        Ok(Err(Errno(libc::EINTR))) => libc::EINTR,
-        _ => 0,
-    }
-}
 
-/// One step after the wait: `interrupted` says a signal handler ran. While
+/// One step after the wait: `interrupted` says a signal handler ran;
+/// `slept`, that the caller slept on the word `wait` gave it. While
 /// the reply is not in, `*slot` stays set and 0 is returned (wait again);
 /// once the call is over `*slot` is NULL and the result is returned.
-pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int) -> c_int {
+pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int, slept: c_int) -> c_int {
     // SAFETY: slot points at the C caller's local, and *slot at the
     // InFlight that start() (or an earlier step) placed in the caller's
     // room. It is moved out here, and the slot is cleared at once, so it
     // is never read twice; a call still waiting is placed back below.
     let room = unsafe { slot.read() };
     // SAFETY: as above.
-    let InFlight { d, params, descs, pending } = unsafe { room.read() };
+    let InFlight { d, params, descs, mut pending } = unsafe { room.read() };
     // SAFETY: as above.
     unsafe { slot.write(std::ptr::null_mut()) };
+    if slept != 0 {
+        // (Bookkeeping only: it cannot panic.)
+        let _ = client::woken(&mut pending, Ok(()));
+    }
     if interrupted != 0 {
         let e = client::interrupted(pending, d);
         return ended(d, params, c_result(Ok(finish(&descs, params, Err(e)))));

@@ -466,7 +466,7 @@ pub enum Wait {
     /// ran during the sleep.
     Over(Result<()>),
     /// Sleep while the word is unchanged, with no timeout, as a
-    /// cancellation point (door_loop.c), then call `woken`. Only when the
+    /// cancellation point (door_loop.c), then `woken` runs. Only when the
     /// server's death marks the word and wakes us, and when no handler
     /// with SA_RESTART is installed (sigwatch.rs): such a handler would
     /// restart the sleep instead of ending it with EINTR.

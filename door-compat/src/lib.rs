@@ -84,8 +84,7 @@ struct Ops {
         *mut libc::c_int,
     ) -> libc::c_int,
     call_wait: extern "C" fn(*mut call::InFlight, *mut call::Sleep) -> libc::c_int,
-    call_woken: extern "C" fn(*mut call::InFlight, libc::c_int) -> libc::c_int,
-    call_step: extern "C" fn(*mut *mut call::InFlight, libc::c_int) -> libc::c_int,
+    call_step: extern "C" fn(*mut *mut call::InFlight, libc::c_int, libc::c_int) -> libc::c_int,
     call_cancel: extern "C" fn(*mut call::InFlight),
 }
 
@@ -96,7 +95,6 @@ static OPS: Ops = Ops {
     bind_door: api_pool::bind_door_hook,
     call_start: call::start,
     call_wait: call::wait,
-    call_woken: call::woken,
     call_step: call::step,
     call_cancel: call::cancel,
 };

@@ -24,8 +24,16 @@ use crate::wire;
 /// The mapping: plain, or (a server's) in a slot whose robust-list node
 /// lets the server's death wake the client (`deathwatch.rs`).
 pub struct Region {
+    /// The mapping's address (kept apart: every word access uses it).
+    base: *mut u8,
     map: Map,
 }
+
+// SAFETY: the base pointer is the mapping's, which is Send and Sync (an
+// address range whose bytes are accessed atomically or under the protocol).
+unsafe impl Send for Region {}
+// SAFETY: as above.
+unsafe impl Sync for Region {}
 
 enum Map {
     Plain(Mapping),
@@ -63,14 +71,15 @@ impl Drop for Region {
 impl Region {
     /// Maps `fd`, which must be `REGION_LEN` bytes.
     pub fn map(fd: &Fd) -> Result<Region> {
-        Ok(Region { map: Map::Plain(Mapping::shared(fd, wire::REGION_LEN)?) })
+        let map = Map::Plain(Mapping::shared(fd, wire::REGION_LEN)?);
+        Ok(Region { base: map.ptr(), map })
     }
 
     /// The server's mapping of a new channel's region: watched if it can
     /// be, and `rep_word` set to say by whom (its id bits; 0: not watched).
     pub fn map_watched(fd: &Fd) -> Result<Region> {
         let region = match crate::deathwatch::Slot::map(fd)? {
-            Some(slot) => Region { map: Map::Watched(slot) },
+            Some(slot) => Region { base: slot.region(), map: Map::Watched(slot) },
             None => Region::map(fd)?,
         };
         let id = match &region.map {
@@ -86,13 +95,13 @@ impl Region {
         // SAFETY: off is 8-aligned within the header page of a mapping that
         // lives as long as self; every access to these words is atomic, so
         // the other process writing them concurrently is no data race.
-        unsafe { &*self.map.ptr().add(off).cast::<AtomicU64>() }
+        unsafe { &*self.base.add(off).cast::<AtomicU64>() }
     }
 
     fn u32_at(&self, off: usize) -> &AtomicU32 {
         debug_assert!(off.is_multiple_of(4) && off + 4 <= wire::REQUEST_OFF);
         // SAFETY: as for u64_at, 4-aligned.
-        unsafe { &*self.map.ptr().add(off).cast::<AtomicU32>() }
+        unsafe { &*self.base.add(off).cast::<AtomicU32>() }
     }
 
     /// The state word: `wire::pending(seq)` and its successors.
@@ -180,11 +189,11 @@ impl Region {
 
     pub fn request_area(&self) -> *mut u8 {
         // SAFETY: REQUEST_OFF is within the mapping.
-        unsafe { self.map.ptr().add(wire::REQUEST_OFF) }
+        unsafe { self.base.add(wire::REQUEST_OFF) }
     }
     pub fn reply_area(&self) -> *mut u8 {
         // SAFETY: REPLY_OFF is within the mapping.
-        unsafe { self.map.ptr().add(wire::REPLY_OFF) }
+        unsafe { self.base.add(wire::REPLY_OFF) }
     }
 
     /// Announces a reply (in the region, or just sent on the socket) and
