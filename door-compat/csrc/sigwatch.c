@@ -59,9 +59,9 @@ int libdoor_sigwatch_restarting(void)
 	return __atomic_load_n(&restarting, __ATOMIC_RELAXED) != 0;
 }
 
-int libdoor_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+/* sigaction or __sigaction (`f`, NULL if libc has none): set, then read back. */
+static int set_action(sigaction_fn *f, int sig, const struct sigaction *act, struct sigaction *old)
 {
-	sigaction_fn *f = next_fn(&real_sigaction_slot, "sigaction");
 	if (f == NULL) {
 		errno = ENOSYS;
 		return -1;
@@ -74,20 +74,15 @@ int libdoor_sigaction(int sig, const struct sigaction *act, struct sigaction *ol
 	return r;
 }
 
+int libdoor_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	return set_action(next_fn(&real_sigaction_slot, "sigaction"), sig, act, old);
+}
+
 int libdoor___sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	static void *slot;
-	sigaction_fn *f = next_fn(&slot, "__sigaction");
-	if (f == NULL) {
-		errno = ENOSYS;
-		return -1;
-	}
-	int r = f(sig, act, old);
-	int saved = errno;
-	if (r == 0 && act != NULL)
-		refresh(sig);
-	errno = saved;
-	return r;
+	return set_action(next_fn(&slot, "__sigaction"), sig, act, old);
 }
 
 /* signal, bsd_signal, sysv_signal, sigset: set, then read back. */

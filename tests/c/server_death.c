@@ -47,6 +47,8 @@ static struct gate reaped;     /* driver -> client: the dead server is reaped */
 static struct gate opening;    /* client 3 -> driver: about to open() */
 static struct gate killed_at;  /* driver -> client: when it sent SIGKILL */
 
+static void interrupted_call(int fd, const char *arg, const char *how);
+
 /* 'x': exec sleep(1), telling the driver's client when. */
 static void exec_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
 {
@@ -78,23 +80,7 @@ static void client5(void *arg)
 	CHECK(fd >= 0);
 	pid_t p = 0;
 	CHECK(call_door(fd, "p", 1, &p, sizeof p) == sizeof p && p == s5);
-	errno = 0;
-	long r = call_door(fd, "x", 1, NULL, 0);
-	int e = errno;
-	double t_end = now_seconds();
-	if (r != -1 || e != EINTR) {
-		fprintf(stderr, "FAIL %s: call during the server's exec returned %ld errno %d (%s), wanted -1 EINTR\n",
-		    test_name, r, e, strerror(e));
-		exit(1);
-	}
-	double t_exec;
-	recv_within(&killed_at, &t_exec, sizeof t_exec, 20);
-	if (t_end - t_exec > MAX_DETECT) {
-		fprintf(stderr, "FAIL %s: the server's exec took %.3f s to end the call\n", test_name, t_end - t_exec);
-		exit(1);
-	}
-	printf("%s: EINTR %.1f ms after the server's exec\n", test_name, (t_end - t_exec) * 1e3);
-	fflush(stdout);
+	interrupted_call(fd, "x", "the server's exec");
 	close(fd);
 }
 
@@ -159,27 +145,28 @@ static void check_dead_door(int fd)
 	CHECK(!(di.di_attributes & DOOR_LOCAL));
 }
 
-/* Makes a call that the server's death interrupts: EINTR, within
- * MAX_DETECT of the SIGKILL (CLOCK_MONOTONIC is the same in every process). */
-static void interrupted_call(int fd)
+/* Makes call `arg` (one byte), which the server's end (`how`: a SIGKILL,
+ * its exec) interrupts: EINTR, within MAX_DETECT of the time sent through
+ * `killed_at` (CLOCK_MONOTONIC is the same in every process). */
+static void interrupted_call(int fd, const char *arg, const char *how)
 {
 	errno = 0;
-	long r = call_door(fd, "b", 1, NULL, 0);
+	long r = call_door(fd, arg, 1, NULL, 0);
 	int e = errno;
 	double t_end = now_seconds();
 	if (r != -1 || e != EINTR) {
-		fprintf(stderr, "FAIL %s: call during server death returned %ld errno %d (%s), wanted -1 EINTR\n",
-		    test_name, r, e, strerror(e));
+		fprintf(stderr, "FAIL %s: call during %s returned %ld errno %d (%s), wanted -1 EINTR\n",
+		    test_name, how, r, e, strerror(e));
 		exit(1);
 	}
 	double t_kill;
 	recv_within(&killed_at, &t_kill, sizeof t_kill, 20);
 	double dt = t_end - t_kill;
 	if (dt > MAX_DETECT) {
-		fprintf(stderr, "FAIL %s: the server's death took %.3f s to end the call\n", test_name, dt);
+		fprintf(stderr, "FAIL %s: %s took %.3f s to end the call\n", test_name, how, dt);
 		exit(1);
 	}
-	printf("%s: EINTR %.1f ms after SIGKILL\n", test_name, dt * 1e3);
+	printf("%s: EINTR %.1f ms after %s\n", test_name, dt * 1e3, how);
 	fflush(stdout);
 }
 
@@ -191,7 +178,7 @@ static void client1(void *arg)
 	pid_t p = 0;
 	CHECK(call_door(fd, "p", 1, &p, sizeof p) == sizeof p && p == s1);
 
-	interrupted_call(fd);
+	interrupted_call(fd, "b", "SIGKILL");
 	check_dead_door(fd);
 
 	/* The path is still attached (to the dead door): it opens as a door.
@@ -278,7 +265,7 @@ static void client2(void *arg)
 	 * next call is inside. */
 	gate_wait_within(&k_forked, 20);
 	CHECK(call_door(fd, "p", 1, &p, sizeof p) == sizeof p && p == s3);
-	interrupted_call(fd);
+	interrupted_call(fd, "b", "SIGKILL");
 	check_dead_door(fd);
 	gate_wait_within(&reaped, 20);
 	int stale = open(path3, O_RDONLY);

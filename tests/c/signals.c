@@ -241,14 +241,11 @@ static void client_a(void *arg)
 	fds_back(start + CLIENT_CHANNEL_FDS, 10, "client, with its main thread's channel");
 }
 
-static void part_interrupted(void)
+/* The driver's side of an interrupted call: once client `c` sleeps in its
+ * call "b1", a SIGUSR1; then the procedure is released and the client
+ * finishes. */
+static void interrupt_client(pid_t c)
 {
-	init_gates();
-	make_path();
-	pid_t s = spawn_tied(server_a, NULL);
-	gate_wait_within(&ready, 20);
-	int s_fds = count_fds_of(s);
-	pid_t c = spawn_tied(client_a, &s);
 	recv_pid(&inside, 20);
 	wait_asleep(c, c, 10, "the client's door_call");
 	CHECK_OK(kill(c, SIGUSR1));
@@ -256,6 +253,16 @@ static void part_interrupted(void)
 	gate_open(&release);
 	gate_open(&step2);
 	reap_ok_within(c, 20, "client");
+}
+
+static void part_interrupted(void)
+{
+	init_gates();
+	make_path();
+	pid_t s = spawn_tied(server_a, NULL);
+	gate_wait_within(&ready, 20);
+	int s_fds = count_fds_of(s);
+	interrupt_client(spawn_tied(client_a, &s));
 	/* Nothing of the dead client's is left in the server, nor of the
 	 * discarded results (their DOOR_RELEASE descriptor). */
 	fds_back_of(s, s_fds, 10, "server, after its client");
@@ -765,14 +772,7 @@ static void part_hidden(void)
 	make_path();
 	pid_t s = spawn_tied(server_a, NULL);
 	gate_wait_within(&ready, 20);
-	pid_t c = spawn_tied(client_hidden, &s);
-	recv_pid(&inside, 20);
-	wait_asleep(c, c, 10, "the client's door_call");
-	CHECK_OK(kill(c, SIGUSR1));
-	gate_wait_within(&step1, 10);
-	gate_open(&release);
-	gate_open(&step2);
-	reap_ok_within(c, 20, "client");
+	interrupt_client(spawn_tied(client_hidden, &s));
 	kill_and_reap(s);
 }
 #endif
