@@ -40,6 +40,7 @@ mod idwatch;
 #[cfg(not(test))]
 mod interpose;
 mod label;
+mod linger;
 mod region;
 mod results;
 pub mod rust;

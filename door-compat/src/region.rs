@@ -59,11 +59,16 @@ pub const LINGER: u32 = 1;
 
 impl Drop for Region {
     /// A watched region is the server's: its channel is being dropped, and
-    /// the socket, dropped before it (`server::Channel`), is closed. A
-    /// client sleeping for a reply with no timeout is woken to see that.
+    /// its socket closes (at once, or soon by the reaper thread). A client
+    /// sleeping for a reply with no timeout is woken, and finds the word
+    /// marked as if the server had died, so that it waits for the socket's
+    /// end of file instead of sleeping again.
     fn drop(&mut self) {
         if matches!(self.map, Map::Watched(_)) {
-            self.notify_client();
+            self.rep_word().fetch_or(wire::REP_OWNER_DIED, Ordering::SeqCst);
+            if self.client_waiting().load(Ordering::SeqCst) != 0 {
+                sys::futex_wake(self.rep_word());
+            }
         }
     }
 }

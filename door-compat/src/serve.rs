@@ -118,6 +118,10 @@ struct ServerThread {
     /// The channel whose call this thread just answered: it waits there
     /// briefly for the client's next call before going back to the pool.
     linger: Option<Arc<Channel>>,
+    /// The channel this thread counts as lingering on (`linger.rs`), from
+    /// its first wait there until it leaves it; the calls it takes there
+    /// meanwhile keep the count.
+    lingering_on: Option<Arc<Channel>>,
 }
 
 std::thread_local! {
@@ -164,6 +168,9 @@ fn record() -> &'static mut ServerThread {
         if let Some(ch) = rec.linger.take() {
             std::mem::forget(ch);
         }
+        if let Some(ch) = rec.lingering_on.take() {
+            std::mem::forget(ch);
+        }
         if let Some(pool) = rec.global_pool.take() {
             std::mem::forget(pool);
         }
@@ -184,6 +191,7 @@ fn record() -> &'static mut ServerThread {
         unref: None,
         unref_next: None,
         linger: None,
+        lingering_on: None,
     }));
     RECORD.with(|c| c.set(rec));
     // SAFETY: the key exists; rec is the value its destructor will free.
@@ -212,6 +220,7 @@ extern "C" fn thread_gone(p: *mut c_void) {
         answer(&cur.channel, cur.seq, libc::EINTR);
         cur.channel.rearm();
     }
+    stop_lingering(&mut rec);
     if let Some(ch) = rec.linger.take() {
         // Gone between door_return and its next call: a call the client
         // posted in the region meanwhile has nobody to run it.
@@ -323,6 +332,11 @@ pub extern "C" fn next_invocation(d: *mut Dispatch) {
     let r = std::panic::catch_unwind(|| {
         let rec = record();
         let pool = my_pool(rec);
+        // No longer lingering where it did, unless it goes back there now
+        // (its last answer could not be sent, or was no call's).
+        if rec.linger.as_ref().map(|c| c.id) != rec.lingering_on.as_ref().map(|c| c.id) {
+            stop_lingering(rec);
+        }
         // A thread that just answered a call lingers on its channel (which
         // door_return already marked LINGER), and in any case takes a call
         // the client has posted there meanwhile.
@@ -384,20 +398,19 @@ pub extern "C" fn next_invocation(d: *mut Dispatch) {
     unsafe { d.write(dispatch) };
 }
 
-/// How long a thread stays with a channel after answering it, for the
-/// client's next call: long enough to catch a client calling in a loop,
-/// short enough that an idle channel soon returns its thread to the pool.
-/// Waiting costs no CPU (a futex sleep). Not shorter than a scheduler
-/// tick (10 ms at HZ=100): a sleep whose timeout ends before the next tick
-/// makes the kernel reprogram the CPU's timer twice, and in a virtual
-/// machine that cost a 2 ms linger 3.5 µs per call (docs/PERFORMANCE.md).
-const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
+/// This thread leaves the channel it counted as lingering on, if any.
+fn stop_lingering(rec: &mut ServerThread) {
+    if let Some(ch) = rec.lingering_on.take() {
+        crate::linger::end(&ch);
+    }
+}
 
 /// Waits on `ch`'s region for the client's next call, which then comes with
 /// no socket message, no epoll and no rearm. Only while another thread of
 /// the pool is idle, so lingering never keeps a call waiting. Returns the
-/// invocation, or None after the linger time (the channel then goes back
-/// to the pool's epoll set).
+/// invocation, or None once the channel has been quiet for
+/// `linger::LINGER` (the control thread then kicks this thread, whose
+/// sleep has no timeout; the channel goes back to the pool's epoll set).
 ///
 /// The region says LINGER from before the reply (`reply`): a client woken
 /// by it may run before this thread does (on the same CPU it usually
@@ -410,9 +423,14 @@ fn linger(rec: &mut ServerThread, pool: Option<&Arc<Pool>>, ch: Arc<Channel>) ->
     if let Some(pool) = pool
         && pool.idle.load(Ordering::SeqCst) > 0
         && !pool.closed.load(Ordering::SeqCst)
+        && crate::linger::possible()
     {
-        // (The coarse clock: a tick's precision is plenty here.)
-        let deadline = sys::coarse_now() + LINGER;
+        if rec.lingering_on.as_ref().is_none_or(|c| c.id != ch.id) {
+            stop_lingering(rec);
+            crate::linger::begin(&ch);
+            rec.lingering_on = Some(ch.clone());
+        }
+        crate::linger::active(&ch);
         let cpu = crate::spin::current_cpu();
         r.server_cpu().store(cpu, Ordering::Relaxed);
         loop {
@@ -427,6 +445,7 @@ fn linger(rec: &mut ServerThread, pool: Option<&Arc<Pool>>, ch: Arc<Channel>) ->
                 // A call that came on the socket (it has descriptors or
                 // large data): read it from there.
                 r.mode().store(region::POOL, Ordering::SeqCst);
+                stop_lingering(rec);
                 return match take_call(rec, &ch) {
                     Taken::Call(d) => Some(depleting(d, rec, Some(pool), &ch.door)),
                     Taken::Nothing => {
@@ -446,15 +465,14 @@ fn linger(rec: &mut ServerThread, pool: Option<&Arc<Pool>>, ch: Arc<Channel>) ->
                 continue;
             }
             // A client that died meanwhile is noticed when the channel goes
-            // back to the pool's epoll set, at the latest at the deadline:
+            // back to the pool's epoll set, once the control thread kicks us:
             // asking the socket here would cost a system call per call.
-            let now = sys::coarse_now();
-            if now >= deadline {
+            if crate::linger::kicked(&ch) {
                 break;
             }
             r.server_waiting().store(1, Ordering::SeqCst);
             if r.req_word().load(Ordering::SeqCst) == word {
-                let _ = sys::futex_wait(r.req_word(), word, deadline - now);
+                sys::futex_wait_untimed(r.req_word(), word);
             }
             r.server_waiting().store(0, Ordering::SeqCst);
             if let Some(began) = began
@@ -471,6 +489,7 @@ fn linger(rec: &mut ServerThread, pool: Option<&Arc<Pool>>, ch: Arc<Channel>) ->
     // the other). With a call taken no look follows: a plain store will do.
     r.mode().store(region::POOL, if taken.is_some() { Ordering::Release } else { Ordering::SeqCst });
     if taken.is_none() {
+        stop_lingering(rec);
         taken = take_region_call(rec, &ch);
     }
     match taken {

@@ -259,6 +259,10 @@ pub struct Channel {
     /// Descriptors from leading `Descs` messages whose Call has not come
     /// yet: a server thread never waits for the rest of a call.
     pub partial: Mutex<Vec<Fd>>,
+    /// Threads lingering on the channel, when it last saw a call (coarse
+    /// clock, ms), and the control thread's word to leave (`linger.rs`).
+    pub linger_since: AtomicU64,
+    pub linger_kick: AtomicBool,
 }
 
 impl Channel {
@@ -461,9 +465,11 @@ impl Server {
         // Opened here, not by the thread, so that the process's descriptors
         // are settled when door_create returns (tests compare counts).
         let spare = open_spare();
+        // Rung when a server thread starts lingering (`linger.rs`).
+        let bell = crate::linger::make_bell(&ep).ok();
         std::thread::Builder::new()
             .name("libdoor-control".into())
-            .spawn(move || control_loop(for_thread, spare))
+            .spawn(move || control_loop(for_thread, spare, bell))
             .map_err(|_| Errno(libc::EAGAIN))?;
         self.control = Some(ep.clone());
         Ok(ep)
@@ -606,12 +612,17 @@ std::thread_local! {
 /// The locks held across `fork`, so that the child finds them free: the
 /// server table's, and the death watch's list (taken in that order
 /// everywhere: a channel's slot may be dropped under the table's lock).
-type ForkGuard = (MutexGuard<'static, Option<Server>>, MutexGuard<'static, crate::deathwatch::Slots>);
+type ForkGuard = (
+    MutexGuard<'static, Option<Server>>,
+    MutexGuard<'static, crate::deathwatch::Slots>,
+    MutexGuard<'static, Vec<std::sync::Weak<Channel>>>,
+);
 
 pub extern "C" fn atfork_prepare() {
     let g = lock();
     let w = crate::deathwatch::lock_for_fork();
-    FORK_GUARD.with(|f| *f.borrow_mut() = Some((g, w)));
+    let l = crate::linger::lock_for_fork();
+    FORK_GUARD.with(|f| *f.borrow_mut() = Some((g, w, l)));
 }
 
 pub extern "C" fn atfork_parent() {
@@ -622,6 +633,7 @@ pub extern "C" fn atfork_child() {
     sys::renew_pid();
     sys::close_internal_after_fork();
     FORK_GUARD.with(|f| f.borrow_mut().take());
+    crate::linger::forget_after_fork();
     count_inherited_doors();
 }
 
@@ -646,7 +658,7 @@ fn count_inherited_doors() {
 // ---------------------------------------------------------------------------
 // The control thread.
 
-fn control_loop(ep: Arc<Fd>, mut spare: Option<Fd>) {
+fn control_loop(ep: Arc<Fd>, mut spare: Option<Fd>, bell: Option<Fd>) {
     block_all_signals();
     // This thread lives as long as the process: its exit is the process's
     // death, which the kernel announces in every watched channel.
@@ -657,8 +669,17 @@ fn control_loop(ep: Arc<Fd>, mut spare: Option<Fd>) {
         if sys::getpid() != me {
             return;
         }
-        if let Some((events, token)) = event {
-            serve_source(token, events, &mut spare);
+        match event {
+            Some((_, crate::linger::BELL_TOKEN)) => {
+                if let Some(bell) = &bell {
+                    sys::eventfd_drain(bell.raw());
+                }
+            }
+            Some((events, token)) => serve_source(token, events, &mut spare),
+            None => {}
+        }
+        if crate::linger::timeout().is_some() {
+            crate::linger::kick_quiet();
         }
         // A refusal that found the table full even without the spare (a
         // pool thread took the freed slot first) left none: take it back
@@ -668,7 +689,10 @@ fn control_loop(ep: Arc<Fd>, mut spare: Option<Fd>) {
         if spare.is_none() {
             spare = open_spare();
         }
-        timeout = with_server(|s| s.expire_openers());
+        timeout = match (with_server(|s| s.expire_openers()), crate::linger::timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 }
 
@@ -877,6 +901,8 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
             bulk: Mutex::new(None),
             reply_bulk: Mutex::new(None),
             partial: Mutex::new(Vec::new()),
+            linger_since: AtomicU64::new(0),
+            linger_kick: AtomicBool::new(false),
         });
         sys::epoll_ctl(
             &door.pool.epoll,

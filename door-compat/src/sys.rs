@@ -898,6 +898,47 @@ pub fn coarse_now() -> std::time::Duration {
     std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// Wakes every sleeper on `word`.
+pub fn futex_wake_all(word: &std::sync::atomic::AtomicU32) {
+    // SAFETY: word is a live, aligned u32.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX, 0usize, 0usize, 0u32) };
+}
+
+/// Sleeps while `*word == expected`, with no timeout. A signal handler that
+/// runs ends the sleep (or restarts it, under SA_RESTART): either way the
+/// caller looks again. For threads that block every signal, or whose
+/// waiter is woken by other means.
+pub fn futex_wait_untimed(word: &std::sync::atomic::AtomicU32, expected: u32) {
+    // SAFETY: word is a live, aligned u32; a NULL timeout is allowed. The
+    // word is shared memory, so no FUTEX_PRIVATE_FLAG.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, 0usize, 0usize, 0u32)
+    };
+}
+
+/// A new eventfd, close-on-exec and non-blocking.
+pub fn eventfd() -> Result<Fd> {
+    // SAFETY: eventfd takes no pointers.
+    check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) } as libc::c_long).map(|fd| Fd(fd as c_int))
+}
+
+/// Adds one to eventfd `fd` (it becomes readable).
+pub fn eventfd_signal(fd: c_int) {
+    let one = 1u64;
+    // SAFETY: writes 8 bytes from a live u64. The raw system call, not
+    // libc's write, which is a cancellation point (a server thread with a
+    // cancellation pending rings this).
+    unsafe { libc::syscall(libc::SYS_write, fd, (&raw const one), 8usize) };
+}
+
+/// Empties eventfd `fd`.
+pub fn eventfd_drain(fd: c_int) {
+    let mut v = 0u64;
+    // SAFETY: reads 8 bytes into a live u64; the fd is non-blocking. (The
+    // raw system call: see eventfd_signal.)
+    unsafe { libc::syscall(libc::SYS_read, fd, (&raw mut v), 8usize) };
+}
+
 /// Wakes one sleeper on `word`.
 pub fn futex_wake(word: &std::sync::atomic::AtomicU32) {
     // SAFETY: word is a live, aligned u32.

@@ -1,0 +1,132 @@
+//! How long a server thread lingers on a channel, kept by the control
+//! thread instead of a timeout on every sleep.
+//!
+//! After answering a call a server thread waits on the channel's request
+//! word for the client's next call (serve.rs `linger`), and goes back to
+//! the pool once the channel has been quiet for `LINGER`. A futex wait with
+//! a timeout would bound that, but arms a kernel timer at every sleep,
+//! which on one CPU costs a null call about 3% (docs/PERFORMANCE.md). So
+//! lingering threads sleep with no timeout, and the control thread, which
+//! sleeps in `epoll_wait` anyway, wakes every `LINGER` while any thread
+//! lingers, and kicks the threads of channels quiet for longer: it sets the
+//! channel's kick flag and wakes its request word. A thread lingers from
+//! `LINGER` to twice that after the channel's last call.
+//!
+//! Lingering is registered per thread, from its first wait on a channel
+//! until it leaves the channel (kicked, a call on the socket, the pool's
+//! needs) or exits; the calls it takes meanwhile do not register again, so
+//! a client calling in a loop costs the control thread nothing but its
+//! ticks. When the first registers, the control thread is rung (an eventfd
+//! in its epoll set), since it may be sleeping with no timeout. The
+//! registry, not the server's table, is what the control thread looks
+//! through: a thread may linger on a channel the table has dropped (its
+//! door became unreachable), and must still be sent away.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use crate::server::Channel;
+use crate::sys::{self, Fd, Result};
+
+/// How long a quiet channel keeps its thread: long enough to catch a
+/// client calling in a loop, short enough that an idle channel soon
+/// returns its thread to the pool.
+pub const LINGER: Duration = Duration::from_millis(10);
+
+/// The control thread's epoll token for the bell.
+pub const BELL_TOKEN: u64 = u64::MAX;
+
+/// The channels threads of this process linger on, one entry per thread.
+static LINGERING: Mutex<Vec<Weak<Channel>>> = Mutex::new(Vec::new());
+
+fn lingering() -> MutexGuard<'static, Vec<Weak<Channel>>> {
+    LINGERING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The bell's descriptor (-1: none yet).
+static BELL: AtomicI32 = AtomicI32::new(-1);
+
+/// Makes the bell and adds it to the control thread's epoll set `ep`.
+pub fn make_bell(ep: &Fd) -> Result<Fd> {
+    let bell = sys::eventfd()?;
+    sys::mark_internal(&bell);
+    sys::epoll_ctl(ep, libc::EPOLL_CTL_ADD, bell.raw(), libc::EPOLLIN as u32, BELL_TOKEN)?;
+    BELL.store(bell.raw(), Ordering::SeqCst);
+    Ok(bell)
+}
+
+/// Whether threads may linger: only while the control thread can be rung
+/// (its bell could be made), or nobody would end their lingers.
+pub fn possible() -> bool {
+    BELL.load(Ordering::SeqCst) >= 0
+}
+
+/// A thread starts lingering on `ch`.
+pub fn begin(ch: &Arc<Channel>) {
+    let mut all = lingering();
+    all.push(Arc::downgrade(ch));
+    if all.len() == 1 {
+        let bell = BELL.load(Ordering::SeqCst);
+        if bell >= 0 {
+            sys::eventfd_signal(bell);
+        }
+    }
+}
+
+/// A thread has left `ch` (or exits while lingering there).
+pub fn end(ch: &Arc<Channel>) {
+    let mut all = lingering();
+    if let Some(i) = all.iter().position(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(ch))) {
+        all.swap_remove(i);
+    }
+}
+
+/// Notes a call (or a lingering thread's arrival) on `ch`: its quiet time
+/// starts now, and any kick given before is void.
+pub fn active(ch: &Channel) {
+    ch.linger_since.store(coarse_ms(), Ordering::Relaxed);
+    ch.linger_kick.store(false, Ordering::SeqCst);
+}
+
+/// Whether the control thread told the threads lingering on `ch` to leave.
+pub fn kicked(ch: &Channel) -> bool {
+    ch.linger_kick.load(Ordering::SeqCst)
+}
+
+/// How long the control thread may sleep: `LINGER` while a thread lingers.
+pub fn timeout() -> Option<Duration> {
+    (!lingering().is_empty()).then_some(LINGER)
+}
+
+/// The control thread's tick: kicks the threads of every channel lingered
+/// on that has been quiet for `LINGER` or more.
+pub fn kick_quiet() {
+    let now = coarse_ms();
+    let quiet = LINGER.as_millis() as u64;
+    for ch in lingering().iter().filter_map(Weak::upgrade) {
+        if now.saturating_sub(ch.linger_since.load(Ordering::Relaxed)) >= quiet {
+            ch.linger_kick.store(true, Ordering::SeqCst);
+            sys::futex_wake_all(ch.region.req_word());
+        }
+    }
+}
+
+/// Holds the registry's lock across `fork` (server.rs's atfork handlers).
+pub fn lock_for_fork() -> MutexGuard<'static, Vec<Weak<Channel>>> {
+    lingering()
+}
+
+/// In a forked child, once the lock is free again: no thread of the child
+/// lingers (the forking one was running, and forgets its channels), and
+/// the bell was closed.
+pub fn forget_after_fork() {
+    // (Weak references: dropping them frees at most the child's copy of a
+    // channel's allocation that nothing else holds.)
+    lingering().clear();
+    BELL.store(-1, Ordering::SeqCst);
+}
+
+fn coarse_ms() -> u64 {
+    sys::coarse_now().as_millis() as u64
+}
