@@ -20,7 +20,9 @@
 //! in its epoll set), since it may be sleeping with no timeout. The
 //! registry, not the server's table, is what the control thread looks
 //! through: a thread may linger on a channel the table has dropped (its
-//! door became unreachable), and must still be sent away.
+//! door became unreachable), and must still be sent away. A thread stays
+//! registered while it runs a call it took lingering, so a procedure that
+//! blocks for long keeps the control thread ticking until it returns.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -75,9 +77,9 @@ pub fn begin(ch: &Arc<Channel>) {
 }
 
 /// A thread has left `ch` (or exits while lingering there).
-pub fn end(ch: &Arc<Channel>) {
+pub fn end(ch: &Weak<Channel>) {
     let mut all = lingering();
-    if let Some(i) = all.iter().position(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(ch))) {
+    if let Some(i) = all.iter().position(|w| w.ptr_eq(ch)) {
         all.swap_remove(i);
     }
 }
@@ -104,7 +106,11 @@ pub fn timeout() -> Option<Duration> {
 pub fn kick_quiet() {
     let now = coarse_ms();
     let quiet = LINGER.as_millis() as u64;
-    for ch in lingering().iter().filter_map(Weak::upgrade) {
+    let mut all = lingering();
+    // (A channel gone is no thread's any more: a path that failed to say so
+    // would otherwise keep this thread ticking.)
+    all.retain(|w| w.strong_count() > 0);
+    for ch in all.iter().filter_map(Weak::upgrade) {
         if now.saturating_sub(ch.linger_since.load(Ordering::Relaxed)) >= quiet {
             ch.linger_kick.store(true, Ordering::SeqCst);
             sys::futex_wake_all(ch.region.req_word());

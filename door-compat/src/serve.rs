@@ -121,7 +121,8 @@ struct ServerThread {
     /// The channel this thread counts as lingering on (`linger.rs`), from
     /// its first wait there until it leaves it; the calls it takes there
     /// meanwhile keep the count.
-    lingering_on: Option<Arc<Channel>>,
+    /// (Weak: it must never keep a dropped channel's socket open.)
+    lingering_on: Option<std::sync::Weak<Channel>>,
 }
 
 std::thread_local! {
@@ -334,7 +335,7 @@ pub extern "C" fn next_invocation(d: *mut Dispatch) {
         let pool = my_pool(rec);
         // No longer lingering where it did, unless it goes back there now
         // (its last answer could not be sent, or was no call's).
-        if rec.linger.as_ref().map(|c| c.id) != rec.lingering_on.as_ref().map(|c| c.id) {
+        if rec.linger.as_ref().map(Arc::as_ptr) != rec.lingering_on.as_ref().map(std::sync::Weak::as_ptr) {
             stop_lingering(rec);
         }
         // A thread that just answered a call lingers on its channel (which
@@ -425,10 +426,10 @@ fn linger(rec: &mut ServerThread, pool: Option<&Arc<Pool>>, ch: Arc<Channel>) ->
         && !pool.closed.load(Ordering::SeqCst)
         && crate::linger::possible()
     {
-        if rec.lingering_on.as_ref().is_none_or(|c| c.id != ch.id) {
+        if rec.lingering_on.as_ref().is_none_or(|c| !std::ptr::eq(c.as_ptr(), Arc::as_ptr(&ch))) {
             stop_lingering(rec);
             crate::linger::begin(&ch);
-            rec.lingering_on = Some(ch.clone());
+            rec.lingering_on = Some(Arc::downgrade(&ch));
         }
         crate::linger::active(&ch);
         let cpu = crate::spin::current_cpu();
@@ -489,12 +490,14 @@ fn linger(rec: &mut ServerThread, pool: Option<&Arc<Pool>>, ch: Arc<Channel>) ->
     // the other). With a call taken no look follows: a plain store will do.
     r.mode().store(region::POOL, if taken.is_some() { Ordering::Release } else { Ordering::SeqCst });
     if taken.is_none() {
-        stop_lingering(rec);
         taken = take_region_call(rec, &ch);
     }
     match taken {
         Some(Taken::Call(d)) => Some(depleting(d, rec, pool, &ch.door)),
+        // Nothing to run (or a call refused as it was taken): the thread
+        // leaves the channel.
         _ => {
+            stop_lingering(rec);
             ch.rearm();
             None
         }

@@ -195,6 +195,18 @@ static void interrupted_call(int fd)
 	CHECK(hits == 1);
 }
 
+/* Opens the door of `server`, checks it, and makes the call "b1" that a
+ * SIGUSR1 interrupts (interrupted_call). Returns the descriptor. */
+static int open_interrupted(pid_t server)
+{
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	pid_t p = 0;
+	CHECK(call_str(fd, "p", &p, sizeof p) == sizeof p && p == server);
+	interrupted_call(fd);
+	return fd;
+}
+
 static void client_a(void *arg)
 {
 	pid_t server = *(pid_t *)arg;
@@ -255,12 +267,19 @@ static void interrupt_client(pid_t c)
 	reap_ok_within(c, 20, "client");
 }
 
-static void part_interrupted(void)
+/* Fresh gates and path, and server A attached there. */
+static pid_t start_server_a(void)
 {
 	init_gates();
 	make_path();
 	pid_t s = spawn_tied(server_a, NULL);
 	gate_wait_within(&ready, 20);
+	return s;
+}
+
+static void part_interrupted(void)
+{
+	pid_t s = start_server_a();
 	int s_fds = count_fds_of(s);
 	interrupt_client(spawn_tied(client_a, &s));
 	/* Nothing of the dead client's is left in the server, nor of the
@@ -274,11 +293,7 @@ static void client_retry(void *arg)
 	pid_t server = *(pid_t *)arg;
 	catch_signal(SIGUSR1, on_signal, SA_RESTART);
 	int start = count_fds();
-	int fd = open(path, O_RDONLY);
-	CHECK(fd >= 0);
-	pid_t p = 0;
-	CHECK(call_str(fd, "p", &p, sizeof p) == sizeof p && p == server);
-	interrupted_call(fd);
+	int fd = open_interrupted(server);
 	gate_open(&step1);
 	/* The interrupted procedure is still blocked; this call must not wait
 	 * for it. */
@@ -292,10 +307,7 @@ static void client_retry(void *arg)
 
 static void part_retry(void)
 {
-	init_gates();
-	make_path();
-	pid_t s = spawn_tied(server_a, NULL);
-	gate_wait_within(&ready, 20);
+	pid_t s = start_server_a();
 	int s_fds = count_fds_of(s);
 	pid_t c = spawn_tied(client_retry, &s);
 	recv_pid(&inside, 20);
@@ -687,10 +699,7 @@ static void client_stopped(void *arg)
 
 static void part_stopped(void)
 {
-	init_gates();
-	make_path();
-	pid_t s = spawn_tied(server_a, NULL);
-	gate_wait_within(&ready, 20);
+	pid_t s = start_server_a();
 	int s_fds = count_fds_of(s);
 	pid_t c = spawn_tied(client_stopped, &s);
 	gate_wait_within(&step1, 20);
@@ -756,11 +765,7 @@ static void client_hidden(void *arg)
 	 * disposition again, so the wait keeps its timeout and ends in EINTR
 	 * (an untimed wait would be restarted after the handler). */
 	catch_signal_behind_libc(SIGUSR1, on_signal);
-	int fd = open(path, O_RDONLY);
-	CHECK(fd >= 0);
-	pid_t p = 0;
-	CHECK(call_str(fd, "p", &p, sizeof p) == sizeof p && p == server);
-	interrupted_call(fd);
+	int fd = open_interrupted(server);
 	gate_open(&step1);
 	gate_wait_within(&step2, 20);
 	expect_result(fd, "f2", "fresh-2");
@@ -768,10 +773,7 @@ static void client_hidden(void *arg)
 
 static void part_hidden(void)
 {
-	init_gates();
-	make_path();
-	pid_t s = spawn_tied(server_a, NULL);
-	gate_wait_within(&ready, 20);
+	pid_t s = start_server_a();
 	interrupt_client(spawn_tied(client_hidden, &s));
 	kill_and_reap(s);
 }
