@@ -171,7 +171,7 @@ pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int, slept: c_in
     unsafe { slot.write(std::ptr::null_mut()) };
     if slept != 0 {
         // (Bookkeeping only: it cannot panic.)
-        let _ = client::woken(&mut pending, Ok(()));
+        client::woken(&mut pending);
     }
     if interrupted != 0 {
         let e = client::interrupted(pending, d);

@@ -513,11 +513,12 @@ pub fn wait(p: &mut Pending) -> Wait {
         return Wait::Sleep(r.rep_word(), word);
     }
     let w = sys::futex_wait(r.rep_word(), word, LIVENESS_CHECK);
-    Wait::Over(woken(p, w))
+    woken(p);
+    Wait::Over(w)
 }
 
-/// After a sleep of `wait`'s (its result `w`): the spin learns from it.
-pub fn woken(p: &mut Pending, w: Result<()>) -> Result<()> {
+/// After a sleep of `wait`'s: the spin learns from it.
+pub fn woken(p: &mut Pending) {
     let r = &p.ch.region;
     // (A server that still sees 1 wakes nobody: no order needed.)
     r.client_waiting().store(0, Ordering::Relaxed);
@@ -529,7 +530,6 @@ pub fn woken(p: &mut Pending, w: Result<()>) -> Result<()> {
     }
     // Not armed: `wait` arms it before the next sleep (after a look).
     p.word = 0;
-    w
 }
 
 /// Reads what arrived for a pending call (on door `door_fd`): its reply,

@@ -96,14 +96,10 @@ pub fn kicked(ch: &Channel) -> bool {
     ch.linger_kick.load(Ordering::SeqCst)
 }
 
-/// How long the control thread may sleep: `LINGER` while a thread lingers.
-pub fn timeout() -> Option<Duration> {
-    (!lingering().is_empty()).then_some(LINGER)
-}
-
 /// The control thread's tick: kicks the threads of every channel lingered
-/// on that has been quiet for `LINGER` or more.
-pub fn kick_quiet() {
+/// on that has been quiet for `LINGER` or more. Returns how long the
+/// control thread may sleep: `LINGER` while a thread lingers.
+pub fn tick() -> Option<Duration> {
     let now = coarse_ms();
     let quiet = LINGER.as_millis() as u64;
     let mut all = lingering();
@@ -116,6 +112,7 @@ pub fn kick_quiet() {
             sys::futex_wake_all(ch.region.req_word());
         }
     }
+    (!all.is_empty()).then_some(LINGER)
 }
 
 /// Holds the registry's lock across `fork` (server.rs's atfork handlers).

@@ -259,8 +259,8 @@ pub struct Channel {
     /// Descriptors from leading `Descs` messages whose Call has not come
     /// yet: a server thread never waits for the rest of a call.
     pub partial: Mutex<Vec<Fd>>,
-    /// Threads lingering on the channel, when it last saw a call (coarse
-    /// clock, ms), and the control thread's word to leave (`linger.rs`).
+    /// When the channel last saw a call (coarse clock, ms), and the control
+    /// thread's word to the threads lingering on it to leave (`linger.rs`).
     pub linger_since: AtomicU64,
     pub linger_kick: AtomicBool,
 }
@@ -610,8 +610,9 @@ std::thread_local! {
 }
 
 /// The locks held across `fork`, so that the child finds them free: the
-/// server table's, and the death watch's list (taken in that order
-/// everywhere: a channel's slot may be dropped under the table's lock).
+/// server table's, the death watch's list and the linger registry (taken
+/// in that order everywhere: a channel's slot may be dropped under the
+/// table's lock, and a channel under the registry's).
 type ForkGuard = (
     MutexGuard<'static, Option<Server>>,
     MutexGuard<'static, crate::deathwatch::Slots>,
@@ -678,9 +679,7 @@ fn control_loop(ep: Arc<Fd>, mut spare: Option<Fd>, bell: Option<Fd>) {
             Some((events, token)) => serve_source(token, events, &mut spare),
             None => {}
         }
-        if crate::linger::timeout().is_some() {
-            crate::linger::kick_quiet();
-        }
+        let lingering = crate::linger::tick();
         // A refusal that found the table full even without the spare (a
         // pool thread took the freed slot first) left none: take it back
         // as soon as there is room, or the next full table would leave an
@@ -689,7 +688,7 @@ fn control_loop(ep: Arc<Fd>, mut spare: Option<Fd>, bell: Option<Fd>) {
         if spare.is_none() {
             spare = open_spare();
         }
-        timeout = match (with_server(|s| s.expire_openers()), crate::linger::timeout()) {
+        timeout = match (with_server(|s| s.expire_openers()), lingering) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
