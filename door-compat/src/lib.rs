@@ -72,8 +72,8 @@ pub mod fuzzing {
 /// are handed to C this way rather than by name so they are not exported.
 #[repr(C)]
 struct Ops {
-    next: extern "C" fn(*mut serve::Dispatch),
-    reply: extern "C" fn(*mut libc::c_char, usize, *mut abi::door_desc_t, u32) -> libc::c_int,
+    next: extern "C" fn(*mut serve::Dispatch, *mut *mut libc::c_void),
+    reply: extern "C" fn(*mut libc::c_char, usize, *mut abi::door_desc_t, u32, *mut *mut libc::c_void) -> libc::c_int,
     open_door: extern "C" fn(libc::c_int, *const libc::c_char, libc::c_int) -> libc::c_int,
     bind_door: extern "C" fn(u64) -> libc::c_int,
     call_start: extern "C" fn(
@@ -146,6 +146,8 @@ mod csrc {
         /// Tells the service loop that the running procedure has answered
         /// its invocation and will return to it (`door_loop.c`).
         pub fn libdoor_invocation_answered();
+        /// Clears the service loop's copy of the thread's record pointer.
+        pub fn libdoor_forget_server_thread();
     }
 }
 

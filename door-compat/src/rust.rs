@@ -49,7 +49,7 @@ pub fn call(d: c_int, arg: &mut door_arg_t) -> Result<()> {
 pub fn reply(data: &[u8], descs: &[door_desc_t]) -> Result<()> {
     crate::ensure_init();
     let n = u32::try_from(descs.len()).map_err(|_| Errno(libc::E2BIG))?;
-    let r = crate::serve::reply(data.as_ptr() as *mut c_char, data.len(), descs.as_ptr() as *mut door_desc_t, n);
+    let r = crate::serve::reply(data.as_ptr() as *mut c_char, data.len(), descs.as_ptr() as *mut door_desc_t, n, std::ptr::null_mut());
     if r != 0 {
         return Err(Errno(r));
     }

@@ -141,6 +141,31 @@ fn key() -> libc::pthread_key_t {
     })
 }
 
+/// This thread's record, through the C loop's slot for it: a thread-local
+/// lookup in a shared library is a call to `__tls_get_addr`, and the slot
+/// saves the service loop two of them per call. `slot` is null or points at
+/// the calling thread's own slot, which holds null or its record.
+fn record_in(slot: *mut *mut c_void) -> &'static mut ServerThread {
+    if !slot.is_null() {
+        // SAFETY: the slot is this thread's (see above); only this thread
+        // reads or writes it.
+        let p = unsafe { *slot }.cast::<ServerThread>();
+        // SAFETY: a non-null slot holds this thread's live record (as in
+        // record()), put there below.
+        if !p.is_null() && unsafe { (*p).pid } == sys::getpid() {
+            // SAFETY: as above.
+            return unsafe { &mut *p };
+        }
+    }
+    // Made, or a forked copy set right (its pid no longer ours).
+    let rec = record();
+    if !slot.is_null() {
+        // SAFETY: as above.
+        unsafe { *slot = (rec as *mut ServerThread).cast() };
+    }
+    rec
+}
+
 /// This thread's record, made on its first `door_return`.
 fn record() -> &'static mut ServerThread {
     let p = RECORD.with(Cell::get);
@@ -208,6 +233,9 @@ extern "C" fn thread_gone(p: *mut c_void) {
     // SAFETY: p is the record this thread registered; nothing else frees it.
     let rec = unsafe { Box::from_raw(p.cast::<ServerThread>()) };
     RECORD.with(|c| c.set(std::ptr::null_mut()));
+    // SAFETY: clears the C loop's thread-local copy of the pointer, so that
+    // nothing (a later key destructor calling door_return) can find it.
+    unsafe { crate::csrc::libdoor_forget_server_thread() };
     let mut rec = std::mem::ManuallyDrop::new(rec);
     if rec.pid != sys::getpid() {
         return;
@@ -326,12 +354,13 @@ fn add_depletion(d: &mut Dispatch, rec: &mut ServerThread, pool: &Pool, door: &D
     }
 }
 
-/// Called by the C loop: waits for the next call and describes it in `d`.
+/// Called by the C loop: waits for the next call and describes it in `d`
+/// (`slot`: the loop's slot for the thread's record, `record_in`).
 /// On a failure that leaves the thread nothing to serve (or a dismissed
 /// pool), `d.procedure` is NULL and the thread exits.
-pub extern "C" fn next_invocation(d: *mut Dispatch) {
+pub extern "C" fn next_invocation(d: *mut Dispatch, slot: *mut *mut c_void) {
     let r = std::panic::catch_unwind(|| {
-        let rec = record();
+        let rec = record_in(slot);
         let pool = my_pool(rec);
         // No longer lingering where it did, unless it goes back there now
         // (its last answer could not be sent, or was no call's).
@@ -546,7 +575,7 @@ fn take_region_call(rec: &mut ServerThread, ch: &Arc<Channel>) -> Option<Taken> 
         answer(ch, seq, libc::EPROTO);
         return Some(Taken::Nothing);
     }
-    let caller = Caller { cred: *ch.last_cred.lock().unwrap_or_else(|p| p.into_inner()) };
+    let caller = Caller { cred: ch.last_cred() };
     Some(prepare(rec, ch, seq, size, no_results, &source, Vec::new(), caller))
 }
 
@@ -646,7 +675,7 @@ fn take_call(rec: &mut ServerThread, channel: &Arc<Channel>) -> Taken {
                     // the server could name truthfully.
                     return Taken::Closed;
                 }
-                *channel.last_cred.lock().unwrap_or_else(|p| p.into_inner()) = r.cred;
+                channel.set_last_cred(r.cred);
                 break (msg, Caller { cred: r.cred });
             }
             _ => return Taken::Closed,
@@ -756,11 +785,11 @@ fn prepare(
         return Taken::Nothing;
     }
     rec.descs.clear();
-    for fd in fds {
-        rec.descs.push(descriptors::describe(fd.into_raw()));
+    // (An empty vector's iterator costs 30 instructions to drop.)
+    if !fds.is_empty() {
+        rec.descs.extend(fds.into_iter().map(|fd| descriptors::describe(fd.into_raw())));
     }
-    // SAFETY: pthread_self cannot fail.
-    *channel.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some((msg_seq, unsafe { libc::pthread_self() }));
+    channel.start_serving(msg_seq);
     trace!(
         "invoke door={:016x} size={size} descs={} caller={}",
         door.uniq,
@@ -848,9 +877,10 @@ fn answer(channel: &Channel, seq: u64, errno: c_int) {
 /// `door_return`'s work before the jump: sends the results to the current
 /// caller (or discards them when there is none) and returns 0, or returns
 /// an errno and leaves the caller waiting, as illumos does.
-pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, n_desc: u32) -> c_int {
+/// `slot` is the C loop's slot for the thread's record (`record_in`), or null.
+pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, n_desc: u32, slot: *mut *mut c_void) -> c_int {
     let r = std::panic::catch_unwind(|| {
-        let rec = record();
+        let rec = record_in(slot);
         if rec.bound_stale {
             return Err(Errno(libc::EINVAL));
         }

@@ -236,14 +236,19 @@ pub struct Channel {
     pub sock: Fd,
     pub region: Region,
     pub door: Arc<Door>,
-    /// The call being served on this channel and the thread serving it,
-    /// for cancelling that thread when its client gives up.
-    pub serving: Mutex<Option<(u64, libc::pthread_t)>>,
-    /// The credentials the kernel attached to the last Call that came on the
-    /// socket; calls handed over in the region (which carry none) are made
-    /// by the same process, with these effective ids (the client sends on
-    /// the socket whenever they change; `cred.rs` checks them).
-    pub last_cred: Mutex<Option<libc::ucred>>,
+    /// The call being served on this channel, for cancelling the thread
+    /// serving it when its client gives up: `seq << 2 | SERVING`, with
+    /// `CANCELLING` while a canceller holds the thread, or 0; and the
+    /// thread (`start_serving`, `stop_serving`, `abandoned`).
+    serving: AtomicU64,
+    serving_thread: AtomicU64,
+    /// The effective ids the kernel attached to the last Call that came on
+    /// the socket (`uid << 32 | gid`, or `NO_CRED`); calls handed over in
+    /// the region (which carry none) are made by the same process, the
+    /// channel's creator, with these ids (the client sends on the socket
+    /// whenever they change; `cred.rs` checks them). One word, so a call
+    /// reads them without a lock.
+    last_cred: AtomicU64,
     /// The process that made the channel's socket pair (`SO_PEERCRED` of
     /// our end): the only one whose Calls the channel carries. The pid in
     /// a Call's `SCM_CREDENTIALS` must be this one, so a client privileged
@@ -265,6 +270,13 @@ pub struct Channel {
     pub linger_kick: AtomicBool,
 }
 
+/// `Channel::serving`'s flags.
+const SERVING: u64 = 1;
+const CANCELLING: u64 = 2;
+/// `Channel::last_cred` when no Call has come with credentials (uid and gid
+/// -1, which the kernel never attaches).
+const NO_CRED: u64 = u64::MAX;
+
 impl Channel {
     /// The request state word at the start of the shared region.
     pub fn state(&self) -> &AtomicU64 {
@@ -280,13 +292,20 @@ impl Channel {
         {
             return;
         }
-        let serving = self.serving.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((s, thread)) = *serving
-            && s == seq
+        // Holding CANCELLING keeps the thread in `stop_serving` (so alive)
+        // until pthread_cancel has been sent.
+        let serving = seq << 2 | SERVING;
+        if self
+            .serving
+            .compare_exchange(serving, serving | CANCELLING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
         {
-            // SAFETY: the thread is alive: it clears `serving` (under this
-            // lock) before it finishes the call or exits.
+            let thread = self.serving_thread.load(Ordering::Relaxed) as libc::pthread_t;
+            // SAFETY: the thread is alive: it cannot leave stop_serving
+            // (which it passes before it finishes the call or exits) while
+            // CANCELLING is set.
             unsafe { libc::pthread_cancel(thread) };
+            self.serving.store(serving, Ordering::Release);
         }
     }
 
@@ -305,10 +324,38 @@ impl Channel {
         }
     }
 
+    /// The calling thread serves call `seq` on this channel (plain stores:
+    /// the call was taken by a locked instruction just before).
+    pub fn start_serving(&self, seq: u64) {
+        // SAFETY: pthread_self cannot fail.
+        self.serving_thread.store(unsafe { libc::pthread_self() } as u64, Ordering::Relaxed);
+        self.serving.store(seq << 2 | SERVING, Ordering::Release);
+    }
+
     /// The serving thread is done with its call (it is about to answer,
     /// or exiting): no cancellation may target it for that call any more.
+    /// Waits out a canceller that holds it (a few system calls' time).
     pub fn stop_serving(&self) {
-        *self.serving.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        loop {
+            let w = self.serving.load(Ordering::Acquire);
+            if w & CANCELLING == 0 && self.serving.compare_exchange(w, 0, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Records the credentials the kernel attached to a Call (its pid is
+    /// the channel's creator's: `take_call` checks).
+    pub fn set_last_cred(&self, cred: Option<libc::ucred>) {
+        let word = cred.map_or(NO_CRED, |c| u64::from(c.uid) << 32 | u64::from(c.gid));
+        self.last_cred.store(word, Ordering::Relaxed);
+    }
+
+    /// The credentials of the last Call that came with some.
+    pub fn last_cred(&self) -> Option<libc::ucred> {
+        let word = self.last_cred.load(Ordering::Relaxed);
+        (word != NO_CRED).then_some(libc::ucred { pid: self.creator, uid: (word >> 32) as u32, gid: word as u32 })
     }
 
     /// Lets the pool's threads take the next call on this channel.
@@ -893,8 +940,9 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
             sock,
             region,
             door: door.clone(),
-            serving: Mutex::new(None),
-            last_cred: Mutex::new(None),
+            serving: AtomicU64::new(0),
+            serving_thread: AtomicU64::new(0),
+            last_cred: AtomicU64::new(NO_CRED),
             creator,
             spin: Mutex::new(crate::spin::Budget::new()),
             bulk: Mutex::new(None),
