@@ -36,15 +36,18 @@ pub fn place(arg: &mut door_arg_t, results: &mut Results) -> Result<()> {
         }
         return Err(e);
     }
-    let fds: Vec<c_int> = results.fds.iter().map(|f| f.raw()).collect();
-    for (i, &fd) in fds.iter().enumerate() {
-        let d = descriptors::describe(fd);
-        // SAFETY: desc_off + (i+1)*24 <= need, within dst's bytes.
-        unsafe { dst.add(desc_off + i * DESC_SIZE).cast::<door_desc_t>().write_unaligned(d) };
-    }
-    // The descriptors now belong to the caller.
-    for f in std::mem::take(&mut results.fds) {
-        f.into_raw();
+    // (Skipped when there are none: the empty iterators cost 40
+    // instructions a call.)
+    if n > 0 {
+        for (i, f) in results.fds.iter().enumerate() {
+            let d = descriptors::describe(f.raw());
+            // SAFETY: desc_off + (i+1)*24 <= need, within dst's bytes.
+            unsafe { dst.add(desc_off + i * DESC_SIZE).cast::<door_desc_t>().write_unaligned(d) };
+        }
+        // The descriptors now belong to the caller.
+        for f in std::mem::take(&mut results.fds) {
+            f.into_raw();
+        }
     }
     arg.data_size = size;
     arg.desc_num = n as uint_t;
