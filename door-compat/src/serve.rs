@@ -290,17 +290,24 @@ pub fn current_caller_attached() -> bool {
     attached_call().is_some()
 }
 
-/// The pool this thread serves: a bound door's, or the process-wide one.
-fn my_pool(rec: &mut ServerThread) -> Result<Arc<Pool>> {
+/// The pool this thread serves: a bound door's, or the process-wide one,
+/// which is moved out of the record (a clone would cost two locked
+/// instructions a call) until `keep_pool` puts it back.
+fn take_pool(rec: &mut ServerThread) -> Result<Arc<Pool>> {
     if let Some(door) = &rec.bound {
         return Ok(door.pool.clone());
     }
-    if let Some(pool) = &rec.global_pool {
-        return Ok(pool.clone());
+    if let Some(pool) = rec.global_pool.take() {
+        return Ok(pool);
     }
-    let pool = with_server(|s| s.global_pool())?;
-    rec.global_pool = Some(pool.clone());
-    Ok(pool)
+    with_server(|s| s.global_pool())
+}
+
+/// Puts back what `take_pool` gave (a bound door's pool is its door's).
+fn keep_pool(rec: &mut ServerThread, pool: Arc<Pool>) {
+    if rec.bound.is_none() {
+        rec.global_pool = Some(pool);
+    }
 }
 
 /// `door_bind`: this thread will serve `door`'s private pool.
@@ -361,64 +368,12 @@ fn add_depletion(d: &mut Dispatch, rec: &mut ServerThread, pool: &Pool, door: &D
 pub extern "C" fn next_invocation(d: *mut Dispatch, slot: *mut *mut c_void) {
     let r = std::panic::catch_unwind(|| {
         let rec = record_in(slot);
-        let pool = my_pool(rec);
-        // No longer lingering where it did, unless it goes back there now
-        // (its last answer could not be sent, or was no call's).
-        if rec.linger.as_ref().map(Arc::as_ptr) != rec.lingering_on.as_ref().map(std::sync::Weak::as_ptr) {
-            stop_lingering(rec);
+        let pool = take_pool(rec);
+        let next = next_for(rec, &pool);
+        if let Ok(pool) = pool {
+            keep_pool(rec, pool);
         }
-        // A thread that just answered a call lingers on its channel (which
-        // door_return already marked LINGER), and in any case takes a call
-        // the client has posted there meanwhile.
-        if let Some(ch) = rec.linger.take()
-            && let Some(dispatch) = linger(rec, pool.as_ref().ok(), ch)
-        {
-            return Ok(dispatch);
-        }
-        let pool = pool?;
-        if let Some(unref_pool) = rec.unref_next.take() {
-            if let Some((dispatch, _)) = take_unref(rec, &unref_pool) {
-                return Ok(dispatch);
-            }
-            unref_pool.rearm_unref();
-        }
-        loop {
-            if pool.closed.load(Ordering::SeqCst) {
-                return Err(Errno(libc::EBADF));
-            }
-            pool.idle.fetch_add(1, Ordering::SeqCst);
-            let waited = sys::epoll_wait_one(&pool.epoll);
-            let idle_before = pool.idle.fetch_sub(1, Ordering::SeqCst);
-            let (_, id) = waited?;
-            if id == CLOSING_TOKEN {
-                continue;
-            }
-            if id == UNREF_TOKEN {
-                match take_unref(rec, &pool) {
-                    Some((mut dispatch, door)) => {
-                        if idle_before == 1 {
-                            add_depletion(&mut dispatch, rec, &pool, &door);
-                        }
-                        return Ok(dispatch);
-                    }
-                    None => {
-                        pool.rearm_unref();
-                        continue;
-                    }
-                }
-            }
-            let Some(channel) = with_server(|s| s.channel(id)) else { continue };
-            match take_call(rec, &channel) {
-                Taken::Call(mut dispatch) => {
-                    if idle_before == 1 {
-                        add_depletion(&mut dispatch, rec, &pool, &channel.door);
-                    }
-                    return Ok::<Dispatch, Errno>(dispatch);
-                }
-                Taken::Nothing => channel.rearm(),
-                Taken::Closed => with_server(|s| s.drop_channel(id)),
-            }
-        }
+        next
     });
     let dispatch = match r {
         Ok(Ok(dispatch)) => dispatch,
@@ -427,6 +382,68 @@ pub extern "C" fn next_invocation(d: *mut Dispatch, slot: *mut *mut c_void) {
     // SAFETY: d points at the C loop's dispatch record, valid and writable.
     unsafe { d.write(dispatch) };
 }
+
+/// `next_invocation`'s wait, for a thread of `pool`.
+fn next_for(rec: &mut ServerThread, pool: &Result<Arc<Pool>>) -> Result<Dispatch> {
+    // No longer lingering where it did, unless it goes back there now
+    // (its last answer could not be sent, or was no call's).
+    if rec.linger.as_ref().map(Arc::as_ptr) != rec.lingering_on.as_ref().map(std::sync::Weak::as_ptr) {
+        stop_lingering(rec);
+    }
+    // A thread that just answered a call lingers on its channel (which
+    // door_return already marked LINGER), and in any case takes a call
+    // the client has posted there meanwhile.
+    if let Some(ch) = rec.linger.take()
+        && let Some(dispatch) = linger(rec, pool.as_ref().ok(), ch)
+    {
+        return Ok(dispatch);
+    }
+    let pool = pool.as_ref().map_err(|e| *e)?;
+    if let Some(unref_pool) = rec.unref_next.take() {
+        if let Some((dispatch, _)) = take_unref(rec, &unref_pool) {
+            return Ok(dispatch);
+        }
+        unref_pool.rearm_unref();
+    }
+    loop {
+        if pool.closed.load(Ordering::SeqCst) {
+            return Err(Errno(libc::EBADF));
+        }
+        pool.idle.fetch_add(1, Ordering::SeqCst);
+        let waited = sys::epoll_wait_one(&pool.epoll);
+        let idle_before = pool.idle.fetch_sub(1, Ordering::SeqCst);
+        let (_, id) = waited?;
+        if id == CLOSING_TOKEN {
+            continue;
+        }
+        if id == UNREF_TOKEN {
+            match take_unref(rec, pool) {
+                Some((mut dispatch, door)) => {
+                    if idle_before == 1 {
+                        add_depletion(&mut dispatch, rec, pool, &door);
+                    }
+                    return Ok(dispatch);
+                }
+                None => {
+                    pool.rearm_unref();
+                    continue;
+                }
+            }
+        }
+        let Some(channel) = with_server(|s| s.channel(id)) else { continue };
+        match take_call(rec, &channel) {
+            Taken::Call(mut dispatch) => {
+                if idle_before == 1 {
+                    add_depletion(&mut dispatch, rec, pool, &channel.door);
+                }
+                return Ok(dispatch);
+            }
+            Taken::Nothing => channel.rearm(),
+            Taken::Closed => with_server(|s| s.drop_channel(id)),
+        }
+    }
+}
+
 
 /// This thread leaves the channel it counted as lingering on, if any.
 fn stop_lingering(rec: &mut ServerThread) {
