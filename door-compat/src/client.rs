@@ -365,7 +365,7 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
     let (pipe_write, pipe_read) = pipe.unzip();
     if fits {
         // SAFETY: the request area is REQUEST_CAP bytes; len fits.
-        unsafe { std::ptr::copy_nonoverlapping(req.data.as_ptr(), ch.region.request_area(), req.data.len()) };
+        unsafe { sys::copy_bytes(req.data.as_ptr(), ch.region.request_area(), req.data.len()) };
     }
     let r = &ch.region;
     // Armed before the call is posted: its reply changes the word.
@@ -729,7 +729,7 @@ impl Results {
             ResultData::Region(ch) => {
                 // SAFETY: size <= REPLY_CAP was checked, so the source is in
                 // the region; dst is writable per the caller.
-                unsafe { std::ptr::copy_nonoverlapping(ch.region.reply_area(), dst, self.size) };
+                unsafe { sys::copy_bytes(ch.region.reply_area(), dst, self.size) };
                 Ok(())
             }
             // SAFETY: dst is writable for size bytes per the caller.

@@ -8,9 +8,12 @@
 //! which on one CPU costs a null call about 3% (docs/PERFORMANCE.md). So
 //! lingering threads sleep with no timeout, and the control thread, which
 //! sleeps in `epoll_wait` anyway, wakes every `LINGER` while any thread
-//! lingers, and kicks the threads of channels quiet for longer: it sets the
-//! channel's kick flag and wakes its request word. A thread lingers from
-//! `LINGER` to twice that after the channel's last call.
+//! lingers, and kicks the threads of channels quiet since its last tick: it
+//! sets the channel's kick flag and wakes its request word. A thread
+//! lingers from `LINGER` to twice that after the channel's last call. The
+//! channel counts its calls, and the control thread compares the count
+//! with what it saw a tick before: a call costs an increment, not a clock
+//! read.
 //!
 //! Lingering is registered per thread, from its first wait on a channel
 //! until it leaves the channel (kicked, a call on the socket, the pool's
@@ -87,8 +90,17 @@ pub fn end(ch: &Weak<Channel>) {
 /// Notes a call (or a lingering thread's arrival) on `ch`: its quiet time
 /// starts now, and any kick given before is void.
 pub fn active(ch: &Channel) {
-    ch.linger_since.store(coarse_ms(), Ordering::Relaxed);
-    ch.linger_kick.store(false, Ordering::SeqCst);
+    // (Not an atomic increment, a locked instruction: two threads
+    // lingering on one channel may count one call where there were two,
+    // and any change of the count tells the control thread enough.)
+    let calls = ch.linger_calls.load(Ordering::Relaxed);
+    ch.linger_calls.store(calls.wrapping_add(1), Ordering::Relaxed);
+    // (A locked store only when there is a kick to take back. A tick that
+    // read the count before this and kicks after it sends the thread back
+    // to the pool a tick early, as one a moment earlier would have.)
+    if ch.linger_kick.load(Ordering::Relaxed) {
+        ch.linger_kick.store(false, Ordering::SeqCst);
+    }
 }
 
 /// Whether the control thread told the threads lingering on `ch` to leave.
@@ -97,17 +109,16 @@ pub fn kicked(ch: &Channel) -> bool {
 }
 
 /// The control thread's tick: kicks the threads of every channel lingered
-/// on that has been quiet for `LINGER` or more. Returns how long the
+/// on that has seen no call since the last tick. Returns how long the
 /// control thread may sleep: `LINGER` while a thread lingers.
 pub fn tick() -> Option<Duration> {
-    let now = coarse_ms();
-    let quiet = LINGER.as_millis() as u64;
     let mut all = lingering();
     // (A channel gone is no thread's any more: a path that failed to say so
     // would otherwise keep this thread ticking.)
     all.retain(|w| w.strong_count() > 0);
     for ch in all.iter().filter_map(Weak::upgrade) {
-        if now.saturating_sub(ch.linger_since.load(Ordering::Relaxed)) >= quiet {
+        let calls = ch.linger_calls.load(Ordering::Relaxed);
+        if ch.linger_seen.swap(calls, Ordering::Relaxed) == calls {
             ch.linger_kick.store(true, Ordering::SeqCst);
             sys::futex_wake_all(ch.region.req_word());
         }
@@ -130,6 +141,3 @@ pub fn forget_after_fork() {
     BELL.store(-1, Ordering::SeqCst);
 }
 
-fn coarse_ms() -> u64 {
-    sys::coarse_now().as_millis() as u64
-}

@@ -879,7 +879,7 @@ fn copy_arguments(rec: &mut ServerThread, channel: &Channel, size: usize, source
             // so the source is in bounds; dst holds at least size bytes. The
             // client may write the source concurrently: we copy whatever
             // bytes are there, and only our copy is used.
-            unsafe { std::ptr::copy_nonoverlapping(channel.region.request_area(), dst, size) }
+            unsafe { sys::copy_bytes(channel.region.request_area(), dst, size) }
         }
     }
     if padding_end > size {
@@ -998,7 +998,7 @@ fn send_results(channel: &Channel, seq: u64, bytes: &[u8], descs: &[door_desc_t]
         // a dead client's channel is dropped when the thread stops
         // lingering on it and epoll reports the hang-up.
         // SAFETY: the reply area is REPLY_CAP bytes; len fits.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), channel.region.reply_area(), bytes.len()) };
+        unsafe { sys::copy_bytes(bytes.as_ptr(), channel.region.reply_area(), bytes.len()) };
         channel.region.post_reply(seq, 0, bytes.len());
         return Ok(());
     }
@@ -1007,7 +1007,7 @@ fn send_results(channel: &Channel, seq: u64, bytes: &[u8], descs: &[door_desc_t]
     }
     if fits {
         // SAFETY: as above.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), channel.region.reply_area(), bytes.len()) };
+        unsafe { sys::copy_bytes(bytes.as_ptr(), channel.region.reply_area(), bytes.len()) };
     }
     let mut m = Msg::new(Kind::Reply);
     m.seq = seq;

@@ -264,9 +264,11 @@ pub struct Channel {
     /// Descriptors from leading `Descs` messages whose Call has not come
     /// yet: a server thread never waits for the rest of a call.
     pub partial: Mutex<Vec<Fd>>,
-    /// When the channel last saw a call (coarse clock, ms), and the control
-    /// thread's word to the threads lingering on it to leave (`linger.rs`).
-    pub linger_since: AtomicU64,
+    /// Calls (and lingering threads' arrivals) the channel has seen, the
+    /// count as the control thread saw it at its last tick, and its word
+    /// to the threads lingering on the channel to leave (`linger.rs`).
+    pub linger_calls: AtomicU64,
+    pub linger_seen: AtomicU64,
     pub linger_kick: AtomicBool,
 }
 
@@ -948,7 +950,8 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
             bulk: Mutex::new(None),
             reply_bulk: Mutex::new(None),
             partial: Mutex::new(Vec::new()),
-            linger_since: AtomicU64::new(0),
+            linger_calls: AtomicU64::new(0),
+            linger_seen: AtomicU64::new(0),
             linger_kick: AtomicBool::new(false),
         });
         sys::epoll_ctl(

@@ -888,14 +888,40 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// The monotonic clock as of the last tick (`CLOCK_MONOTONIC_COARSE`):
-/// read from the vDSO without reading the clock source, for deadlines
-/// measured in milliseconds.
-pub fn coarse_now() -> std::time::Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: ts is writable; this clock exists on every Linux since 2.6.32.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+/// Copies `n` bytes from `src` to `dst`, which do not overlap. Up to 16
+/// bytes (a null call's data) are copied inline: a call to `memcpy`
+/// through the PLT costs more instructions than such a copy.
+///
+/// # Safety
+/// As `std::ptr::copy_nonoverlapping`: `src` readable and `dst` writable
+/// for `n` bytes, not overlapping.
+#[inline]
+pub unsafe fn copy_bytes(src: *const u8, dst: *mut u8, n: usize) {
+    // SAFETY (every arm): each read and write is within the first or the
+    // last k bytes of the n (k <= n), so within what the caller vouches
+    // for; the two may overlap each other, writing the same bytes twice.
+    unsafe {
+        match n {
+            0 => {}
+            1 => dst.write(src.read()),
+            2..=3 => {
+                let (a, b) = (src.cast::<u16>().read_unaligned(), src.add(n - 2).cast::<u16>().read_unaligned());
+                dst.cast::<u16>().write_unaligned(a);
+                dst.add(n - 2).cast::<u16>().write_unaligned(b);
+            }
+            4..=7 => {
+                let (a, b) = (src.cast::<u32>().read_unaligned(), src.add(n - 4).cast::<u32>().read_unaligned());
+                dst.cast::<u32>().write_unaligned(a);
+                dst.add(n - 4).cast::<u32>().write_unaligned(b);
+            }
+            8..=16 => {
+                let (a, b) = (src.cast::<u64>().read_unaligned(), src.add(n - 8).cast::<u64>().read_unaligned());
+                dst.cast::<u64>().write_unaligned(a);
+                dst.add(n - 8).cast::<u64>().write_unaligned(b);
+            }
+            _ => std::ptr::copy_nonoverlapping(src, dst, n),
+        }
+    }
 }
 
 /// Wakes every sleeper on `word`.
@@ -982,6 +1008,18 @@ pub fn renew_pid() -> libc::pid_t {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_bytes_copies_exactly_n_bytes_at_every_size() {
+        let src: Vec<u8> = (1..=40).collect();
+        for n in 0..=40 {
+            let mut dst = [0xeeu8; 48];
+            // SAFETY: src has 40 bytes, dst 48; they do not overlap.
+            unsafe { copy_bytes(src.as_ptr(), dst.as_mut_ptr(), n) };
+            assert_eq!(&dst[..n], &src[..n], "n={n}");
+            assert!(dst[n..].iter().all(|&b| b == 0xee), "n={n}: wrote past the end");
+        }
+    }
 
     #[test]
     fn descriptors_travel_and_truncation_is_reported() {
