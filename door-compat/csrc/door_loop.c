@@ -71,9 +71,8 @@ struct ops {
 	int (*reply)(char *, size_t, void *, unsigned, void **);
 	int (*open_door)(int, const char *, int);
 	int (*bind_door)(uint64_t);
-	int (*call_start)(int, void *, void *, size_t, void **, int *);
-	int (*call_wait)(void *, struct sleep *);
-	int (*call_step)(void **, int, int);
+	int (*call_start)(int, void *, void *, size_t, void **, struct sleep *, int *);
+	int (*call_step)(void **, int, int, struct sleep *, int *);
 	void (*call_cancel)(void *);
 };
 
@@ -311,7 +310,9 @@ int libdoor_door_call(int d, void *params)
 	 * (call.rs refuses the call if the room is too small). */
 	_Alignas(16) unsigned char room[256];
 	void *in_flight;
-	int fd = -1;
+	/* The wait each Rust step made last: sleep here on `s`, or not. */
+	struct sleep s;
+	int w = 0;
 
 	pthread_testcancel();
 	/*
@@ -320,18 +321,15 @@ int libdoor_door_call(int d, void *params)
 	 * ends the sleep with EINTR and interrupts the call; one that runs
 	 * before the thread sleeps does not, as with any system call.
 	 */
-	int r = libdoor_ops->call_start(d, params, room, sizeof room, &in_flight, &fd);
-	(void)fd;
+	int r = libdoor_ops->call_start(d, params, room, sizeof room, &in_flight, &s, &w);
 	pthread_cleanup_push(give_up_call, &in_flight);
 	while (in_flight != NULL) {
-		struct sleep s;
-		int w = libdoor_ops->call_wait(in_flight, &s);
 		int slept = w == CALL_SLEEP;
 		int interrupted = slept ? sleep_untimed(&s) : w == EINTR;
 		/* Each wait is short, so a cancellation request acts soon even
 		 * when no signal interrupted the wait. */
 		pthread_testcancel();
-		r = libdoor_ops->call_step(&in_flight, interrupted, slept);
+		r = libdoor_ops->call_step(&in_flight, interrupted, slept, &s, &w);
 	}
 	pthread_cleanup_pop(0);
 	return r;

@@ -7,15 +7,16 @@
 //! calling these functions, each of which returns before any unwinding can
 //! start:
 //!
-//! - `start` checks the arguments and sends the call;
-//! - `wait` sleeps until the reply may be in: it spins a little, then
-//!   sleeps on the region's reply word (a futex) with a timeout (so a dead
-//!   server is noticed). A caught signal ends the sleep with EINTR and
-//!   interrupts the call (a futex wait with a timeout is never restarted,
-//!   even under SA_RESTART);
+//! - `start` checks the arguments, sends the call, and waits for the reply;
 //! - `step` reads what arrived (or handles the interruption) and, once the
-//!   reply is in, places the results;
+//!   reply is in, places the results; else it waits again;
 //! - `cancel`, from a cancellation cleanup handler, gives the call up.
+//!
+//! The wait (`wait_for_reply`) spins a little toward a server on another
+//! CPU, then either sleeps itself (on the region's reply word with a
+//! timeout, or on the socket), a caught signal ending the sleep with EINTR,
+//! or leaves the C caller to sleep on the reply word with no timeout, as a
+//! cancellation point (door_loop.c).
 //!
 //! Between them the call in flight lives in room on the C caller's stack
 //! (a call costs no allocation), owned by the C loop through a raw pointer
@@ -54,19 +55,21 @@ fn c_result(r: std::thread::Result<Result<()>>) -> c_int {
     }
 }
 
-/// Checks the arguments and sends the call. `room` is `room_len` bytes,
-/// 16-aligned, for the call in flight. Returns 0 with `*out` set to `room`
-/// (the caller waits for `*fd` to be readable), or -1 with errno and `*out`
-/// NULL.
+/// Checks the arguments, sends the call and waits for the reply
+/// (`wait_for_reply`, which sets `*sleep` and `*wait`). `room` is
+/// `room_len` bytes, 16-aligned, for the call in flight. Returns 0 with
+/// `*out` set to `room` (the caller then calls `step`), or -1 with errno and
+/// `*out` NULL.
 pub extern "C" fn start(
     d: c_int,
     params: *mut door_arg_t,
     room: *mut InFlight,
     room_len: usize,
     out: *mut *mut InFlight,
-    fd: *mut c_int,
+    sleep: *mut Sleep,
+    wait: *mut c_int,
 ) -> c_int {
-    // SAFETY: out and fd point at the C caller's locals.
+    // SAFETY: out points at the C caller's local.
     unsafe { out.write(std::ptr::null_mut()) };
     trace!("call door={:016x} fd={d} {}", fdmemo::door_id(d).unwrap_or(0), ArgSizes(params));
     let r = std::panic::catch_unwind(|| -> Result<()> {
@@ -79,10 +82,12 @@ pub extern "C" fn start(
         // SAFETY: as above; room is large and aligned enough (checked) and
         // holds no call (the C loop gives a fresh one to each door_call).
         unsafe {
-            fd.write(in_flight.pending.fd());
             room.write(in_flight);
             out.write(room);
         }
+        // SAFETY: room holds the call just placed; sleep and wait point at
+        // the C caller's locals.
+        unsafe { wait_for_reply(room, sleep, wait) };
         Ok(())
     });
     match c_result(r) {
@@ -121,17 +126,19 @@ fn send(d: c_int, params: *mut door_arg_t) -> Result<InFlight> {
     Ok(InFlight { d, params, descs: req.descs, pending })
 }
 
-/// Waits (at most a short while) until the reply may be in: 0, or EINTR
-/// when a signal handler ran (or a cancellation request interrupted it).
-///
-/// Returns 0 (look now), EINTR (a signal handler ran), or `SLEEP`: then
+/// Waits (at most a short while) until the reply may be in, and sets
+/// `*wait` to 0 (look now), EINTR (a signal handler ran), or `SLEEP`: then
 /// the C caller sleeps while `*sleep.word == sleep.value`, with no timeout
 /// and asynchronously cancellable, and says so to `step`.
-pub extern "C" fn wait(in_flight: *mut InFlight, sleep: *mut Sleep) -> c_int {
-    // SAFETY: the InFlight start() placed in the caller's room, owned by
-    // the caller, not moved while we borrow it.
+///
+/// # Safety
+/// `in_flight` is the call in the C caller's room; `sleep` and `wait`
+/// point at the caller's locals.
+unsafe fn wait_for_reply(in_flight: *mut InFlight, sleep: *mut Sleep, wait: *mut c_int) {
+    // SAFETY: the InFlight placed in the caller's room, owned by the
+    // caller, not moved while we borrow it.
     let pending = unsafe { &mut (*in_flight).pending };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client::wait(pending))) {
+    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client::wait(pending))) {
         Ok(client::Wait::Over(Err(Errno(libc::EINTR)))) => libc::EINTR,
         Ok(client::Wait::Sleep(word, value)) => {
             // SAFETY: sleep points at the C caller's local.
@@ -139,14 +146,16 @@ pub extern "C" fn wait(in_flight: *mut InFlight, sleep: *mut Sleep) -> c_int {
             SLEEP
         }
         _ => 0,
-    }
+    };
+    // SAFETY: wait points at the C caller's local.
+    unsafe { wait.write(code) };
 }
 
-/// `wait`'s answer when the caller is to sleep on a futex word (then it
-/// calls `step` with `slept` set).
+/// `wait_for_reply`'s answer when the caller is to sleep on a futex word
+/// (then it calls `step` with `slept` set).
 pub const SLEEP: c_int = -1;
 
-/// Where the C caller sleeps (see `wait`). The word is in the channel's
+/// Where the C caller sleeps (see `wait_for_reply`). The word is in the channel's
 /// region, which the pending call keeps mapped.
 #[repr(C)]
 pub struct Sleep {
@@ -156,10 +165,11 @@ pub struct Sleep {
 
 
 /// One step after the wait: `interrupted` says a signal handler ran;
-/// `slept`, that the caller slept on the word `wait` gave it. While
-/// the reply is not in, `*slot` stays set and 0 is returned (wait again);
-/// once the call is over `*slot` is NULL and the result is returned.
-pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int, slept: c_int) -> c_int {
+/// `slept`, that the caller slept on the word the wait gave it. While
+/// the reply is not in, `*slot` stays set, the next wait is made
+/// (`wait_for_reply`, setting `*sleep` and `*wait`) and 0 is returned; once
+/// the call is over `*slot` is NULL and the result is returned.
+pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int, slept: c_int, sleep: *mut Sleep, wait: *mut c_int) -> c_int {
     // SAFETY: slot points at the C caller's local, and *slot at the
     // InFlight that start() (or an earlier step) placed in the caller's
     // room. It is moved out here, and the slot is cleared at once, so it
@@ -179,10 +189,12 @@ pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int, slept: c_in
     }
     match client::receive(pending, d) {
         Step::Wait(pending) => {
-            // SAFETY: the room is free again (moved out above).
+            // SAFETY: the room is free again (moved out above); then as in
+            // start.
             unsafe {
                 room.write(InFlight { d, params, descs, pending });
                 slot.write(room);
+                wait_for_reply(room, sleep, wait);
             }
             0
         }
@@ -194,6 +206,7 @@ pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int, slept: c_in
                     unsafe {
                         room.write(in_flight);
                         slot.write(room);
+                        wait_for_reply(room, sleep, wait);
                     }
                     0
                 }

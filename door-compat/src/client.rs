@@ -299,13 +299,6 @@ pub struct Pending {
     fds: Vec<Fd>,
 }
 
-impl Pending {
-    /// The descriptor to wait on until it is readable.
-    pub fn fd(&self) -> c_int {
-        self.ch.sock.raw()
-    }
-}
-
 /// What one step of waiting gave.
 pub enum Step {
     /// Not answered yet: wait again.
@@ -315,8 +308,8 @@ pub enum Step {
     Done(Result<Results>),
 }
 
-/// Sends one call. The caller then waits until `Pending::fd` is readable
-/// and calls `receive`, or `interrupted` if a signal handler ran meanwhile.
+/// Sends one call. The caller then waits (`wait`) and calls `receive`, or
+/// `interrupted` if a signal handler ran meanwhile.
 pub fn start(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
     let p = send_call(door_fd, uniq, req)?;
     // A revocation published after our limit check, whose sweep of waiting

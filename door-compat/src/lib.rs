@@ -82,10 +82,16 @@ struct Ops {
         *mut call::InFlight,
         usize,
         *mut *mut call::InFlight,
+        *mut call::Sleep,
         *mut libc::c_int,
     ) -> libc::c_int,
-    call_wait: extern "C" fn(*mut call::InFlight, *mut call::Sleep) -> libc::c_int,
-    call_step: extern "C" fn(*mut *mut call::InFlight, libc::c_int, libc::c_int) -> libc::c_int,
+    call_step: extern "C" fn(
+        *mut *mut call::InFlight,
+        libc::c_int,
+        libc::c_int,
+        *mut call::Sleep,
+        *mut libc::c_int,
+    ) -> libc::c_int,
     call_cancel: extern "C" fn(*mut call::InFlight),
 }
 
@@ -95,7 +101,6 @@ static OPS: Ops = Ops {
     open_door: open_door_hook,
     bind_door: api_pool::bind_door_hook,
     call_start: call::start,
-    call_wait: call::wait,
     call_step: call::step,
     call_cancel: call::cancel,
 };

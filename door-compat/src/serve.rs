@@ -521,7 +521,9 @@ fn linger(rec: &mut ServerThread, pool: Option<&Arc<Pool>>, ch: Arc<Channel>) ->
             if r.req_word().load(Ordering::SeqCst) == word {
                 sys::futex_wait_untimed(r.req_word(), word);
             }
-            r.server_waiting().store(0, Ordering::SeqCst);
+            // (A client that still sees 1 makes one needless wake-up: no
+            // order needed, and a plain store saves a locked exchange.)
+            r.server_waiting().store(0, Ordering::Relaxed);
             if let Some(began) = began
                 && r.req_word().load(Ordering::SeqCst) != word
                 && r.client_cpu().load(Ordering::Relaxed) != cpu

@@ -897,8 +897,8 @@ pub fn monotonic_ns() -> u64 {
 /// for `n` bytes, not overlapping.
 #[inline]
 pub unsafe fn copy_bytes(src: *const u8, dst: *mut u8, n: usize) {
-    // SAFETY (every arm): each read and write is within the first or the
-    // last k bytes of the n (k <= n), so within what the caller vouches
+    // SAFETY: in every arm each read and write is within the first or
+    // the last k bytes of the n (k <= n), so within what the caller vouches
     // for; the two may overlap each other, writing the same bytes twice.
     unsafe {
         match n {
