@@ -117,7 +117,7 @@ int main(int argc, char **argv)
 
 	int before = count_fds();
 	fflush(NULL);
-	pid_t child = fork();
+	pid_t child = test_fork();
 	CHECK(child >= 0);
 	if (child == 0) {
 		if (setenv(ENV_PATH, path, 1) != 0 || setenv(ENV_PID, pid, 1) != 0 || setenv(ENV_MISSING, missing, 1) != 0)

@@ -51,7 +51,7 @@ static void run_image(char **argv)
 {
 	fflush(NULL);
 	pid_t parent = getpid();
-	pid_t pid = fork();
+	pid_t pid = test_fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)

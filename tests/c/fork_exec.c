@@ -234,7 +234,7 @@ static void server_s(void *arg)
 		CHECK(read(cmd.fd[0], &c, 1) == 1);
 		if (c == 'f') {
 			fflush(NULL);
-			pid_t k = fork();
+			pid_t k = test_fork();
 			CHECK(k >= 0);
 			if (k == 0)
 				child_checks(me);

@@ -157,7 +157,7 @@ static void server(void *arg)
 	/* K is a plain fork: it must outlive S (the driver is a subreaper and
 	 * will reap it). It waits at most 30 s for the driver's word. */
 	fflush(NULL);
-	pid_t k = fork();
+	pid_t k = test_fork();
 	CHECK(k >= 0);
 	if (k == 0) {
 		inheritor();

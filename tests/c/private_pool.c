@@ -117,7 +117,7 @@ static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, 
 		CHECK(read(release.fd[0], &c, 1) == 1);
 	} else if (op == 'f' && cookie == &cookie_p) {
 		/* Fork from a bound thread, inside the procedure. */
-		pid_t pid = fork();
+		pid_t pid = test_fork();
 		if (pid == 0) {
 			errno = 0;
 			int rr = door_return(NULL, 0, NULL, 0);
@@ -187,7 +187,7 @@ static void server(void *arg)
 	 * its parent's. */
 	pid_t parent = getpid();
 	fflush(NULL);
-	pid_t c = fork();
+	pid_t c = test_fork();
 	CHECK(c >= 0);
 	if (c == 0) {
 		CHECK_ERR(door_bind(p), EINVAL);
@@ -215,7 +215,7 @@ static void server(void *arg)
 	/* Binding again (same door) is allowed. */
 	CHECK_OK(door_bind(p));
 	fflush(NULL);
-	c = fork();
+	c = test_fork();
 	CHECK(c >= 0);
 	if (c == 0) {
 		CHECK_ERR(door_return(NULL, 0, NULL, 0), EINVAL);

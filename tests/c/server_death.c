@@ -242,7 +242,7 @@ static void server3(void *arg)
 	/* Fork once a client has a channel to the door. */
 	gate_wait_within(&fork_now, 20);
 	fflush(NULL);
-	pid_t k = fork();
+	pid_t k = test_fork();
 	CHECK(k >= 0);
 	if (k == 0) {
 		lingerer();

@@ -65,7 +65,7 @@ static int scenario(const char *dir)
 static void run_scenario(const char *dir, const char *debug, const char *err)
 {
 	fflush(NULL);
-	pid_t pid = fork();
+	pid_t pid = test_fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		if (debug)

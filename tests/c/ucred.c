@@ -141,7 +141,7 @@ static void own_process(void)
 
 	CHECK_NULL_ERR(ucred_get(-5), EINVAL);
 	/* A process that is gone. */
-	pid_t gone = fork();
+	pid_t gone = test_fork();
 	CHECK(gone >= 0);
 	if (gone == 0)
 		_exit(0);

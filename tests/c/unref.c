@@ -149,7 +149,7 @@ int main(void)
 	CHECK_OK(pipe(to_helper));
 	CHECK_OK(pipe(from_helper));
 	fflush(NULL);
-	pid_t helper = fork();
+	pid_t helper = test_fork();
 	CHECK(helper >= 0);
 	if (helper == 0)
 		client_helper();
@@ -250,7 +250,7 @@ int main(void)
 	 * (the creator's) and brings the notification (here only for the
 	 * UNREF_MULTI door: the one-shot door had its notification, the third
 	 * is revoked). */
-	pid_t k = fork();
+	pid_t k = test_fork();
 	CHECK(k >= 0);
 	if (k == 0)
 		_exit(0);
