@@ -79,15 +79,10 @@ pub extern "C" fn start(
             return Err(Errno(libc::EINVAL));
         }
         let in_flight = send(d, params)?;
-        // SAFETY: as above; room is large and aligned enough (checked) and
-        // holds no call (the C loop gives a fresh one to each door_call).
-        unsafe {
-            room.write(in_flight);
-            out.write(room);
-        }
-        // SAFETY: room holds the call just placed; sleep and wait point at
-        // the C caller's locals.
-        unsafe { wait_for_reply(room, sleep, wait) };
+        // SAFETY: room is large and aligned enough (checked) and holds no
+        // call (the C loop gives a fresh one to each door_call); out,
+        // sleep and wait point at the C caller's locals.
+        unsafe { wait_in_room(in_flight, room, out, sleep, wait) };
         Ok(())
     });
     match c_result(r) {
@@ -124,6 +119,21 @@ fn send(d: c_int, params: *mut door_arg_t) -> Result<InFlight> {
     let req = Request { data, descs, accepts_results: arg.is_some() };
     let pending = client::start(d, uniq, &req)?;
     Ok(InFlight { d, params, descs: req.descs, pending })
+}
+
+/// Places a call still waiting for its reply in the caller's `room`,
+/// points `*slot` at it, and makes its wait (`wait_for_reply`).
+///
+/// # Safety
+/// `room` is free, and large and aligned enough for an `InFlight`; `slot`,
+/// `sleep` and `wait` point at the C caller's locals.
+unsafe fn wait_in_room(in_flight: InFlight, room: *mut InFlight, slot: *mut *mut InFlight, sleep: *mut Sleep, wait: *mut c_int) {
+    // SAFETY: as the caller vouches; the room then holds the call.
+    unsafe {
+        room.write(in_flight);
+        slot.write(room);
+        wait_for_reply(room, sleep, wait);
+    }
 }
 
 /// Waits (at most a short while) until the reply may be in, and sets
@@ -163,7 +173,6 @@ pub struct Sleep {
     value: u32,
 }
 
-
 /// One step after the wait: `interrupted` says a signal handler ran;
 /// `slept`, that the caller slept on the word the wait gave it. While
 /// the reply is not in, `*slot` stays set, the next wait is made
@@ -189,13 +198,9 @@ pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int, slept: c_in
     }
     match client::receive(pending, d) {
         Step::Wait(pending) => {
-            // SAFETY: the room is free again (moved out above); then as in
-            // start.
-            unsafe {
-                room.write(InFlight { d, params, descs, pending });
-                slot.write(room);
-                wait_for_reply(room, sleep, wait);
-            }
+            // SAFETY: the room is free again (moved out above); slot,
+            // sleep and wait point at the C caller's locals.
+            unsafe { wait_in_room(InFlight { d, params, descs, pending }, room, slot, sleep, wait) };
             0
         }
         Step::Ready => {
@@ -203,11 +208,7 @@ pub extern "C" fn step(slot: *mut *mut InFlight, interrupted: c_int, slept: c_in
             match std::panic::catch_unwind(|| send(d, params)) {
                 Ok(Ok(in_flight)) => {
                     // SAFETY: as above.
-                    unsafe {
-                        room.write(in_flight);
-                        slot.write(room);
-                        wait_for_reply(room, sleep, wait);
-                    }
+                    unsafe { wait_in_room(in_flight, room, slot, sleep, wait) };
                     0
                 }
                 Ok(Err(e)) => ended(d, params, c_result(Ok(Err(e)))),

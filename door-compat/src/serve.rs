@@ -484,15 +484,13 @@ fn linger(rec: &mut ServerThread, pool: Option<&Arc<Pool>>, ch: Arc<Channel>) ->
             let word = r.req_word().load(Ordering::SeqCst);
             // (Looked at here first: the first look usually finds nothing,
             // and a call of take_region_call costs 35 instructions.)
-            if region_call_posted(r)
+            if posted_call(r, region::VIA_REGION).is_some()
                 && let Some(t) = take_region_call(rec, &ch)
             {
                 taken = Some(t);
                 break;
             }
-            if r.state().load(Ordering::SeqCst) & 3 == wire::pending(0)
-                && r.req_via().load(Ordering::SeqCst) == region::VIA_SOCKET
-            {
+            if posted_call(r, region::VIA_SOCKET).is_some() {
                 // A call that came on the socket (it has descriptors or
                 // large data): read it from there.
                 r.mode().store(region::POOL, Ordering::SeqCst);
@@ -570,10 +568,12 @@ fn depleting(mut d: Dispatch, rec: &mut ServerThread, pool: Option<&Arc<Pool>>, 
     d
 }
 
-/// Whether a call is posted in the region (`take_region_call` may take it).
+/// The state word, if it says a call is pending that the client sent `via`
+/// the region (`region::VIA_REGION`) or the socket.
 #[inline]
-fn region_call_posted(r: &region::Region) -> bool {
-    r.state().load(Ordering::SeqCst) & 3 == wire::pending(0) && r.req_via().load(Ordering::SeqCst) == region::VIA_REGION
+fn posted_call(r: &region::Region, via: u32) -> Option<u64> {
+    let state = r.state().load(Ordering::SeqCst);
+    (state & 3 == wire::pending(0) && r.req_via().load(Ordering::SeqCst) == via).then_some(state)
 }
 
 /// A call the client posted in the region (no descriptors, data in the
@@ -581,10 +581,7 @@ fn region_call_posted(r: &region::Region) -> bool {
 /// compare-and-swap, like a call from the socket.
 fn take_region_call(rec: &mut ServerThread, ch: &Arc<Channel>) -> Option<Taken> {
     let r = &ch.region;
-    let state = r.state().load(Ordering::SeqCst);
-    if state & 3 != wire::pending(0) || r.req_via().load(Ordering::SeqCst) != region::VIA_REGION {
-        return None;
-    }
+    let state = posted_call(r, region::VIA_REGION)?;
     let seq = state >> 2;
     let size = r.req_size().load(Ordering::SeqCst) as usize;
     let flags = r.req_flags().load(Ordering::SeqCst);
@@ -612,9 +609,7 @@ fn take_region_call(rec: &mut ServerThread, ch: &Arc<Channel>) -> Option<Taken> 
 /// (taken with the state word's compare-and-swap, so it runs nowhere).
 fn refuse_region_call(ch: &Channel, errno: c_int) {
     let r = &ch.region;
-    let state = r.state().load(Ordering::SeqCst);
-    if state & 3 == wire::pending(0)
-        && r.req_via().load(Ordering::SeqCst) == region::VIA_REGION
+    if let Some(state) = posted_call(r, region::VIA_REGION)
         && r.state().compare_exchange(state, wire::picked(state >> 2), Ordering::SeqCst, Ordering::SeqCst).is_ok()
     {
         answer(ch, state >> 2, errno);

@@ -897,30 +897,34 @@ pub fn monotonic_ns() -> u64 {
 /// for `n` bytes, not overlapping.
 #[inline]
 pub unsafe fn copy_bytes(src: *const u8, dst: *mut u8, n: usize) {
-    // SAFETY: in every arm each read and write is within the first or
-    // the last k bytes of the n (k <= n), so within what the caller vouches
-    // for; the two may overlap each other, writing the same bytes twice.
+    // SAFETY: the caller's guarantee, and each arm's size range is what
+    // copy_ends needs (its word no wider than n).
     unsafe {
         match n {
             0 => {}
             1 => dst.write(src.read()),
-            2..=3 => {
-                let (a, b) = (src.cast::<u16>().read_unaligned(), src.add(n - 2).cast::<u16>().read_unaligned());
-                dst.cast::<u16>().write_unaligned(a);
-                dst.add(n - 2).cast::<u16>().write_unaligned(b);
-            }
-            4..=7 => {
-                let (a, b) = (src.cast::<u32>().read_unaligned(), src.add(n - 4).cast::<u32>().read_unaligned());
-                dst.cast::<u32>().write_unaligned(a);
-                dst.add(n - 4).cast::<u32>().write_unaligned(b);
-            }
-            8..=16 => {
-                let (a, b) = (src.cast::<u64>().read_unaligned(), src.add(n - 8).cast::<u64>().read_unaligned());
-                dst.cast::<u64>().write_unaligned(a);
-                dst.add(n - 8).cast::<u64>().write_unaligned(b);
-            }
+            2..=3 => copy_ends::<u16>(src, dst, n),
+            4..=7 => copy_ends::<u32>(src, dst, n),
+            8..=16 => copy_ends::<u64>(src, dst, n),
             _ => std::ptr::copy_nonoverlapping(src, dst, n),
         }
+    }
+}
+
+/// Copies `n` bytes as the first and the last word `T` of them (which may
+/// overlap, writing the same bytes twice): any `n` from `size_of::<T>()`
+/// to twice that.
+///
+/// # Safety
+/// As `copy_bytes`, and `size_of::<T>() <= n`.
+#[inline]
+unsafe fn copy_ends<T: Copy>(src: *const u8, dst: *mut u8, n: usize) {
+    let last = n - std::mem::size_of::<T>();
+    // SAFETY: both words lie within the n bytes the caller vouches for.
+    unsafe {
+        let (head, tail) = (src.cast::<T>().read_unaligned(), src.add(last).cast::<T>().read_unaligned());
+        dst.cast::<T>().write_unaligned(head);
+        dst.add(last).cast::<T>().write_unaligned(tail);
     }
 }
 
