@@ -91,6 +91,7 @@ pub extern "C" fn start(
     }
 }
 
+#[inline(always)] // once per call (PERFORMANCE.md, "Fewer instructions")
 fn send(d: c_int, params: *mut door_arg_t) -> Result<InFlight> {
     let uniq = fdmemo::door_id(d)?;
     // SAFETY: the caller passed a valid door_arg_t or NULL.
@@ -259,6 +260,7 @@ pub extern "C" fn cancel(in_flight: *mut InFlight) {
 /// translating descriptors; not on those raised before, such as EBADF for a
 /// revoked or dead door, EAGAIN, ENOTSUP, ENOBUFS, ENFILE), then the results
 /// placed as illumos places them.
+#[inline(always)] // once per call (PERFORMANCE.md, "Fewer instructions")
 fn finish(descs: &[door_desc_t], params: *mut door_arg_t, outcome: Result<Results>) -> Result<()> {
     if matches!(outcome, Ok(_) | Err(Errno(libc::EINTR | libc::EMFILE | libc::EOVERFLOW))) {
         descriptors::release(descs);

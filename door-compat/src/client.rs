@@ -473,6 +473,7 @@ pub enum Wait {
 /// timeout is never restarted, and the untimed sleep is used only while no
 /// handler asks for restarts. (One handled while the thread is still
 /// running, before it sleeps, does not, as with any system call.)
+#[inline(always)] // once per call (PERFORMANCE.md, "Fewer instructions")
 pub fn wait(p: &mut Pending) -> Wait {
     if !p.ch.ready {
         return Wait::Over(sys::wait_readable_for(p.ch.sock.raw(), LIVENESS_CHECK, None).map(drop));
@@ -511,6 +512,7 @@ pub fn wait(p: &mut Pending) -> Wait {
 }
 
 /// After a sleep of `wait`'s: the spin learns from it.
+#[inline(always)] // once per call (PERFORMANCE.md, "Fewer instructions")
 pub fn woken(p: &mut Pending) {
     let r = &p.ch.region;
     // (A server that still sees 1 wakes nobody: no order needed.)
@@ -528,6 +530,7 @@ pub fn woken(p: &mut Pending) {
 /// Reads what arrived for a pending call (on door `door_fd`): its reply,
 /// or not yet (a batch of descriptors, or the late reply to an earlier
 /// interrupted call, which is discarded along with its descriptors).
+#[inline(always)] // once per call (PERFORMANCE.md, "Fewer instructions")
 pub fn receive(p: Pending, door_fd: c_int) -> Step {
     let Pending { mut ch, seq, word, mut fds } = p;
     if !ch.ready {
@@ -705,6 +708,7 @@ fn server_gone(ch: ClientChannel, seq: u64) -> Errno {
 
 impl Results {
     /// Ends the call: the channel goes back to this thread's cache.
+    #[inline(always)] // once per call (PERFORMANCE.md, "Fewer instructions")
     pub fn finish(self) {
         if let ResultData::Region(ch) | ResultData::Bulk(ch) = self.data {
             put_channel(ch);
@@ -717,6 +721,7 @@ impl Results {
     ///
     /// # Safety
     /// `dst` must be writable for `self.size` bytes.
+    #[inline(always)] // once per call (PERFORMANCE.md, "Fewer instructions")
     pub unsafe fn copy_data(&self, dst: *mut u8) -> Result<()> {
         match &self.data {
             ResultData::Region(ch) => {

@@ -230,6 +230,7 @@ impl Region {
 
     /// Puts a reply of `size` bytes already in the reply area (or an errno)
     /// in place for call `seq`, then wakes the client.
+    #[inline(always)] // once per call (PERFORMANCE.md, "Fewer instructions")
     pub fn post_reply(&self, seq: u64, errno: i32, size: usize) {
         // rep_seq publishes the rest (and the reply area's bytes): a client
         // that reads it with `seq` sees them. The wake-up's order comes from
