@@ -281,4 +281,21 @@ static inline void await_value(int (*probe)(void *), void *arg, int want, double
 	}
 }
 
+/*
+ * The least value `probe(arg)` gives over `seconds`: a server's descriptor
+ * count at rest, which one look could catch one high while the server is
+ * still closing what it no longer needs (an opener's connection, a
+ * dropped channel's socket on its reaper thread).
+ */
+static inline int least_value(int (*probe)(void *), void *arg, double seconds)
+{
+	int least = probe(arg);
+	for (double end = now_seconds() + seconds; now_seconds() < end; usleep(2000)) {
+		int n = probe(arg);
+		if (n < least)
+			least = n;
+	}
+	return least;
+}
+
 #endif

@@ -175,7 +175,7 @@ static void full_client(void *arg)
 	/* door_info goes through the server's control thread, which is past
 	 * closing its side of our open's connection once it answers. */
 	check_live(fd, s);
-	int before = ask(fd, 'q');
+	int before = least_value(server_fds, &fd, 0.3);
 	int unfilled = count_fds();
 	fill_table();
 	int mine = count_fds();
@@ -228,7 +228,7 @@ int main(void)
 	/* door_info goes through the server's control thread, which is past
 	 * closing its side of our open's connection once it answers. */
 	check_live(fd, s);
-	int before = ask(fd, 'q');
+	int before = least_value(server_fds, &fd, 0.3);
 	/* This process is part B's client: its count comes back too (a
 	 * channel it gives up is reopened by its next call). */
 	int mine = count_fds();
@@ -255,13 +255,15 @@ int main(void)
 	static char big[1 << 20];
 	big[0] = 'q';
 	CHECK_ERR(call_door(fd, big, sizeof big, NULL, 0), EMFILE);
-	CHECK(ask(fd, 'q') == LIMIT);
+	server_settles(fd, LIMIT, "after a refused large argument");
 	check_live(fd, s);
 	first_call(fd, -1, EMFILE);
 	double t0 = now_seconds();
 	CHECK_ERR(open(path, O_RDONLY), EMFILE);
 	double open_time = now_seconds() - t0;
-	CHECK(ask(fd, 'q') == LIMIT);
+	/* (A fresh-clone CI run once saw the count one short at this point,
+	 * not reproduced since: the table must be full again, not at once.) */
+	server_settles(fd, LIMIT, "after a refused open");
 
 	ask(fd, 'E');
 	int fresh = open(path, O_RDONLY);

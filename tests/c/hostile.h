@@ -415,6 +415,13 @@ static inline int server_fds(void)
 	return n;
 }
 
+/* server_fds as a probe for least_value. */
+static inline int server_fds_probe(void *unused)
+{
+	(void)unused;
+	return server_fds();
+}
+
 static inline void require_alive(const char *what)
 {
 	int status;
@@ -531,12 +538,7 @@ static inline void hostile_setup(const char *name)
 	/* The good client goes on opening and closing door descriptors, so
 	 * the server's count moves; its resting count is the least seen over
 	 * a while (one look could catch an open under way). */
-	fd_baseline = server_fds();
-	for (double end = now_seconds() + 0.3; now_seconds() < end; usleep(2000)) {
-		int n = server_fds();
-		if (n < fd_baseline)
-			fd_baseline = n;
-	}
+	fd_baseline = least_value(server_fds_probe, NULL, 0.3);
 	offender_baseline = count_fds();
 }
 
