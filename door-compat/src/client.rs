@@ -754,6 +754,7 @@ fn query(door_fd: c_int) -> Result<(Identity, Msg)> {
     if params.kind != Kind::Params {
         return Err(Errno(libc::EPROTO));
     }
+    descriptors::await_reply_close(&mine);
     Ok((id, params))
 }
 

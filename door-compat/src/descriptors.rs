@@ -159,7 +159,31 @@ pub fn copy_door(fd: c_int, uniq: u64) -> Result<Fd> {
     if label::door_id(copy.raw()) != Ok(uniq) {
         return Err(Errno(libc::EPROTO));
     }
+    await_reply_close(&mine);
     Ok(copy)
+}
+
+/// How long `await_reply_close` waits at most.
+const REPLY_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Waits until the server has closed its end of `sock`, a reply socket it
+/// has answered on. It closes a reply socket from another process on its
+/// reaper thread (`sys::reaper`), some time after answering; waiting for
+/// that makes its descriptor count final when `dup`, `fork` (for the doors
+/// a child inherits) or `door_info` returns, as `open` and `fattach` wait
+/// for the close of their connection. A server whose reaper is held up
+/// costs at most `REPLY_CLOSE_WAIT`.
+pub fn await_reply_close(sock: &Fd) {
+    let end = std::time::Instant::now() + REPLY_CLOSE_WAIT;
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        match sys::poll_for(sock.raw(), libc::POLLIN, left) {
+            Err(Errno(libc::EINTR)) if !left.is_zero() => {}
+            // Closed (POLLHUP), out of time (0), or a server that says
+            // more than it should (POLLIN alone): no reason to wait on.
+            _ => return,
+        }
+    }
 }
 
 /// Waits for one message on `sock` (a reply socket or an attachment
