@@ -534,24 +534,30 @@ impl Server {
     }
 
     fn unwatch(&mut self, token: u64) {
+        drop(self.remove_source(token));
+    }
+
+    /// `unwatch`, handing the source to the caller instead of closing it.
+    fn remove_source(&mut self, token: u64) -> Option<Source> {
         let removed = self.sources.remove(&token);
         // Closing alone would not take it out of the epoll set if another
         // process still shared the socket.
         if let (Some(src), Some(ep)) = (&removed, &self.control) {
             let _ = sys::epoll_ctl(ep, libc::EPOLL_CTL_DEL, src.sock().raw(), 0, 0);
         }
-        match removed {
+        match &removed {
             Some(Source::DoorSocket { door, counted: true, .. } | Source::Listener { door, .. }) => {
                 door.drop_ref();
-                self.forget_if_unreachable(&door);
+                self.forget_if_unreachable(door);
             }
             Some(Source::DoorSocket { door, counted: false, .. }) => {
                 door.holds.fetch_sub(1, Ordering::SeqCst);
-                self.forget_if_unreachable(&door);
+                self.forget_if_unreachable(door);
             }
             Some(Source::Opener { .. }) => self.pending_opens -= 1,
             None => {}
         }
+        removed
     }
 
     /// A door with no references and no holds has no descriptor left in
@@ -1079,7 +1085,15 @@ fn serve_opener(token: u64, door: &Arc<Door>, fd: c_int, listener: u64, perm: Pe
     // Our copy of the client's end goes before the connection closes: the
     // opener waits for that close, and then counts nothing of ours.
     drop(door_end);
-    with_server(|s| s.unwatch(token));
+    let detached = msg.kind == Kind::Detach && reply.d == 0;
+    match with_server(|s| s.remove_source(token)) {
+        // The listener came from the attacher, so it closes on the reaper
+        // thread (its accept queue may hold anything); the detacher waits
+        // for this connection's close, which is queued after it, and so
+        // counts nothing of ours when fdetach returns.
+        Some(Source::Opener { sock, .. }) if detached => sys::close_after_queued(sock),
+        removed => drop(removed),
+    }
 }
 
 /// Forgets a door that never worked (a failed `door_xcreate`): its table

@@ -126,6 +126,15 @@ pub fn close_duplicated(fd: Fd) {
     close_raw(fd.into_raw());
 }
 
+/// Closes `fd` on the reaper thread, after every descriptor queued there
+/// before it: a peer that waits for `fd`'s end of file then knows that
+/// those are closed too.
+pub fn close_after_queued(fd: Fd) {
+    let raw = fd.into_raw();
+    unmark_internal(raw);
+    reaper::close_later(raw);
+}
+
 impl Drop for Fd {
     fn drop(&mut self) {
         unmark_internal(self.0);
