@@ -55,15 +55,6 @@ static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, 
 	door_return((char *)&s, sizeof s, NULL, 0);
 }
 
-static void server(void *arg)
-{
-	(void)arg;
-	attach_new(path, server_proc, NULL, 0);
-	gate_open(&ready);
-	for (;;)
-		pause();
-}
-
 /* A process that only exists to be impersonated. */
 static void victim(void *arg)
 {
@@ -330,7 +321,7 @@ int main(void)
 	char *dir = test_dir();
 	snprintf(path, sizeof path, "%s/door", dir);
 	gate_init(&ready);
-	pid_t srv = spawn_tied(server, NULL);
+	pid_t srv = spawn_tied(serve_attached, &(struct attached){ path, server_proc, &ready });
 	gate_wait_within(&ready, 10);
 	pid_t v = am_root() ? spawn_tied(victim, NULL) : getppid();
 

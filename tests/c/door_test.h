@@ -214,6 +214,24 @@ static inline int attach_new(const char *path, door_server_procedure_t *proc, vo
 	return d;
 }
 
+/* What a server process made by `serve_attached` serves. */
+struct attached {
+	const char *path;
+	door_server_procedure_t *proc;
+	struct gate *ready;
+};
+
+/* A server process's body (for spawn_tied): attaches a new door running
+ * `proc` at `path`, opens `ready`, and serves until it is killed. */
+static inline void serve_attached(void *arg)
+{
+	const struct attached *a = arg;
+	attach_new(a->path, a->proc, NULL, 0);
+	gate_open(a->ready);
+	for (;;)
+		pause();
+}
+
 /* A "Name:   value kB" field of /proc/self/status (VmSize, VmRSS...), or -1. */
 static inline long proc_status_kib(const char *field)
 {

@@ -27,15 +27,6 @@ static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, 
 	door_return(NULL, 0, NULL, 0);
 }
 
-static void server(void *arg)
-{
-	(void)arg;
-	attach_new(path, server_proc, NULL, 0);
-	gate_open(&ready);
-	for (;;)
-		pause();
-}
-
 static int server_count(void *unused)
 {
 	(void)unused;
@@ -75,7 +66,7 @@ int main(void)
 	watchdog(100);
 	snprintf(path, sizeof path, "%s/door", test_dir());
 	gate_init(&ready);
-	server_pid = spawn_tied(server, NULL);
+	server_pid = spawn_tied(serve_attached, &(struct attached){ path, server_proc, &ready });
 	gate_wait_within(&ready, 20);
 
 	int fd = open(path, O_RDONLY);

@@ -73,15 +73,6 @@ static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, 
 	door_return((char *)&r, sizeof r, NULL, 0);
 }
 
-static void server(void *arg)
-{
-	(void)arg;
-	attach_new(path, server_proc, NULL, 0);
-	gate_open(&ready);
-	for (;;)
-		pause();
-}
-
 static uint64_t ask(int fd, char op)
 {
 	uint64_t r = 0;
@@ -119,7 +110,7 @@ int main(void)
 	char *dir = test_dir();
 	snprintf(path, sizeof path, "%s/door", dir);
 	gate_init(&ready);
-	pid_t s = spawn_tied(server, NULL);
+	pid_t s = spawn_tied(serve_attached, &(struct attached){ path, server_proc, &ready });
 	gate_wait_within(&ready, 20);
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
