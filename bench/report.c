@@ -310,6 +310,48 @@ static void report_result(FILE *f, int md, struct plan *p)
 	    "(included); into rbuf: rbuf is large enough.");
 }
 
+/* Calls whose procedure computes: how much of the machine the procedures
+ * get, which is what scaling with client threads can reach on it. */
+static void report_work_rate(FILE *f, int md, struct plan *p)
+{
+	struct bench *one = find_bench(p, "rate.work.1"), *alone = find_bench(p, "rate.work.alone");
+	if (one == NULL || alone == NULL || !one->done || !alone->done)
+		return;
+	struct table t;
+	table_init(&t, 7, "clients", "calls/s", "rounds min–max", "× 1 thread", "CPUs in the procedure", "futex floor",
+	    "door ÷ floor");
+	for (int i = 0; i < p->count; i++) {
+		struct bench *b = &p->list[i];
+		if (b->section != SEC_RATE || !b->done || strcmp(b->transport, "door-work") != 0)
+			continue;
+		char (*row)[CELL] = table_row(&t);
+		char a[SHORT], c[SHORT];
+		snprintf(row[0], CELL, "%d %s", b->clients, b->clients == 1 ? "thread" : "threads");
+		fmt_rate(row[1], b->median);
+		fmt_rate(a, b->rmin);
+		fmt_rate(c, b->rmax);
+		snprintf(row[2], CELL, "%s–%s", a, c);
+		snprintf(row[3], CELL, "%.2f×", b->median / one->median);
+		snprintf(row[4], CELL, "%.2f of %d", b->median * alone->median / 1e9, pin_cpu_count());
+		struct bench *fl = findf(p, "rate.floor.%d", b->clients);
+		if (fl != NULL && fl->done) {
+			fmt_rate(row[5], fl->median);
+			snprintf(row[6], CELL, "%.2f×", b->median / fl->median);
+		} else {
+			snprintf(row[5], CELL, "—");
+			snprintf(row[6], CELL, "—");
+		}
+	}
+	char w[SHORT], note[600];
+	fmt_time(w, alone->median);
+	snprintf(note, sizeof note,
+	    "Each call's procedure computes for %s (the same work timed alone in one process, median). "
+	    "CPUs in the procedure: calls/s × that time, how many CPUs' worth of time the procedures had; "
+	    "the rest went to the calls themselves and to waiting. Futex floor: as many blocking futex ping-pongs "
+	    "between the two processes, each answered after the same computation.", w);
+	table_print(f, md, "Throughput with work: calls whose procedure computes, from client threads on one door", &t, note);
+}
+
 static void report_rate(FILE *f, int md, struct plan *p)
 {
 	struct table t;
@@ -317,7 +359,8 @@ static void report_rate(FILE *f, int md, struct plan *p)
 	struct bench *one = find_bench(p, "rate.threads.1");
 	for (int i = 0; i < p->count; i++) {
 		struct bench *b = &p->list[i];
-		if (b->section != SEC_RATE || !b->done)
+		if (b->section != SEC_RATE || !b->done || !b->rate || strcmp(b->transport, "door-work") == 0 ||
+		    strcmp(b->transport, "futex-work") == 0)
 			continue;
 		char (*row)[CELL] = table_row(&t);
 		char a[SHORT], c[SHORT];
@@ -337,6 +380,7 @@ static void report_rate(FILE *f, int md, struct plan *p)
 	snprintf(note, sizeof note, "Null calls on one door from one client process's threads, or from 100 processes; "
 	    "%d CPUs available.", pin_cpu_count());
 	table_print(f, md, "Throughput: null calls per second on one door (median of rounds)", &t, note);
+	report_work_rate(f, md, p);
 }
 
 static void report_setup(FILE *f, int md, struct plan *p)
@@ -461,7 +505,14 @@ static int refs_of(struct plan *p, const struct bench *b, struct bench **out)
 		REF("result.stream.%s", suffix);
 		break;
 	case SEC_RATE:
-		REF("rate.threads.1");
+		if (strcmp(b->transport, "door-work") == 0) {
+			REF("rate.work.1");
+			REF("rate.floor.%d", b->clients);
+		} else if (strcmp(b->transport, "futex-work") == 0) {
+			REF("rate.floor.1");
+		} else if (b->rate) {
+			REF("rate.threads.1");
+		}
 		break;
 	case SEC_SETUP:
 		if (strcmp(b->id, "setup.door_create") == 0)

@@ -63,6 +63,34 @@ static void null_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, ui
 	die_errno("door_return");
 }
 
+/* Computation standing for a procedure's own work: a chain of dependent
+ * multiply-adds that no compiler folds away, about 20 µs on this VM (the
+ * benchmark measures it alone, `rate.work.alone`). */
+#define WORK_STEPS 15000
+
+static uint64_t procedure_work(uint64_t x)
+{
+	for (int i = 0; i < WORK_STEPS; i++)
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+	return x;
+}
+
+static volatile uint64_t work_sink;
+
+/* As null_proc, after WORK_STEPS of computation. */
+static void work_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
+{
+	(void)cookie; (void)dp;
+	uint64_t v;
+	if (argp == NULL || size != sizeof v || n != 0)
+		door_return(NULL, 0, NULL, 0);
+	memcpy(&v, argp, sizeof v);
+	work_sink = procedure_work(v);
+	v++;
+	door_return((char *)&v, sizeof v, NULL, 0);
+	die_errno("door_return");
+}
+
 /* The reply to a large argument: its word sum, its size, then a pattern. */
 static void make_reply(uint64_t *out, uint64_t sum, uint64_t size)
 {
@@ -216,6 +244,7 @@ struct futex_shm {
 	_Atomic uint32_t resp;
 	char pad2[60];
 	uint64_t in, out;
+	int work;                   /* the server computes as work_proc does */
 };
 
 struct null_state {
@@ -236,6 +265,8 @@ static void futex_serve(struct futex_shm *s)
 		uint32_t v;
 		while ((v = atomic_load(&s->req)) == last)
 			futex_wait_untimed(&s->req, last);
+		if (s->work)
+			work_sink = procedure_work(s->in);
 		s->out = s->in + 1;
 		atomic_store(&s->resp, v);
 		futex_wake_one(&s->resp);
@@ -732,24 +763,37 @@ void add_result_benches(struct plan *p)
  * value and never joins a round as another's. Lives in shared memory. */
 struct crew {
 	_Atomic uint32_t gen, stop, running, ready;
+	_Atomic uint32_t what;   /* this round's calls: enum crew_calls */
 	uint64_t count[CREW_MAX];
 };
+enum crew_calls { CALL_NULL, CALL_WORK, CALL_FLOOR };
 #define CREW_ROUND_MASK 0xFFFFFFu
 #define CREW_ACTIVE_SHIFT 24
 
 static struct door_server rate_ds;
 static struct crew *proc_crew, *thread_crew;
-static int rate_fd = -1;
+static int rate_fd = -1, work_fd = -1;
+/* The floor for calls with work: futex ping-pongs, one per client thread,
+ * each answered by a thread of its own in another process after the same
+ * computation. */
+static struct futex_shm *floor_shm;
+static void floor_server(void *arg);
 static int rate_started;
 static int thread_crew_started;
 static double rate_window;
 
-static void crew_work(struct crew *c, int idx, int fd)
+/* `fd` is the null door, `wfd` the work door and `floor` this worker's
+ * futex ping-pong (-1 and NULL: never asked for). */
+static void crew_work(struct crew *c, int idx, int fd, int wfd, struct futex_shm *floor)
 {
+	struct null_state ping = { .shm = floor, .x = (uint64_t)idx << 40 };
 	uint32_t seen = atomic_load(&c->gen);
 	uint64_t x = (uint64_t)idx << 40;
-	for (int i = 0; i < 10; i++)   /* opens this thread's connection */
+	for (int i = 0; i < 10; i++) {   /* opens this thread's connections */
 		door_null(fd, x++);
+		if (wfd >= 0)
+			door_null(wfd, x++);
+	}
 	atomic_fetch_add(&c->ready, 1);
 	futex_wake_all(&c->ready);
 	for (;;) {
@@ -759,9 +803,15 @@ static void crew_work(struct crew *c, int idx, int fd)
 		seen = g;
 		if ((uint32_t)idx >= g >> CREW_ACTIVE_SHIFT)
 			continue;
+		enum crew_calls what = atomic_load(&c->what);
+		int door = what == CALL_WORK ? wfd : fd;
+		CHECK(what == CALL_FLOOR ? floor != NULL : door >= 0);
 		uint64_t n = 0;
 		for (;;) {
-			door_null(fd, x++);
+			if (what == CALL_FLOOR)
+				futex_null(&ping);
+			else
+				door_null(door, x++);
 			if (atomic_load(&c->stop))
 				break;
 			n++;
@@ -785,12 +835,13 @@ static void proc_client_main(void *arg)
 {
 	int idx = ((struct proc_client *)arg)->idx;
 	int fd = open_door("rate", rate_ds.pid);
-	crew_work(proc_crew, idx, fd);
+	crew_work(proc_crew, idx, fd, -1, NULL);
 }
 
 static void *thread_client_main(void *arg)
 {
-	crew_work(thread_crew, (int)(intptr_t)arg, rate_fd);
+	int idx = (int)(intptr_t)arg;
+	crew_work(thread_crew, idx, rate_fd, work_fd, &floor_shm[idx]);
 	return NULL;
 }
 
@@ -799,11 +850,18 @@ static void setup_rate(struct bench *b)
 	if (rate_started)
 		return;
 	rate_started = 1;
-	rate_ds.ndoors = 1;
+	rate_ds.ndoors = 2;
 	rate_ds.names[0] = "rate";
 	rate_ds.procs[0] = null_proc;
+	rate_ds.names[1] = "work";
+	rate_ds.procs[1] = work_proc;
 	start_door_server(&rate_ds, PIN_FREE);
 	rate_fd = open_door("rate", rate_ds.pid);
+	work_fd = open_door("work", rate_ds.pid);
+	floor_shm = shared_alloc(sizeof *floor_shm * MAX_THREADS);
+	for (int i = 0; i < MAX_THREADS; i++)
+		floor_shm[i].work = 1;
+	spawn_child(PIN_FREE, floor_server, NULL);
 	thread_crew = shared_alloc(sizeof *thread_crew);
 	proc_crew = shared_alloc(sizeof *proc_crew);
 	(void)b;
@@ -817,6 +875,17 @@ static void setup_rate_procs(struct bench *b)
 		spawn_child(PIN_FREE, proc_client_main, &pc);
 	}
 	wait_ready(proc_crew, (uint32_t)b->clients);
+}
+
+static void floor_server(void *arg)
+{
+	(void)arg;
+	for (int i = 1; i < MAX_THREADS; i++) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, futex_serve_thread, &floor_shm[i]) != 0)
+			die("pthread_create (futex floor)");
+	}
+	futex_serve(&floor_shm[0]);
 }
 
 /* Threads start at the first round, after every fork of the setup. */
@@ -872,25 +941,52 @@ static int run_rate(struct bench *b, double *s)
 		s[0] = crew_round(proc_crew, b->clients);
 	} else {
 		start_thread_crew();
+		enum crew_calls what = strcmp(b->transport, "door-work") == 0 ? CALL_WORK
+		    : strcmp(b->transport, "futex-work") == 0 ? CALL_FLOOR : CALL_NULL;
+		atomic_store(&thread_crew->what, what);
 		s[0] = crew_round(thread_crew, b->clients);
 	}
 	return 1;
 }
 
+/* The procedure's computation alone, in this process: what a call with
+ * work costs at least. */
+static double work_alone_once(struct bench *b)
+{
+	(void)b;
+	double t0 = now_ns();
+	work_sink = procedure_work((uint64_t)t0);
+	return now_ns() - t0;
+}
+
+static int run_work_alone(struct bench *b, double *s)
+{
+	return timed_loop(b, s, work_alone_once);
+}
+
+/* Null calls from 1 to 16 threads and from 100 processes; then calls
+ * whose procedure computes (`work_proc`) from 1 to 16 threads: with the
+ * transport's cost small next to the work, these show whether the pool
+ * runs calls on every CPU there is. */
 void add_rate_benches(struct plan *p)
 {
 	static const int threads[] = { 1, 2, 4, MAX_THREADS };
-	static char ids[5][32];
+	static char ids[13][32];
 	rate_window = p->window_s;
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 13; i++) {
 		struct bench *b = plan_add(p);
-		int procs = i == 4;
-		b->clients = procs ? PROC_CLIENTS : threads[i];
-		snprintf(ids[i], sizeof ids[i], "rate.%s.%d", procs ? "procs" : "threads", b->clients);
+		/* 0-3 null calls, 4 processes, 5-12 with work: door and floor alternate */
+		int procs = i == 4, work = i > 4, floor = work && (i - 5) % 2 == 1;
+		b->clients = procs ? PROC_CLIENTS : threads[work ? (i - 5) / 2 : i];
+		snprintf(ids[i], sizeof ids[i], "rate.%s.%d", procs ? "procs" : floor ? "floor" : work ? "work" : "threads",
+		    b->clients);
 		b->id = ids[i];
 		b->section = SEC_RATE;
-		b->transport = procs ? "door-procs" : "door-threads";
-		b->label = procs ? "client processes" : "client threads";
+		b->transport = procs ? "door-procs" : floor ? "futex-work" : work ? "door-work" : "door-threads";
+		b->label = procs ? "client processes"
+		    : floor     ? "futex ping-pongs with work, one per client thread"
+		    : work      ? "client threads, calls with work"
+		                : "client threads";
 		b->pin = PIN_FREE;
 		b->bytes = 8;
 		b->rate = 1;
@@ -898,6 +994,16 @@ void add_rate_benches(struct plan *p)
 		b->setup = procs ? setup_rate_procs : setup_rate;
 		b->run = run_rate;
 	}
+	struct bench *b = plan_add(p);
+	b->id = "rate.work.alone";
+	b->section = SEC_RATE;
+	b->transport = "work-alone";
+	b->label = "the procedure's work alone";
+	b->pin = PIN_FREE;
+	b->n = p->quick ? 100 : 400;
+	b->warm = 10;
+	b->setup = setup_rate;
+	b->run = run_work_alone;
 }
 
 /* ------------------------------------------------------------------ */
