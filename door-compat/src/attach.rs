@@ -284,7 +284,7 @@ fn build_attachment(fd: c_int, uniq: u64, path: &Path, st: &libc::stat, stash: &
     sys::send_with_fds(fd, &m.encode(), &[listener.raw(), theirs.raw()]).map_err(|_| Errno(libc::EBADF))?;
     drop(theirs);
     let (answer, _) = read_answer(&mine).map_err(|_| Errno(libc::EBADF))?;
-    await_server_close(&mine);
+    descriptors::await_peer_close(&mine);
     if answer.d != 0 {
         return Err(Errno(wire::peer_errno(answer.d.into())));
     }
@@ -323,7 +323,7 @@ pub fn fdetach(path: *const libc::c_char) -> Result<()> {
     if let Some(conn) = conn {
         // (The server closes the attachment's listener before it answers.)
         let _ = exchange(&conn, Msg::new(Kind::Detach));
-        await_server_close(&conn);
+        descriptors::await_peer_close(&conn);
     }
     if let Ok(c) = cstr(&stash.join("meta")) {
         // SAFETY: c is NUL-terminated.
@@ -350,14 +350,6 @@ fn connect_attachment(path: &Path) -> Result<Fd> {
 /// Sends one message on a fresh attachment connection and reads the answer.
 /// A server whose descriptor table is full answers before our message
 /// arrives and hangs up, so its answer is read even if the send failed.
-/// The server closes its end of an exchange (attach, open, detach) right
-/// after answering, having dropped what it no longer needs: wait for that,
-/// so that its descriptor count is final when fattach, open or fdetach
-/// returns, also when the caller is the server itself (tests count them).
-fn await_server_close(conn: &Fd) {
-    let _ = sys::wait_readable(conn.raw());
-}
-
 fn exchange(conn: &Fd, m: Msg) -> Result<(Msg, Vec<Fd>)> {
     match sys::send_with_fds(conn.raw(), &m.encode(), &[]) {
         Ok(()) => read_answer(conn),
@@ -423,7 +415,7 @@ pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resul
                         if label::door_id(door.raw()) != Ok(meta.uniq) {
                             return Err(Errno(libc::EPROTO));
                         }
-                        await_server_close(&conn);
+                        descriptors::await_peer_close(&conn);
                         door
                     }
                 }

@@ -754,7 +754,7 @@ fn query(door_fd: c_int) -> Result<(Identity, Msg)> {
     if params.kind != Kind::Params {
         return Err(Errno(libc::EPROTO));
     }
-    descriptors::await_reply_close(&mine);
+    descriptors::await_peer_close(&mine);
     Ok((id, params))
 }
 

@@ -159,22 +159,26 @@ pub fn copy_door(fd: c_int, uniq: u64) -> Result<Fd> {
     if label::door_id(copy.raw()) != Ok(uniq) {
         return Err(Errno(libc::EPROTO));
     }
-    await_reply_close(&mine);
+    await_peer_close(&mine);
     Ok(copy)
 }
 
-/// How long `await_reply_close` waits at most.
-const REPLY_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+/// How long `await_peer_close` waits at most.
+const PEER_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Waits until the server has closed its end of `sock`, a reply socket it
-/// has answered on. It closes a reply socket from another process on its
-/// reaper thread (`sys::reaper`), some time after answering; waiting for
-/// that makes its descriptor count final when `dup`, `fork` (for the doors
-/// a child inherits) or `door_info` returns, as `open` and `fattach` wait
-/// for the close of their connection. A server whose reaper is held up
-/// costs at most `REPLY_CLOSE_WAIT`.
-pub fn await_reply_close(sock: &Fd) {
-    let end = std::time::Instant::now() + REPLY_CLOSE_WAIT;
+/// Waits until the server has closed its end of `sock`, a socket it has
+/// answered one exchange on: a reply socket (Clone, Info) or an attachment
+/// connection (Attach, Open, Detach). Waiting makes the server's
+/// descriptor count final when `dup`, `fork` (for the doors a child
+/// inherits), `door_info`, `fattach`, `open` or `fdetach` returns. A
+/// socket that came from another process, as a reply socket does, the
+/// server closes on its reaper thread (`sys::reaper`), some time after
+/// answering, and so it closes a Detach connection too, after the
+/// attachment's listener. That thread can be held up by a close that
+/// blocks, which any client can arrange; so the wait is bounded: one
+/// client's descriptors cost another's `fattach` at most `PEER_CLOSE_WAIT`.
+pub fn await_peer_close(sock: &Fd) {
+    let end = std::time::Instant::now() + PEER_CLOSE_WAIT;
     loop {
         let left = end.saturating_duration_since(std::time::Instant::now());
         match sys::poll_for(sock.raw(), libc::POLLIN, left) {

@@ -375,11 +375,20 @@ static int good_call(int d, size_t len, unsigned salt)
 
 /* The well-behaved client: calls without pause (small arguments through
  * the region, large ones through the bulk buffer), and every few calls
- * opens the path afresh and asks door_info, which needs the server's
- * control thread. Any failure ends it with status 1. */
+ * opens the path afresh, asks door_info, which needs the server's control
+ * thread, and attaches the door to a path of its own and detaches it
+ * (each of these waits until the server has closed its end of the
+ * exchange, which an offender that holds up the server's closes must not
+ * make wait long). Any failure ends it with status 1. */
 static void good_client(void *arg)
 {
 	(void)arg;
+	char own_path[sizeof door_path + 8];
+	snprintf(own_path, sizeof own_path, "%s.good", door_path);
+	int f = open(own_path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	if (f < 0)
+		_exit(2);
+	close(f);
 	int d = open(door_path, O_RDONLY);
 	if (d < 0)
 		_exit(2);
@@ -392,6 +401,10 @@ static void good_client(void *arg)
 			door_info_t di;
 			if (d2 < 0 || door_info(d2, &di) == -1 || di.di_target != server_pid) {
 				snprintf(sh->error, sizeof sh->error, "fresh open/door_info failed: %s", strerror(errno));
+				_exit(1);
+			}
+			if (fattach(d2, own_path) == -1 || fdetach(own_path) == -1) {
+				snprintf(sh->error, sizeof sh->error, "fattach/fdetach failed: %s", strerror(errno));
 				_exit(1);
 			}
 			close(d2);
