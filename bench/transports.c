@@ -112,6 +112,29 @@ static void sum_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uin
 	die_errno("door_return");
 }
 
+/* One word of each 4 KiB page of an argument, summed. */
+static uint64_t sum_page_words(const uint64_t *w, size_t len)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < len / 8; i += 512)
+		sum += w[i];
+	return sum;
+}
+
+/* Reads one word of each page of the argument (its first word, the
+ * sequence number, among them); returns 64 bytes. With the bytes' own
+ * pass left out, the call's time is the transfer's. */
+static void touch_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
+{
+	(void)cookie; (void)dp;
+	uint64_t out[REPLY_WORDS];
+	if (argp == NULL || size % 8 != 0 || n != 0)
+		door_return(NULL, 0, NULL, 0);
+	make_reply(out, sum_page_words((const uint64_t *)(void *)argp, size), size);
+	door_return((char *)out, sizeof out, NULL, 0);
+	die_errno("door_return");
+}
+
 /* A result buffer in the pattern, whose first and last words carry the
  * request's sequence number. Only one call at a time uses it. */
 static uint64_t *result_buf;
@@ -516,10 +539,11 @@ void add_null_benches(struct plan *p)
 /* Large arguments and results: door_call, SOCK_STREAM, memcpy          */
 /* ------------------------------------------------------------------ */
 
-/* Shared by the size and result sections: one door server with a "sum"
- * and a "give" door, one SOCK_STREAM server, the client's buffers. */
+/* Shared by the size and result sections: one door server with a "sum",
+ * a "touch" and a "give" door, one SOCK_STREAM server, the client's
+ * buffers. */
 static struct door_server big_ds;
-static int big_sum_fd = -1, big_give_fd = -1, stream_fd = -1;
+static int big_sum_fd = -1, big_touch_fd = -1, big_give_fd = -1, stream_fd = -1;
 static uint64_t *arg_buf, *dst_buf;
 static uint64_t big_seq = 1;
 
@@ -561,14 +585,17 @@ static void setup_big(struct bench *b)
 	arg_buf = private_alloc(MAX_ARG);
 	fill_pattern(arg_buf, MAX_ARG);
 	dst_buf = private_alloc(MAX_ARG);
-	big_ds.ndoors = 2;
+	big_ds.ndoors = 3;
 	big_ds.names[0] = "sum";
 	big_ds.procs[0] = sum_proc;
 	big_ds.names[1] = "give";
 	big_ds.procs[1] = give_proc;
+	big_ds.names[2] = "touch";
+	big_ds.procs[2] = touch_proc;
 	start_door_server(&big_ds, PIN_FREE);
 	big_sum_fd = open_door("sum", big_ds.pid);
 	big_give_fd = open_door("give", big_ds.pid);
+	big_touch_fd = open_door("touch", big_ds.pid);
 	int sv[2];
 	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
 	spawn_child(PIN_FREE, stream_server, &sv[1]);
@@ -576,28 +603,29 @@ static void setup_big(struct bench *b)
 	stream_fd = sv[0];
 }
 
-/* The expected reply to arg_buf's first `size` bytes with word 0 = seq. */
-static void check_reply(const char *what, const uint64_t *out, size_t got, size_t size, uint64_t seq)
+/* The expected reply to arg_buf's first `size` bytes with word 0 = seq:
+ * the sum of every word, or (`touch`) of one word a page. */
+static void check_reply(const char *what, const uint64_t *out, size_t got, size_t size, uint64_t seq, int touch)
 {
 	uint64_t want[REPLY_WORDS];
-	make_reply(want, sum_words(arg_buf + 1, size - 8) + seq, size);
+	make_reply(want, touch ? sum_page_words(arg_buf, size) : sum_words(arg_buf + 1, size - 8) + seq, size);
 	if (got != sizeof want || memcmp(out, want, sizeof want) != 0)
 		die("%s: wrong reply for %zu bytes", what, size);
 }
 
-static double door_arg_once(size_t size)
+static double door_arg_once(size_t size, int touch)
 {
 	uint64_t seq = big_seq++, out[REPLY_WORDS];
 	arg_buf[0] = seq;
 	door_arg_t a = { (char *)arg_buf, size, NULL, 0, (char *)out, sizeof out };
 	double t0 = now_ns();
-	int r = door_call(big_sum_fd, &a);
+	int r = door_call(touch ? big_touch_fd : big_sum_fd, &a);
 	double t1 = now_ns();
 	if (r != 0)
 		die_errno("door_call (%zu-byte argument)", size);
 	if (a.rbuf != (char *)out || a.data_ptr != (char *)out)
 		die("door_call (%zu-byte argument): results not in rbuf", size);
-	check_reply("door_call", out, a.data_size, size, seq);
+	check_reply("door_call", out, a.data_size, size, seq, touch);
 	return t1 - t0;
 }
 
@@ -610,7 +638,7 @@ static double stream_arg_once(size_t size)
 	writev_full(stream_fd, &h, sizeof h, arg_buf, size);
 	read_full(stream_fd, out, sizeof out, 0);
 	double t1 = now_ns();
-	check_reply("SOCK_STREAM", out, sizeof out, size, seq);
+	check_reply("SOCK_STREAM", out, sizeof out, size, seq, 0);
 	return t1 - t0;
 }
 
@@ -633,7 +661,8 @@ static double memcpy_once(size_t size)
 static double size_once(struct bench *b)
 {
 	switch (b->transport[0]) {
-	case 'd': return door_arg_once(b->bytes);
+	case 'd': return door_arg_once(b->bytes, 0);
+	case 't': return door_arg_once(b->bytes, 1);
 	case 's': return stream_arg_once(b->bytes);
 	default: return memcpy_once(b->bytes);
 	}
@@ -651,11 +680,12 @@ static int calls_for_size(const struct plan *p, size_t size)
 
 void add_size_benches(struct plan *p)
 {
-	static const char *const transports[] = { "door", "stream", "memcpy" };
-	static const char *const labels[] = { "door_call", "AF_UNIX SOCK_STREAM", "memcpy in one process" };
-	static char ids[4][3][32];
+	static const char *const transports[] = { "door", "touch", "stream", "memcpy" };
+	static const char *const labels[] = { "door_call", "door_call, the procedure reading one word a page",
+		"AF_UNIX SOCK_STREAM", "memcpy in one process" };
+	static char ids[4][4][32];
 	for (int i = 0; i < 4; i++) {
-		for (int t = 0; t < 3; t++) {
+		for (int t = 0; t < 4; t++) {
 			struct bench *b = plan_add(p);
 			snprintf(ids[i][t], sizeof ids[i][t], "size.%s.%s", transports[t], size_key(arg_sizes[i]));
 			b->id = ids[i][t];
