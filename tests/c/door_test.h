@@ -299,6 +299,13 @@ static inline void await_value(int (*probe)(void *), void *arg, int want, double
 	}
 }
 
+/* count_fds_of as a probe for await_value and least_value: `pid` points
+ * to the process's pid_t (0: this process). */
+static inline int fds_of_probe(void *pid)
+{
+	return count_fds_of(*(const pid_t *)pid);
+}
+
 /*
  * The least value `probe(arg)` gives over `seconds`: a server's descriptor
  * count at rest, which one look could catch one high while the server is

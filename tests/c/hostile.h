@@ -416,23 +416,7 @@ static void good_client(void *arg)
 
 static inline int server_fds(void)
 {
-	char p[64];
-	snprintf(p, sizeof p, "/proc/%d/fd", (int)server_pid);
-	DIR *dir = opendir(p);
-	CHECK(dir != NULL);
-	int n = 0;
-	for (struct dirent *e; (e = readdir(dir)) != NULL;)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(dir);
-	return n;
-}
-
-/* server_fds as a probe for least_value. */
-static inline int server_fds_probe(void *unused)
-{
-	(void)unused;
-	return server_fds();
+	return count_fds_of(server_pid);
 }
 
 static inline void require_alive(const char *what)
@@ -551,7 +535,7 @@ static inline void hostile_setup(const char *name)
 	/* The good client goes on opening and closing door descriptors, so
 	 * the server's count moves; its resting count is the least seen over
 	 * a while (one look could catch an open under way). */
-	fd_baseline = least_value(server_fds_probe, NULL, 0.3);
+	fd_baseline = least_value(fds_of_probe, &server_pid, 0.3);
 	offender_baseline = count_fds();
 }
 

@@ -27,12 +27,6 @@ static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, 
 	door_return(NULL, 0, NULL, 0);
 }
 
-static int server_count(void *unused)
-{
-	(void)unused;
-	return count_fds_of(server_pid);
-}
-
 /* The server's count now, which must be `want`. */
 static void count_is(int want, const char *after, int round)
 {
@@ -42,12 +36,6 @@ static void count_is(int want, const char *after, int round)
 		    test_name, round, now, after, want);
 		exit(1);
 	}
-}
-
-static int own_count(void *unused)
-{
-	(void)unused;
-	return count_fds();
 }
 
 struct child_arg { int base, round; };
@@ -74,14 +62,14 @@ int main(void)
 	door_arg_t a = { 0 };
 	CHECK_OK(door_call(fd, &a));
 	/* The channel and this descriptor's door end: at rest from here. */
-	int base = least_value(server_count, NULL, 0.3);
+	int base = least_value(fds_of_probe, &server_pid, 0.3);
 
 	for (int round = 0; round < ROUNDS; round++) {
 		int d = dup(fd);
 		CHECK(d >= 0);
 		count_is(base + 1, "dup", round);
 		CHECK_OK(close(d));
-		await_value(server_count, NULL, base, SETTLE, "the server's count after closing the dup");
+		await_value(fds_of_probe, &server_pid, base, SETTLE, "the server's count after closing the dup");
 
 		door_info_t di;
 		CHECK_OK(door_info(fd, &di));
@@ -91,7 +79,7 @@ int main(void)
 		struct child_arg ca = { base, round };
 		reap_ok(spawn(forked, &ca));
 		/* (The child's copy and its channels close as it exits.) */
-		await_value(server_count, NULL, base, SETTLE, "the server's count after the child");
+		await_value(fds_of_probe, &server_pid, base, SETTLE, "the server's count after the child");
 	}
 	CHECK_OK(close(fd));
 
@@ -102,7 +90,7 @@ int main(void)
 	CHECK(d >= 0);
 	CHECK_OK(fattach(d, mine));
 	CHECK_OK(fdetach(mine));
-	int own = least_value(own_count, NULL, 0.3);
+	int own = least_value(fds_of_probe, &(pid_t){ 0 }, 0.3);
 	for (int round = 0; round < 2 * ROUNDS; round++) {
 		CHECK_OK(fattach(d, mine));
 		CHECK_OK(fdetach(mine));
