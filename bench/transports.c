@@ -77,18 +77,12 @@ static uint64_t procedure_work(uint64_t x)
 
 static volatile uint64_t work_sink;
 
-/* As null_proc, after WORK_STEPS of computation. */
+/* As null_proc, after WORK_STEPS of computation (from a seed the compiler
+ * cannot know). */
 static void work_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
 {
-	(void)cookie; (void)dp;
-	uint64_t v;
-	if (argp == NULL || size != sizeof v || n != 0)
-		door_return(NULL, 0, NULL, 0);
-	memcpy(&v, argp, sizeof v);
-	work_sink = procedure_work(v);
-	v++;
-	door_return((char *)&v, sizeof v, NULL, 0);
-	die_errno("door_return");
+	work_sink = procedure_work(size);
+	null_proc(cookie, argp, size, dp, n);
 }
 
 /* The reply to a large argument: its word sum, its size, then a pattern. */
@@ -100,21 +94,28 @@ static void make_reply(uint64_t *out, uint64_t sum, uint64_t size)
 		out[i] = pattern_word((size_t)i);
 }
 
-/* Reads every byte of the argument; returns 64 bytes. */
-static void sum_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
+/* Answers a large argument with `sum` of it: 64 bytes. */
+static void answer_sum(char *argp, size_t size, uint_t n, uint64_t (*sum)(const void *, size_t))
 {
-	(void)cookie; (void)dp;
 	uint64_t out[REPLY_WORDS];
 	if (argp == NULL || size % 8 != 0 || n != 0)
 		door_return(NULL, 0, NULL, 0);
-	make_reply(out, sum_words(argp, size), size);
+	make_reply(out, sum(argp, size), size);
 	door_return((char *)out, sizeof out, NULL, 0);
 	die_errno("door_return");
 }
 
-/* One word of each 4 KiB page of an argument, summed. */
-static uint64_t sum_page_words(const uint64_t *w, size_t len)
+/* Reads every byte of the argument; returns 64 bytes. */
+static void sum_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
 {
+	(void)cookie; (void)dp;
+	answer_sum(argp, size, n, sum_words);
+}
+
+/* One word of each 4 KiB page of an argument, summed. */
+static uint64_t sum_page_words(const void *buf, size_t len)
+{
+	const uint64_t *w = buf;
 	uint64_t sum = 0;
 	for (size_t i = 0; i < len / 8; i += 512)
 		sum += w[i];
@@ -127,12 +128,7 @@ static uint64_t sum_page_words(const uint64_t *w, size_t len)
 static void touch_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
 {
 	(void)cookie; (void)dp;
-	uint64_t out[REPLY_WORDS];
-	if (argp == NULL || size % 8 != 0 || n != 0)
-		door_return(NULL, 0, NULL, 0);
-	make_reply(out, sum_page_words((const uint64_t *)(void *)argp, size), size);
-	door_return((char *)out, sizeof out, NULL, 0);
-	die_errno("door_return");
+	answer_sum(argp, size, n, sum_page_words);
 }
 
 /* A result buffer in the pattern, whose first and last words carry the
