@@ -93,7 +93,7 @@ impl ChannelState {
             seq: 0,
             pid: sys::getpid(),
             stated: None,
-            spin: spin::Budget::new(),
+            spin: spin::Budget::for_client(),
             ready: false,
             bulk: None,
             reply_bulk: None,

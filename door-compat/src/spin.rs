@@ -15,6 +15,14 @@
 //! that outlasts it lets both sides end up running at once, after which
 //! each finds the other's answer without sleeping.
 //!
+//! A client's spin that was preempted (it stopped running for longer than
+//! interrupts take) means more runnable threads than CPUs: for a while
+//! every client spin of the process is then cut short, so that callers
+//! sleep through long calls. Otherwise two callers spinning on one CPU
+//! while their two server threads share the other keep both CPUs looking
+//! busy, and the scheduler never spreads them (PERFORMANCE.md, "The spin
+//! in crowded machines").
+//!
 //! Each side writes the CPU it runs on into the region; a waiter whose
 //! peer was last seen on its own CPU does not spin (the peer cannot run
 //! while it spins) and learns nothing from its sleep. So same-CPU calls
@@ -23,7 +31,7 @@
 //! it buys: `docs/PERFORMANCE.md`).
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where a waiter that may learn from its sleep notes when the wait began
 /// (monotonic ns): only a wait toward a peer on another CPU.
@@ -37,6 +45,22 @@ const MAX_NS: u32 = 100_000;
 const MIN_NS: u32 = 500;
 /// With no budget, every this-many waits spin `MIN_NS * 2` once.
 const PROBE_EVERY: u32 = 256;
+/// A spin that stopped running for this long between two looks at the
+/// clock was preempted by a thread that wanted its CPU (a scheduler slice
+/// is 0.75 ms or more); shorter gaps are interrupts and the hypervisor
+/// (50–100 µs gaps, dozens a second, on the VM of PERFORMANCE.md).
+const PREEMPTED_NS: u64 = 500_000;
+/// After a preemption, every client spin of the process is this short
+/// for `CROWDED_FOR_NS`: long enough for a server that is running to
+/// answer a null call, too short to keep a CPU from a thread waiting for it.
+const CROWDED_NS: u32 = 2_000;
+const CROWDED_FOR_NS: u64 = 10_000_000;
+
+/// Until when (monotonic ns) this process's client spins are cut to
+/// `CROWDED_NS`. Process-wide: the threads that crowd a CPU are often the
+/// process's own (two callers on one CPU), and all of them must sleep for
+/// the scheduler to see an idle CPU and move a thread to it.
+static CROWDED_UNTIL: AtomicU64 = AtomicU64::new(0);
 
 /// A waiter's spin budget.
 #[derive(Default)]
@@ -53,6 +77,12 @@ pub struct Budget {
     /// longer each time it proves wrong again.
     no_raise: u32,
     ban: u32,
+    /// Whether this budget's spins are cut short while the process is
+    /// crowded (a client's).
+    watches_crowding: bool,
+    /// The last spin was cut short so: its outcome, and the sleep after
+    /// it, teach the budget nothing.
+    crowded: bool,
 }
 
 fn spinning_possible() -> bool {
@@ -67,14 +97,24 @@ fn spinning_possible() -> bool {
 }
 
 impl Budget {
+    /// A server's budget, for its lingering wait for the next call. It
+    /// spins through crowding: cutting those spins short cost null calls
+    /// from 100 processes an eighth of their throughput (PERFORMANCE.md).
     pub fn new() -> Budget {
         Budget { ns: if spinning_possible() { MAX_NS } else { 0 }, ..Budget::default() }
+    }
+
+    /// A client's budget, for its wait for the reply: cut short while the
+    /// process is crowded.
+    pub fn for_client() -> Budget {
+        Budget { watches_crowding: true, ..Budget::new() }
     }
 
     /// Spins until `done()` or the budget runs out; adapts the budget.
     /// Returns whether `done()` became true.
     pub fn spin(&mut self, mut done: impl FnMut() -> bool) -> bool {
         let mut ns = self.ns;
+        self.crowded = false;
         if ns == 0 {
             self.idle_waits += 1;
             if self.idle_waits < PROBE_EVERY || !spinning_possible() {
@@ -83,18 +123,35 @@ impl Budget {
             self.idle_waits = 0;
             ns = MIN_NS * 2;
         }
-        let start = Instant::now();
+        let start = crate::sys::monotonic_ns();
+        // (Relaxed: a stale deadline costs one spin of the wrong length.)
+        self.crowded = self.watches_crowding && start < CROWDED_UNTIL.load(Ordering::Relaxed);
+        let mut limit = u64::from(if self.crowded { ns.min(CROWDED_NS) } else { ns });
         let mut i: u32 = 0;
+        let mut last_look = start;
         let won = loop {
             if done() {
                 break true;
             }
             std::hint::spin_loop();
             i = i.wrapping_add(1);
-            if i.is_multiple_of(16) && start.elapsed().as_nanos() > u128::from(ns) {
-                break false;
+            if i.is_multiple_of(16) {
+                let now = crate::sys::monotonic_ns();
+                if self.watches_crowding && now.saturating_sub(last_look) > PREEMPTED_NS {
+                    CROWDED_UNTIL.store(now + CROWDED_FOR_NS, Ordering::Relaxed);
+                    self.crowded = true;
+                    limit = limit.min(u64::from(CROWDED_NS));
+                }
+                last_look = now;
+                if now.saturating_sub(start) > limit {
+                    break false;
+                }
             }
         };
+        // The budget stays as it was for when the machine is quiet again.
+        if self.crowded {
+            return won;
+        }
         if std::mem::take(&mut self.raised) {
             if won {
                 self.ban /= 2;
@@ -121,6 +178,9 @@ impl Budget {
     /// a sleeping CPU is slow, that delay would hide every wait a spin
     /// could have covered.
     pub fn slept(&mut self, began: u64, posted: u64) {
+        if self.crowded {
+            return;
+        }
         let end = if posted > began { posted } else { crate::sys::monotonic_ns() };
         let ns = u128::from(end.saturating_sub(began));
         if self.no_raise > 0 {
@@ -209,5 +269,36 @@ mod tests {
         let ban = b.ban;
         assert!(b.spin(|| true));
         assert!(b.ban < ban);
+    }
+
+    #[test]
+    fn a_preempted_client_spin_cuts_the_process_client_spins() {
+        if !spinning_possible() {
+            return;
+        }
+        // The first look at the answer takes a millisecond: to the spin,
+        // it was preempted that long.
+        let mut client = Budget::for_client();
+        let mut looks = 0;
+        assert!(!client.spin(|| {
+            looks += 1;
+            if looks == 1 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            false
+        }));
+        assert!(client.crowded);
+        assert!(CROWDED_UNTIL.load(Ordering::Relaxed) > crate::sys::monotonic_ns());
+        assert_eq!(client.ns, MAX_NS, "a spin cut short teaches nothing");
+        client.slept(0, 40_000);
+        assert_eq!(client.ns, MAX_NS);
+        // Another client of the process spins briefly, and keeps its budget.
+        let mut other = Budget::for_client();
+        assert!(!other.spin(|| false));
+        assert!(other.crowded && other.ns == MAX_NS);
+        // A server's spin is not cut: it fails and halves as ever.
+        let mut server = Budget::new();
+        assert!(!server.spin(|| false));
+        assert!(!server.crowded && server.ns == MAX_NS / 2);
     }
 }
