@@ -315,6 +315,18 @@ static void report_result(FILE *f, int md, struct plan *p)
 	    "(included); into rbuf: rbuf is large enough.");
 }
 
+/* Two cells: the floor's calls/s, and `b`'s over it ("—" without one). */
+static void fmt_floor(char (*cell)[CELL], const struct bench *b, const struct bench *floor)
+{
+	if (floor != NULL && floor->done) {
+		fmt_rate(cell[0], floor->median);
+		snprintf(cell[1], CELL, "%.2f×", b->median / floor->median);
+	} else {
+		snprintf(cell[0], CELL, "—");
+		snprintf(cell[1], CELL, "—");
+	}
+}
+
 /* Calls whose procedure computes: how much of the machine the procedures
  * get, which is what scaling with client threads can reach on it. */
 static void report_work_rate(FILE *f, int md, struct plan *p)
@@ -338,14 +350,7 @@ static void report_work_rate(FILE *f, int md, struct plan *p)
 		snprintf(row[2], CELL, "%s–%s", a, c);
 		snprintf(row[3], CELL, "%.2f×", b->median / one->median);
 		snprintf(row[4], CELL, "%.2f of %d", b->median * alone->median / 1e9, pin_cpu_count());
-		struct bench *fl = findf(p, "rate.floor.%d", b->clients);
-		if (fl != NULL && fl->done) {
-			fmt_rate(row[5], fl->median);
-			snprintf(row[6], CELL, "%.2f×", b->median / fl->median);
-		} else {
-			snprintf(row[5], CELL, "—");
-			snprintf(row[6], CELL, "—");
-		}
+		fmt_floor(row + 5, b, findf(p, "rate.floor.%d", b->clients));
 	}
 	char w[SHORT], note[600];
 	fmt_time(w, alone->median);
@@ -360,12 +365,13 @@ static void report_work_rate(FILE *f, int md, struct plan *p)
 static void report_rate(FILE *f, int md, struct plan *p)
 {
 	struct table t;
-	table_init(&t, 5, "clients", "calls/s", "rounds min–max", "µs per call per client", "× 1 thread");
+	table_init(&t, 7, "clients", "calls/s", "rounds min–max", "µs per call per client", "× 1 thread", "futex floor",
+	    "door ÷ floor");
 	struct bench *one = find_bench(p, "rate.threads.1");
 	for (int i = 0; i < p->count; i++) {
 		struct bench *b = &p->list[i];
-		if (b->section != SEC_RATE || !b->done || !b->rate || strcmp(b->transport, "door-work") == 0 ||
-		    strcmp(b->transport, "futex-work") == 0)
+		if (b->section != SEC_RATE || !b->done || !b->rate ||
+		    (strcmp(b->transport, "door-threads") != 0 && strcmp(b->transport, "door-procs") != 0))
 			continue;
 		char (*row)[CELL] = table_row(&t);
 		char a[SHORT], c[SHORT];
@@ -380,10 +386,13 @@ static void report_rate(FILE *f, int md, struct plan *p)
 			snprintf(row[4], CELL, "%.2f×", b->median / one->median);
 		else
 			snprintf(row[4], CELL, "—");
+		struct bench *fl = strcmp(b->transport, "door-threads") == 0 ? findf(p, "rate.futex.%d", b->clients) : NULL;
+		fmt_floor(row + 5, b, fl);
 	}
-	char note[200];
+	char note[400];
 	snprintf(note, sizeof note, "Null calls on one door from one client process's threads, or from 100 processes; "
-	    "%d CPUs available.", pin_cpu_count());
+	    "%d CPUs available. Futex floor: as many blocking futex ping-pongs between two processes, one per client "
+	    "thread, each answered by a thread of its own.", pin_cpu_count());
 	table_print(f, md, "Throughput: null calls per second on one door (median of rounds)", &t, note);
 	report_work_rate(f, md, p);
 }
@@ -515,8 +524,12 @@ static int refs_of(struct plan *p, const struct bench *b, struct bench **out)
 			REF("rate.floor.%d", b->clients);
 		} else if (strcmp(b->transport, "futex-work") == 0) {
 			REF("rate.floor.1");
+		} else if (strcmp(b->transport, "futex-threads") == 0) {
+			REF("rate.futex.1");
 		} else if (b->rate) {
 			REF("rate.threads.1");
+			if (strcmp(b->transport, "door-threads") == 0)
+				REF("rate.futex.%d", b->clients);
 		}
 		break;
 	case SEC_SETUP:

@@ -792,16 +792,16 @@ struct crew {
 	_Atomic uint32_t what;   /* this round's calls: enum crew_calls */
 	uint64_t count[CREW_MAX];
 };
-enum crew_calls { CALL_NULL, CALL_WORK, CALL_FLOOR };
+enum crew_calls { CALL_NULL, CALL_WORK, CALL_FLOOR_NULL, CALL_FLOOR_WORK };
 #define CREW_ROUND_MASK 0xFFFFFFu
 #define CREW_ACTIVE_SHIFT 24
 
 static struct door_server rate_ds;
 static struct crew *proc_crew, *thread_crew;
 static int rate_fd = -1, work_fd = -1;
-/* The floor for calls with work: futex ping-pongs, one per client thread,
- * each answered by a thread of its own in another process after the same
- * computation. */
+/* The floor for calls from client threads: futex ping-pongs, one per
+ * client thread, each answered by a thread of its own in another process
+ * (after the same computation, for calls with work). */
 static struct futex_shm *floor_shm;
 static void floor_server(void *arg);
 static int rate_started;
@@ -830,11 +830,13 @@ static void crew_work(struct crew *c, int idx, int fd, int wfd, struct futex_shm
 		if ((uint32_t)idx >= g >> CREW_ACTIVE_SHIFT)
 			continue;
 		enum crew_calls what = atomic_load(&c->what);
-		int door = what == CALL_WORK ? wfd : fd;
-		CHECK(what == CALL_FLOOR ? floor != NULL : door >= 0);
+		int door = what == CALL_WORK ? wfd : fd, futex = what == CALL_FLOOR_NULL || what == CALL_FLOOR_WORK;
+		CHECK(futex ? floor != NULL : door >= 0);
+		if (futex)   /* read by its server after our request's store */
+			floor->work = what == CALL_FLOOR_WORK;
 		uint64_t n = 0;
 		for (;;) {
-			if (what == CALL_FLOOR)
+			if (futex)
 				futex_null(&ping);
 			else
 				door_null(door, x++);
@@ -885,8 +887,6 @@ static void setup_rate(struct bench *b)
 	rate_fd = open_door("rate", rate_ds.pid);
 	work_fd = open_door("work", rate_ds.pid);
 	floor_shm = shared_alloc(sizeof *floor_shm * MAX_THREADS);
-	for (int i = 0; i < MAX_THREADS; i++)
-		floor_shm[i].work = 1;
 	spawn_child(PIN_FREE, floor_server, NULL);
 	thread_crew = shared_alloc(sizeof *thread_crew);
 	proc_crew = shared_alloc(sizeof *proc_crew);
@@ -968,7 +968,9 @@ static int run_rate(struct bench *b, double *s)
 	} else {
 		start_thread_crew();
 		enum crew_calls what = strcmp(b->transport, "door-work") == 0 ? CALL_WORK
-		    : strcmp(b->transport, "futex-work") == 0 ? CALL_FLOOR : CALL_NULL;
+		    : strcmp(b->transport, "futex-work") == 0    ? CALL_FLOOR_WORK
+		    : strcmp(b->transport, "futex-threads") == 0 ? CALL_FLOOR_NULL
+		                                                 : CALL_NULL;
 		atomic_store(&thread_crew->what, what);
 		s[0] = crew_round(thread_crew, b->clients);
 	}
@@ -993,26 +995,28 @@ static int run_work_alone(struct bench *b, double *s)
 /* Null calls from 1 to 16 threads and from 100 processes; then calls
  * whose procedure computes (`work_proc`) from 1 to 16 threads: with the
  * transport's cost small next to the work, these show whether the pool
- * runs calls on every CPU there is. */
+ * runs calls on every CPU there is. Beside each from threads, its floor:
+ * as many futex ping-pongs, null or with the same work. */
 void add_rate_benches(struct plan *p)
 {
 	static const int threads[] = { 1, 2, 4, MAX_THREADS };
-	static char ids[13][32];
+	static char ids[17][32];
 	rate_window = p->window_s;
-	for (int i = 0; i < 13; i++) {
+	for (int i = 0; i < 17; i++) {
 		struct bench *b = plan_add(p);
-		/* 0-3 null calls, 4 processes, 5-12 with work: door and floor alternate */
-		int procs = i == 4, work = i > 4, floor = work && (i - 5) % 2 == 1;
-		b->clients = procs ? PROC_CLIENTS : threads[work ? (i - 5) / 2 : i];
-		snprintf(ids[i], sizeof ids[i], "rate.%s.%d", procs ? "procs" : floor ? "floor" : work ? "work" : "threads",
-		    b->clients);
+		/* 0-7 null calls, 8 processes, 9-16 with work; door and floor alternate */
+		int procs = i == 8, work = i > 8, floor = !procs && (i - work) % 2 == 1;
+		b->clients = procs ? PROC_CLIENTS : threads[(i - 9 * work) / 2];
+		snprintf(ids[i], sizeof ids[i], "rate.%s.%d",
+		    procs ? "procs" : work ? (floor ? "floor" : "work") : (floor ? "futex" : "threads"), b->clients);
 		b->id = ids[i];
 		b->section = SEC_RATE;
-		b->transport = procs ? "door-procs" : floor ? "futex-work" : work ? "door-work" : "door-threads";
+		b->transport = procs ? "door-procs"
+		    : work       ? (floor ? "futex-work" : "door-work")
+		                 : (floor ? "futex-threads" : "door-threads");
 		b->label = procs ? "client processes"
-		    : floor     ? "futex ping-pongs with work, one per client thread"
-		    : work      ? "client threads, calls with work"
-		                : "client threads";
+		    : work       ? (floor ? "futex ping-pongs with work, one per client thread" : "client threads, calls with work")
+		                 : (floor ? "futex ping-pongs, one per client thread" : "client threads");
 		b->pin = PIN_FREE;
 		b->bytes = 8;
 		b->rate = 1;
