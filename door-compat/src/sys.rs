@@ -1023,6 +1023,18 @@ pub fn renew_pid() -> libc::pid_t {
     pid
 }
 
+/// `read(2)` that is not a cancellation point.
+pub fn read(fd: c_int, buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: buf is writable for its length.
+    retry(|| unsafe { libc::syscall(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len()) }).map(|n| n as usize)
+}
+
+/// `write(2)` that is not a cancellation point.
+pub fn write(fd: c_int, buf: &[u8]) -> Result<usize> {
+    // SAFETY: buf is readable for its length.
+    retry(|| unsafe { libc::syscall(libc::SYS_write, fd, buf.as_ptr(), buf.len()) }).map(|n| n as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1104,16 +1116,4 @@ mod tests {
         assert_eq!(round_up(1, 4096), Some(4096));
         assert_eq!(round_up(usize::MAX, 4096), None);
     }
-}
-
-/// `read(2)` that is not a cancellation point.
-pub fn read(fd: c_int, buf: &mut [u8]) -> Result<usize> {
-    // SAFETY: buf is writable for its length.
-    retry(|| unsafe { libc::syscall(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len()) }).map(|n| n as usize)
-}
-
-/// `write(2)` that is not a cancellation point.
-pub fn write(fd: c_int, buf: &[u8]) -> Result<usize> {
-    // SAFETY: buf is readable for its length.
-    retry(|| unsafe { libc::syscall(libc::SYS_write, fd, buf.as_ptr(), buf.len()) }).map(|n| n as usize)
 }
