@@ -125,6 +125,16 @@ static void fmt_rate(char *s, double r)
 		snprintf(s, SHORT, "%.0f", r);
 }
 
+/* Two cells: a throughput's median calls/s, and its rounds' range. */
+static void fmt_rate_cells(char (*cell)[CELL], const struct bench *b)
+{
+	char lo[SHORT], hi[SHORT];
+	fmt_rate(cell[0], b->median);
+	fmt_rate(lo, b->rmin);
+	fmt_rate(hi, b->rmax);
+	snprintf(cell[1], CELL, "%s–%s", lo, hi);
+}
+
 /* ---- tables ---- */
 
 #define MAX_ROWS 16
@@ -342,12 +352,8 @@ static void report_work_rate(FILE *f, int md, struct plan *p)
 		if (b->section != SEC_RATE || !b->done || strcmp(b->transport, "door-work") != 0)
 			continue;
 		char (*row)[CELL] = table_row(&t);
-		char a[SHORT], c[SHORT];
 		snprintf(row[0], CELL, "%d %s", b->clients, b->clients == 1 ? "thread" : "threads");
-		fmt_rate(row[1], b->median);
-		fmt_rate(a, b->rmin);
-		fmt_rate(c, b->rmax);
-		snprintf(row[2], CELL, "%s–%s", a, c);
+		fmt_rate_cells(row + 1, b);
 		snprintf(row[3], CELL, "%.2f×", b->median / one->median);
 		snprintf(row[4], CELL, "%.2f of %d", b->median * alone->median / 1e9, pin_cpu_count());
 		fmt_floor(row + 5, b, findf(p, "rate.floor.%d", b->clients));
@@ -374,13 +380,9 @@ static void report_rate(FILE *f, int md, struct plan *p)
 		    (strcmp(b->transport, "door-threads") != 0 && strcmp(b->transport, "door-procs") != 0))
 			continue;
 		char (*row)[CELL] = table_row(&t);
-		char a[SHORT], c[SHORT];
 		snprintf(row[0], CELL, "%d %s", b->clients,
 		    strcmp(b->transport, "door-procs") == 0 ? "processes" : b->clients == 1 ? "thread" : "threads");
-		fmt_rate(row[1], b->median);
-		fmt_rate(a, b->rmin);
-		fmt_rate(c, b->rmax);
-		snprintf(row[2], CELL, "%s–%s", a, c);
+		fmt_rate_cells(row + 1, b);
 		fmt_time(row[3], 1e9 * b->clients / b->median);
 		if (one != NULL)
 			snprintf(row[4], CELL, "%.2f×", b->median / one->median);
