@@ -15,6 +15,7 @@ SERIES = [  # transport, legend, colour
     ("door", "door_call", "#c0392b"),
     ("stream", "AF_UNIX SOCK_STREAM", "#2471a3"),
     ("memcpy", "memcpy (the floor)", "#1e8449"),
+    ("copysum", "memcpy + the sum", "#7d3c98"),
 ]
 
 W, H = 760, 480
@@ -107,7 +108,7 @@ def main():
             continue
         for bytes_, med, p99 in pts:
             if p99 and p99 > med:
-                x = px(bytes_) + (k - 1) * 5
+                x = px(bytes_) + (k - (len(SERIES) - 1) / 2) * 5
                 add(f'<line x1="{x:.1f}" y1="{py(med):.1f}" x2="{x:.1f}" y2="{py(p99):.1f}" '
                     f'stroke="{colour}" stroke-opacity="0.45" stroke-width="2"/>')
                 add(f'<line x1="{x - 4:.1f}" y1="{py(p99):.1f}" x2="{x + 4:.1f}" y2="{py(p99):.1f}" '
