@@ -245,7 +245,7 @@ static void report_null(FILE *f, int md, struct plan *p)
 		len += (size_t)snprintf(note + len, sizeof note - len, "%s%s: %s SOCK_SEQPACKET, %s pipe", pin ? "; " : "",
 		    pin_title[pin], r1, r2);
 	}
-	char full[1000];
+	char full[1400];
 	size_t flen = (size_t)snprintf(full, sizeof full, "door_call against the other transports (median ÷ median): %s.", note);
 	struct bench *il = find_bench(p, "null.interleaved.same");
 	if (il != NULL)
@@ -253,6 +253,13 @@ static void report_null(FILE *f, int md, struct plan *p)
 		    "%sInterleaved on one CPU (blocks of door_calls and of futex round trips, alternating, to the same "
 		    "server process; median of the per-block ratios): door_call %.2f× futex (rounds %.2f–%.2f×).",
 		    md ? "\n\n" : "\n  ", il->median, il->rmin, il->rmax);
+	struct bench *cl = find_bench(p, "null.cacheline.diff");
+	flen = strlen(full);
+	if (cl != NULL)
+		snprintf(full + flen, sizeof full - flen,
+		    "%sA cache line handed between the two CPUs (both spinning): %.0f ns one way (rounds %.0f–%.0f ns). "
+		    "A null call across CPUs hands at least one line each way, so it cannot take less than twice this.",
+		    md ? "\n\n" : "\n  ", cl->median, cl->rmin, cl->rmax);
 	table_print(f, md, "Null round trip: 8 bytes in, 8 bytes out (median of round medians, p99 of all calls)", &t, full);
 }
 
@@ -534,6 +541,8 @@ static int refs_of(struct plan *p, const struct bench *b, struct bench **out)
 #define REF(...) do { struct bench *r_ = findf(p, __VA_ARGS__); if (r_ != NULL && r_ != b) out[n++] = r_; } while (0)
 	switch (b->section) {
 	case SEC_NULL:
+		if (strcmp(b->transport, "cacheline") == 0)
+			break;
 		REF("null.futex.%s", suffix);
 		REF("null.seqpacket.%s", suffix);
 		REF("null.pipe.%s", suffix);

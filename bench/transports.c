@@ -490,6 +490,54 @@ static int run_interleaved(struct bench *b, double *s)
 	return i;
 }
 
+/* A cache line handed back and forth between the two CPUs, by this thread
+ * and a helper pinned to the other CPU, both spinning: the least a
+ * hand-off between the CPUs can cost, which on a virtual machine changes
+ * with where the host runs its CPUs (about 50 or about 240 ns on the AMD
+ * guest of PERFORMANCE.md, minutes apart). A sample is one way, averaged
+ * over a block of round trips. */
+#define LINE_BLOCK 64
+static _Alignas(64) _Atomic uint64_t line_word;
+
+static void *line_helper(void *arg)
+{
+	uint64_t trips = *(uint64_t *)arg;
+	pin_self(PIN_DIFF, 1);
+	for (uint64_t i = 0; i < trips; i++) {
+		while (atomic_load_explicit(&line_word, memory_order_acquire) != 2 * i + 1)
+			;
+		atomic_store_explicit(&line_word, 2 * i + 2, memory_order_release);
+	}
+	return NULL;
+}
+
+static int run_cacheline(struct bench *b, double *s)
+{
+	/* The helper answers every trip it is told of, so none is cut short. */
+	uint64_t trips = (uint64_t)(b->warm + b->n) * LINE_BLOCK;
+	atomic_store(&line_word, 0);
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, line_helper, &trips) == 0);
+	uint64_t i = 0;
+	for (int k = 0; k < b->warm + b->n; k++) {
+		double t0 = now_ns();
+		for (int j = 0; j < LINE_BLOCK; j++, i++) {
+			atomic_store_explicit(&line_word, 2 * i + 1, memory_order_release);
+			while (atomic_load_explicit(&line_word, memory_order_acquire) != 2 * i + 2)
+				;
+		}
+		if (k >= b->warm)
+			s[k - b->warm] = (now_ns() - t0) / (2 * LINE_BLOCK);
+	}
+	CHECK(pthread_join(t, NULL) == 0);
+	return b->n;
+}
+
+static void setup_nothing(struct bench *b)
+{
+	(void)b;
+}
+
 void add_null_benches(struct plan *p)
 {
 	static const char *const transports[] = { "door", "futex", "seqpacket", "pipe" };
@@ -528,6 +576,19 @@ void add_null_benches(struct plan *p)
 		b->warm = 2;
 		b->setup = setup_interleaved;
 		b->run = run_interleaved;
+	}
+	if (pin_available(PIN_DIFF)) {
+		struct bench *b = plan_add(p);
+		b->id = "null.cacheline.diff";
+		b->section = SEC_NULL;
+		b->transport = "cacheline";
+		b->label = "a cache line handed between the two CPUs, one way";
+		b->pin = PIN_DIFF;
+		b->clients = 1;
+		b->n = calls(p, 200);
+		b->warm = 20;
+		b->setup = setup_nothing;
+		b->run = run_cacheline;
 	}
 }
 
