@@ -165,7 +165,8 @@ void add_rate_benches(struct plan *p);
 void add_setup_benches(struct plan *p);
 /* Size classes: the argument sizes measured. */
 extern const size_t arg_sizes[4];
-extern const size_t result_sizes[2];
+#define N_RESULT_SIZES 3
+extern const size_t result_sizes[N_RESULT_SIZES];
 
 /* ---- report.c ---- */
 struct meta {

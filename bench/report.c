@@ -331,7 +331,7 @@ static void report_result(FILE *f, int md, struct plan *p)
 	struct table t;
 	table_init(&t, 6, "result", "door_call, new mapping", "door_call, into rbuf", "SOCK_STREAM", "mapping ÷ rbuf",
 	    "mapping ÷ stream");
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < N_RESULT_SIZES; i++) {
 		const char *k = size_key(result_sizes[i]);
 		struct bench *o = findf(p, "result.door-overflow.%s", k), *r = findf(p, "result.door-rbuf.%s", k),
 			     *s = findf(p, "result.stream.%s", k);

@@ -19,9 +19,9 @@
 #include <unistd.h>
 
 const size_t arg_sizes[4] = { 4u << 10, 64u << 10, 1u << 20, 16u << 20 };
-const size_t result_sizes[2] = { 64u << 10, 1u << 20 };
+const size_t result_sizes[N_RESULT_SIZES] = { 64u << 10, 1u << 20, 16u << 20 };
 #define MAX_ARG (16u << 20)
-#define MAX_RESULT (1u << 20)
+#define MAX_RESULT (16u << 20)
 #define REPLY_WORDS 8          /* the 64-byte reply to a large argument */
 
 /* Calls per round: the quick mode's figure, four times that in full mode. */
@@ -838,8 +838,8 @@ void add_result_benches(struct plan *p)
 	static const char *const transports[] = { "door-overflow", "door-rbuf", "stream" };
 	static const char *const labels[] = { "door_call, result in a new mapping (munmap included)",
 		"door_call, result in rbuf", "AF_UNIX SOCK_STREAM" };
-	static char ids[2][3][40];
-	for (int i = 0; i < 2; i++) {
+	static char ids[N_RESULT_SIZES][3][40];
+	for (int i = 0; i < N_RESULT_SIZES; i++) {
 		for (int t = 0; t < 3; t++) {
 			struct bench *b = plan_add(p);
 			snprintf(ids[i][t], sizeof ids[i][t], "result.%s.%s", transports[t], size_key(result_sizes[i]));

@@ -51,6 +51,21 @@ static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, 
 
 static char path[512];
 
+/* This process's mapped size (VmSize), in KiB. */
+static long vm_size_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	CHECK(f != NULL);
+	char line[256];
+	long kb = -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strncmp(line, "VmSize:", 7) == 0)
+			kb = atol(line + 7);
+	fclose(f);
+	CHECK(kb > 0);
+	return kb;
+}
+
 static void client(void *arg)
 {
 	(void)arg;
@@ -105,6 +120,29 @@ static void client(void *arg)
 			if (!to_rbuf)
 				CHECK_OK(munmap(a.rbuf, a.rsize));
 		}
+	}
+
+	/* A large overflow (made of huge pages where the system gives them):
+	 * still exactly the page-rounded size, zero past the data, and
+	 * munmap(rbuf, rsize) takes back all the call mapped, nothing around
+	 * it left behind. The first call grows the server's bulk buffer and
+	 * our mapping of it; the second is measured. */
+	for (int round = 0; round < 2; round++) {
+		want = (5u << 20) + 12345;
+		memcpy(req + 1, &want, sizeof want);
+		long before = vm_size_kb();
+		a = (door_arg_t){ req, sizeof req, NULL, 0, rbuf, sizeof rbuf };
+		CHECK_OK(door_call(fd, &a));
+		CHECK(a.rbuf != rbuf && a.data_ptr == a.rbuf && a.data_size == want);
+		CHECK(a.rsize == (want + 4095) / 4096 * 4096);
+		for (size_t i = 0; i < want; i += 997)
+			CHECK(a.rbuf[i] == (char)(i * 7 + 3));
+		CHECK(a.rbuf[want - 1] == (char)((want - 1) * 7 + 3));
+		for (size_t i = want; i < a.rsize; i++)
+			CHECK(a.rbuf[i] == 0);
+		CHECK_OK(munmap(a.rbuf, a.rsize));
+		if (round == 1)
+			CHECK(vm_size_kb() == before);
 	}
 
 	/* rbuf == NULL, rsize == 0: results still arrive, in a mapping. */
