@@ -21,6 +21,7 @@ use crate::label::{self, Identity};
 use crate::region::{self, Region};
 use crate::bulk;
 use crate::spin;
+use crate::shared_cpu;
 use crate::splice;
 use crate::sys::{self, Errno, Fd, Result};
 use crate::wire::{self, Data, Kind, MSG_LEN, Msg, Payload};
@@ -55,6 +56,11 @@ pub struct ChannelState {
     /// The kernel would not give this channel a large enough pipe
     /// (`splice::make`): its large arguments always stream.
     no_pipe: bool,
+    /// The call in flight sent its large argument one of the two ways a
+    /// server on our CPU can take it (`shared_cpu.rs`): which, the
+    /// argument's size, and when the call began, to learn how long the
+    /// way took once the reply comes.
+    trial: Option<(shared_cpu::Way, usize, u64)>,
     /// When the sleep for a reply began, and on which CPU, while it lasts
     /// (waits toward a server on another CPU only, `spin::wait_began`).
     sleep_began: Option<(u64, u32)>,
@@ -98,6 +104,7 @@ impl ChannelState {
             bulk: None,
             reply_bulk: None,
             bulk_unconfirmed: None,
+            trial: None,
             no_pipe: false,
             sleep_began: None,
             watch_id: 0,
@@ -125,20 +132,47 @@ impl ChannelState {
     }
 
     /// A pipe for a `len`-byte argument (`splice.rs`), if it should be
-    /// spliced: it is large, and the server last answered from our CPU, so
-    /// that streaming's two copies could not overlap.
+    /// spliced: it is large, the server last answered from our CPU, so
+    /// that streaming's two copies could not overlap, and splicing has been
+    /// the faster way here (`shared_cpu.rs`). Notes the way taken in
+    /// `trial` when it is one of the two being compared.
     fn pipe_for(&mut self, len: usize) -> Option<(Fd, Fd)> {
         if !(splice::MIN..=wire::BULK_MAX).contains(&len)
-            || self.no_pipe
             || self.region.server_cpu().load(Ordering::Relaxed) != spin::current_cpu()
         {
+            return None;
+        }
+        let began = sys::monotonic_ns();
+        let way = if self.no_pipe { shared_cpu::Way::Stream } else { shared_cpu::choose(len) };
+        if way == shared_cpu::Way::Stream {
+            // Only a call streamed in the region is timed: the first
+            // large call of a channel sends the bulk buffer instead.
+            if bulk::holds(&self.bulk, len) && self.bulk_unconfirmed.is_none() {
+                self.trial = Some((way, len, began));
+            }
             return None;
         }
         let pipe = splice::make();
         // Refused for its size: the user's pipes hold too many pages. This
         // channel streams from now on rather than ask at every call.
         self.no_pipe = matches!(pipe, Err(Errno(libc::EPERM)));
+        if pipe.is_ok() {
+            self.trial = Some((way, len, began));
+        }
         pipe.ok()
+    }
+
+    /// The reply to a call came: if it was a trial of a way, the server
+    /// said when it had the argument, and the way's cost is learned.
+    fn learn_way(&mut self) {
+        if let Some((way, len, began)) = self.trial.take() {
+            let taken = self.region.arg_taken_ns().load(Ordering::Relaxed);
+            let now = sys::monotonic_ns();
+            // (0: the server never had it whole, or says nothing.)
+            if taken > began && taken <= now {
+                shared_cpu::record(len, way, taken - began);
+            }
+        }
     }
 
     /// The server's name for this channel, which it wrote in the region.
@@ -353,9 +387,14 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
     let fits = req.data.len() <= wire::REQUEST_CAP;
     // A large argument toward a server that last answered from our CPU goes
     // through a pipe of its own: one copy instead of two that cannot overlap.
+    ch.trial = None;
     let pipe = if fits { None } else { ch.pipe_for(req.data.len()) };
     let splices = pipe.is_some();
     let (pipe_write, pipe_read) = pipe.unzip();
+    if ch.trial.is_some() {
+        // Ordered before the server's store by the state word's store.
+        ch.region.arg_taken_ns().store(0, Ordering::Relaxed);
+    }
     if fits {
         // SAFETY: the request area is REQUEST_CAP bytes; len fits.
         unsafe { sys::copy_bytes(req.data.as_ptr(), ch.region.request_area(), req.data.len()) };
@@ -557,6 +596,7 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
     let r = &ch.region;
     if fds.is_empty() && r.rep_seq().load(Ordering::SeqCst) == seq {
         confirm_bulk(&mut ch, seq);
+        ch.learn_way();
         let r = &ch.region;
         let errno = r.rep_errno().load(Ordering::SeqCst);
         let size = r.rep_size().load(Ordering::SeqCst) as usize;
@@ -597,7 +637,10 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
     }
     match msg.kind {
         Kind::Descs if fds.len() <= DOOR_MAX_DESC + 1 => return Step::Wait(Pending { ch, seq, word, fds }),
-        Kind::Reply => confirm_bulk(&mut ch, seq),
+        Kind::Reply => {
+            confirm_bulk(&mut ch, seq);
+            ch.learn_way();
+        }
         _ => return Step::Done(Err(Errno(libc::EPROTO))),
     }
     if msg.c != 0 {

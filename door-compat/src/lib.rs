@@ -45,6 +45,7 @@ mod region;
 mod results;
 pub mod rust;
 mod serve;
+mod shared_cpu;
 mod spin;
 mod splice;
 mod server;

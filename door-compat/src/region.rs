@@ -171,6 +171,10 @@ impl Region {
     pub fn rep_posted_ns(&self) -> &AtomicU64 {
         self.u64_at(wire::REP_POSTED_NS_OFF)
     }
+    /// When the server had a streamed or spliced argument whole (`wire::ARG_TAKEN_NS_OFF`).
+    pub fn arg_taken_ns(&self) -> &AtomicU64 {
+        self.u64_at(wire::ARG_TAKEN_NS_OFF)
+    }
     /// The call a region reply answers (written last).
     pub fn rep_seq(&self) -> &AtomicU64 {
         self.u64_at(wire::REP_SEQ_OFF)

@@ -877,10 +877,13 @@ fn copy_arguments(rec: &mut ServerThread, channel: &Channel, size: usize, source
             let bulk = channel.bulk.lock().unwrap_or_else(|p| p.into_inner());
             // SAFETY: dst, the argument buffer, holds at least size bytes.
             unsafe { bulk::stream_out(&bulk, &channel.region, channel.sock.raw(), dst, size)? }
+            // For the client's choice of way (`shared_cpu.rs`).
+            channel.region.arg_taken_ns().store(sys::monotonic_ns(), Ordering::Relaxed);
         }
         Source::Pipe(pipe) => {
             // SAFETY: dst, the argument buffer, holds at least size bytes.
             unsafe { splice::pull(pipe, channel.sock.raw(), dst, size)? }
+            channel.region.arg_taken_ns().store(sys::monotonic_ns(), Ordering::Relaxed);
         }
         Source::Unmappable => return Err(Errno(libc::E2BIG)),
         Source::Region => {

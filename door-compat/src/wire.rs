@@ -303,6 +303,11 @@ pub const BULK_WAITING_OFF: usize = 148;
 /// the other side spins, within the budget's limit.
 pub const REQ_POSTED_NS_OFF: usize = 152;
 pub const REP_POSTED_NS_OFF: usize = 160;
+/// When the server had the whole of a streamed or spliced argument
+/// (CLOCK_MONOTONIC nanoseconds, u64; the client zeroes it before such a
+/// call): how long the way it was sent took, for the client's choice
+/// between the two (`shared_cpu.rs`). A lying server only misleads that.
+pub const ARG_TAKEN_NS_OFF: usize = 168;
 pub const REQUEST_OFF: usize = 4096;
 pub const REQUEST_CAP: usize = 64 * 1024;
 pub const REPLY_OFF: usize = REQUEST_OFF + REQUEST_CAP;

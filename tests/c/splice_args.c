@@ -1,7 +1,8 @@
 /* Large arguments when client and server share a CPU: both processes are
- * pinned to one CPU, so the client splices arguments of 512 KiB and more
- * into a pipe of the call's own (door-compat/src/splice.rs) instead of
- * streaming them through the bulk buffer. Checks:
+ * pinned to one CPU, and with LIBDOOR_SPLICE=1 the client splices every
+ * argument of 512 KiB and more into a pipe of the call's own
+ * (door-compat/src/splice.rs) instead of streaming it through the bulk
+ * buffer. Checks:
  * - a server that cannot hold a 24 MiB argument (RLIMIT_AS) refuses it with
  *   E2BIG, and the client, which had more to splice than the pipe holds, is
  *   not left waiting for room; the next calls work;
@@ -11,7 +12,11 @@
  *   every byte with its position), call after call;
  * - they came through pipes: the server never mapped a bulk buffer;
  * - neither side holds a descriptor more afterwards: a pipe lives for one
- *   call. */
+ *   call;
+ * - a client left to choose (no LIBDOOR_SPLICE; an exec'd copy of this
+ *   program, since the setting is read once) takes both ways, measuring
+ *   them (door-compat/src/shared_cpu.rs): its arguments arrive exact call
+ *   after call, and the server maps a bulk buffer for the streamed ones. */
 #include "door_test.h"
 
 #include <sched.h>
@@ -93,8 +98,51 @@ static void fill(unsigned char *p, size_t n, unsigned salt)
 	p[0] = 'h';
 }
 
-int main(void)
+/* Calls `fd`'s door with arguments of `n` sizes, `rounds` times each,
+ * from `buf`; each must arrive exact. */
+static void send_sizes(int fd, unsigned char *buf, const size_t *sizes, const size_t *offsets, unsigned n,
+    unsigned rounds)
 {
+	for (unsigned round = 0; round < rounds; round++) {
+		for (unsigned i = 0; i < n; i++) {
+			unsigned char *arg = buf + offsets[i];
+			fill(arg, sizes[i], round * 16 + i);
+			uint64_t got = 0;
+			CHECK(call_door(fd, arg, sizes[i], &got, sizeof got) == sizeof got);
+			CHECK(got == hash(arg, sizes[i]));
+		}
+	}
+}
+
+/* Part C, in the exec'd client (the CPU pinning survives exec). */
+static int chooser_main(const char *door)
+{
+	test_name = "splice_args (chooser)";
+	int fd = open(door, O_RDONLY);
+	CHECK(fd >= 0);
+	/* A small call first: from then on the server has answered from our
+	 * CPU, so a bulk buffer can only come from the choice to stream. */
+	CHECK(ask(fd, 'm') == 0);
+	/* Both size classes see each way measured, then the cheaper taken
+	 * and the other tried every 16th call. */
+	const size_t sizes[] = { MIB + 13, 3 * MIB + 5 };
+	const size_t offsets[] = { 13, 0 };
+	unsigned char *buf = malloc(4 * MIB);
+	CHECK(buf != NULL);
+	send_sizes(fd, buf, sizes, offsets, 2, 40);
+	CHECK(ask(fd, 'm') == 1); /* some were streamed, by choice */
+	free(buf);
+	close(fd);
+	return 0;
+}
+
+#define ENV_DOOR "SPLICE_ARGS_DOOR"
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	if (getenv(ENV_DOOR) != NULL)
+		return chooser_main(getenv(ENV_DOOR));
 	test_name = "splice_args";
 	watchdog(120);
 	/* Both processes, and every thread they make, on this one CPU. */
@@ -106,6 +154,8 @@ int main(void)
 	CPU_ZERO(&mask);
 	CPU_SET(cpu, &mask);
 	CHECK_OK(sched_setaffinity(0, sizeof mask, &mask));
+	/* Read at this process's first large call; the server does not choose. */
+	CHECK_OK(setenv("LIBDOOR_SPLICE", "1", 1));
 
 	char *dir = test_dir();
 	snprintf(path, sizeof path, "%s/door", dir);
@@ -133,20 +183,27 @@ int main(void)
 	/* Part B: arguments of every kind of size arrive exact. */
 	const size_t sizes[] = { 512 << 10, MIB + 13, 3 * MIB + 5, 16 * MIB };
 	const size_t offsets[] = { 0, 13, 0, 64 };
-	for (unsigned round = 0; round < 3; round++) {
-		for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-			unsigned char *arg = buf + offsets[i];
-			fill(arg, sizes[i], round * 16 + i);
-			uint64_t got = 0;
-			CHECK(call_door(fd, arg, sizes[i], &got, sizeof got) == sizeof got);
-			CHECK(got == hash(arg, sizes[i]));
-		}
-	}
+	send_sizes(fd, buf, sizes, offsets, 4, 3);
 	CHECK(ask(fd, 'm') == 0); /* no bulk buffer: every large argument was spliced */
 	await_value(server_fds, &fd, server_before, 10, "the server's descriptor count");
 	fds_back(mine, 10, "the client's descriptor count");
-
 	free(buf);
+
+	/* Part C: a client left to choose. */
+	fflush(NULL);
+	pid_t child = test_fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		if (unsetenv("LIBDOOR_SPLICE") != 0 || setenv(ENV_DOOR, path, 1) != 0)
+			_exit(126);
+		execv(self_exe(), argv);
+		fprintf(stderr, "exec failed: %s\n", strerror(errno));
+		_exit(127);
+	}
+	int status;
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
 	close(fd);
 	kill_and_reap(s);
 	PASS();
