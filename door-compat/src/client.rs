@@ -385,8 +385,9 @@ fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
         msg.e |= wire::NO_RESULTS;
     }
     let fits = req.data.len() <= wire::REQUEST_CAP;
-    // A large argument toward a server that last answered from our CPU goes
-    // through a pipe of its own: one copy instead of two that cannot overlap.
+    // A large argument toward a server that last answered from our CPU may
+    // go through a pipe of its own, one copy instead of two that cannot
+    // overlap, when that has been the cheaper way.
     ch.trial = None;
     let pipe = if fits { None } else { ch.pipe_for(req.data.len()) };
     let splices = pipe.is_some();
