@@ -148,6 +148,25 @@ static inline pid_t test_fork(void)
 	return fork();
 }
 
+/* Runs this program again, as `argv`, in a forked process: `prepare` (if
+ * not NULL) runs in the child first, to set its environment, and returns
+ * nonzero if it could not (the child then exits with 126; 127 if the exec
+ * fails). Returns the child's pid. */
+static inline pid_t spawn_self(char **argv, int (*prepare)(void *), void *arg)
+{
+	fflush(NULL);
+	pid_t pid = test_fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		if (prepare != NULL && prepare(arg) != 0)
+			_exit(126);
+		execv(self_exe(), argv);
+		fprintf(stderr, "exec failed: %s\n", strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
 /* Runs `child` in a forked process; returns its pid. */
 static inline pid_t spawn(void (*child)(void *), void *arg)
 {

@@ -96,6 +96,14 @@ static int client_main(void)
 	return 0;
 }
 
+/* The exec'd client's environment (spawn_self): the door's path, our pid
+ * and a path that does not exist, in that order. */
+static int client_env(void *arg)
+{
+	const char **env = arg;
+	return setenv(ENV_PATH, env[0], 1) != 0 || setenv(ENV_PID, env[1], 1) != 0 || setenv(ENV_MISSING, env[2], 1) != 0;
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -116,16 +124,8 @@ int main(int argc, char **argv)
 	CHECK_OK(fattach(d, path));
 
 	int before = count_fds();
-	fflush(NULL);
-	pid_t child = test_fork();
-	CHECK(child >= 0);
-	if (child == 0) {
-		if (setenv(ENV_PATH, path, 1) != 0 || setenv(ENV_PID, pid, 1) != 0 || setenv(ENV_MISSING, missing, 1) != 0)
-			_exit(126);
-		execv(self_exe(), argv);
-		fprintf(stderr, "exec failed: %s\n", strerror(errno));
-		_exit(127);
-	}
+	const char *env[3] = { path, pid, missing };
+	pid_t child = spawn_self(argv, client_env, env);
 	int status;
 	CHECK(waitpid(child, &status, 0) == child);
 	/* The server lets go of the client's door sockets and channels. */

@@ -46,19 +46,17 @@ static void check_works(int fd, pid_t server, door_id_t uniq)
 	CHECK(!(di.di_attributes & (DOOR_LOCAL | DOOR_REVOKED)));
 }
 
+/* In the child of spawn_self: dies with its parent (pid at `arg`). */
+static int tie_to_parent(void *arg)
+{
+	return prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != *(pid_t *)arg;
+}
+
 /* Runs this program again as `argv`, in a child tied to us; waits for it. */
 static void run_image(char **argv)
 {
-	fflush(NULL);
 	pid_t parent = getpid();
-	pid_t pid = test_fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
-			_exit(98);
-		execv(self_exe(), argv);
-		_exit(97);
-	}
+	pid_t pid = spawn_self(argv, tie_to_parent, &parent);
 	reap_ok_within(pid, 20, argv[1]);
 }
 

@@ -138,6 +138,14 @@ static int chooser_main(const char *door)
 
 #define ENV_DOOR "SPLICE_ARGS_DOOR"
 
+/* The chooser client's environment (spawn_self): no LIBDOOR_SPLICE, and
+ * the door's path. */
+static int chooser_env(void *arg)
+{
+	(void)arg;
+	return unsetenv("LIBDOOR_SPLICE") != 0 || setenv(ENV_DOOR, path, 1) != 0;
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -190,16 +198,7 @@ int main(int argc, char **argv)
 	free(buf);
 
 	/* Part C: a client left to choose. */
-	fflush(NULL);
-	pid_t child = test_fork();
-	CHECK(child >= 0);
-	if (child == 0) {
-		if (unsetenv("LIBDOOR_SPLICE") != 0 || setenv(ENV_DOOR, path, 1) != 0)
-			_exit(126);
-		execv(self_exe(), argv);
-		fprintf(stderr, "exec failed: %s\n", strerror(errno));
-		_exit(127);
-	}
+	pid_t child = spawn_self(argv, chooser_env, NULL);
 	int status;
 	CHECK(waitpid(child, &status, 0) == child);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
