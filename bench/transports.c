@@ -699,11 +699,17 @@ static double stream_arg_once(size_t size)
 	return t1 - t0;
 }
 
-/* memcpy of `size` bytes in this process; small sizes repeat to keep the
- * timer's cost out. */
+/* How many times an in-process copy of `size` bytes repeats within one
+ * timing: small sizes repeat to keep the timer's cost out. */
+static int in_process_reps(size_t size)
+{
+	return size >= (256u << 10) ? 1 : (int)((256u << 10) / size);
+}
+
+/* memcpy of `size` bytes in this process. */
 static double memcpy_once(size_t size)
 {
-	int reps = size >= (256u << 10) ? 1 : (int)((256u << 10) / size);
+	int reps = in_process_reps(size);
 	double t0 = now_ns();
 	for (int r = 0; r < reps; r++) {
 		uint64_t seq = big_seq++;
@@ -720,7 +726,7 @@ static double memcpy_once(size_t size)
  * own can cost, since it must make that copy and the procedure reads it. */
 static double copysum_once(size_t size)
 {
-	int reps = size >= (256u << 10) ? 1 : (int)((256u << 10) / size);
+	int reps = in_process_reps(size);
 	uint64_t sum = 0;
 	double t0 = now_ns();
 	for (int r = 0; r < reps; r++) {

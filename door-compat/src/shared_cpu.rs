@@ -38,7 +38,7 @@ const EXPLORE: u32 = 16;
 
 /// Per class and way: an average of the cost in nanoseconds per MiB;
 /// 0 while unmeasured. Relaxed: a race loses a sample, never a call.
-static COST: [[AtomicU64; 2]; CLASSES] = [const { [const { AtomicU64::new(0) }, const { AtomicU64::new(0) }] }; CLASSES];
+static COST: [[AtomicU64; 2]; CLASSES] = [const { [const { AtomicU64::new(0) }; 2] }; CLASSES];
 static CALLS: [AtomicU32; CLASSES] = [const { AtomicU32::new(0) }; CLASSES];
 
 fn class(len: usize) -> usize {
@@ -69,12 +69,9 @@ pub fn choose(len: usize) -> Way {
     if stream == 0 {
         return Way::Stream;
     }
-    let cheaper = if splice <= stream { Way::Splice } else { Way::Stream };
+    let (cheaper, dearer) = if splice <= stream { (Way::Splice, Way::Stream) } else { (Way::Stream, Way::Splice) };
     if CALLS[c].fetch_add(1, Ordering::Relaxed) % EXPLORE == EXPLORE - 1 {
-        return match cheaper {
-            Way::Splice => Way::Stream,
-            Way::Stream => Way::Splice,
-        };
+        return dearer;
     }
     cheaper
 }
