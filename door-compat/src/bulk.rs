@@ -98,9 +98,13 @@ pub fn holds(bulk: &Bulk, len: usize) -> bool {
 // time, each followed by the count of bytes written so far (`bulk_ready`).
 // The server, which took the call meanwhile, copies each piece out as soon
 // as it is there, so on two CPUs the two copies overlap instead of adding
-// up, and the server's wake-up overlaps the client's writing.
+// up, and the server's wake-up overlaps the client's writing. Large results
+// go the same way back, through the server's bulk buffer, once the client
+// has it: the reply is posted in the region and the data streamed after it.
+// One call streams at a time on a channel, in one direction at a time, so
+// both directions share the region's words.
 
-/// How much the client writes before it says so, for `len` bytes. A
+/// How much the writer writes before it says so, for `len` bytes. A
 /// server that follows the client closely, copying each line soon after
 /// it was written, was slow for seconds at a time on the AMD guest of
 /// PERFORMANCE.md (1 MiB across CPUs: 8 of 25 runs over 80 µs to the
@@ -113,7 +117,7 @@ fn piece_for(len: usize) -> usize {
 }
 
 /// Copies `bytes` into `bulk` piece by piece, publishing progress in
-/// `region` and waking a server that sleeps waiting for it.
+/// `region` and waking the reader if it sleeps waiting for it.
 pub fn stream_in(bulk: &Bulk, bytes: &[u8], region: &Region) -> Result<()> {
     let (map, cap) = bulk.as_ref().ok_or(Errno(libc::EPROTO))?;
     if bytes.len() > *cap {
@@ -138,17 +142,32 @@ pub fn stream_in(bulk: &Bulk, bytes: &[u8], region: &Region) -> Result<()> {
 /// that stalls on purpose (or is stopped) half-way.
 pub const STALL: Duration = Duration::from_secs(10);
 
-/// The server's side: copies the `len` bytes of a streamed call out of
-/// `bulk` to `dst` as the client writes them. `sock` is the channel's
-/// socket: a client that dies meanwhile ends the wait (`EPIPE`).
+/// Which side reads a stream, which says whose CPU to compare with ours
+/// and how long to wait for a writer that stalls.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// A call's arguments: a stalling client loses the call (`STALL`).
+    Server,
+    /// A call's results: the client waits while the server lives, as it
+    /// waits for a reply.
+    Client,
+}
+
+/// Copies the `len` bytes of a stream out of `bulk` to `dst` as the other
+/// side writes them. `sock` is the channel's socket: a writer that dies
+/// meanwhile ends the wait (`EPIPE`).
 ///
 /// # Safety
 /// `dst` must be writable for `len` bytes.
-pub unsafe fn stream_out(bulk: &Bulk, region: &Region, sock: libc::c_int, dst: *mut u8, len: usize) -> Result<()> {
+pub unsafe fn stream_out(bulk: &Bulk, region: &Region, sock: libc::c_int, reader: Reader, dst: *mut u8, len: usize) -> Result<()> {
     let (map, cap) = bulk.as_ref().ok_or(Errno(libc::EPROTO))?;
     if len > *cap {
         return Err(Errno(libc::EPROTO));
     }
+    let writer_cpu = match reader {
+        Reader::Server => region.client_cpu(),
+        Reader::Client => region.server_cpu(),
+    };
     let cpu = spin::current_cpu();
     let mut done = 0;
     let mut progressed = Instant::now();
@@ -157,16 +176,16 @@ pub unsafe fn stream_out(bulk: &Bulk, region: &Region, sock: libc::c_int, dst: *
         let now_ready = ready();
         if now_ready > done {
             // SAFETY: done < now_ready <= len <= cap: in the mapping (sealed
-            // against shrinking) and in dst. The client may still write
+            // against shrinking) and in dst. The writer may still write
             // what we copy; only our copy is used.
             unsafe { std::ptr::copy_nonoverlapping(map.ptr().add(done), dst.add(done), now_ready - done) };
             done = now_ready;
             progressed = Instant::now();
             continue;
         }
-        // Nothing new. A client on another CPU is writing: wait briefly
+        // Nothing new. A writer on another CPU is writing: wait briefly
         // by spinning; otherwise (or then) sleep until it says more.
-        if region.client_cpu().load(Ordering::Relaxed) != cpu {
+        if writer_cpu.load(Ordering::Relaxed) != cpu {
             let until = Instant::now() + Duration::from_micros(20);
             while ready() <= done && Instant::now() < until {
                 std::hint::spin_loop();
@@ -178,6 +197,7 @@ pub unsafe fn stream_out(bulk: &Bulk, region: &Region, sock: libc::c_int, dst: *
         let word = region.bulk_progress().load(Ordering::SeqCst);
         region.bulk_waiting().store(1, Ordering::SeqCst);
         if ready() <= done {
+            // (EINTR from a signal handler: look again, and wait on.)
             let _ = sys::futex_wait(region.bulk_progress(), word, Duration::from_millis(10));
         }
         region.bulk_waiting().store(0, Ordering::SeqCst);
@@ -185,7 +205,7 @@ pub unsafe fn stream_out(bulk: &Bulk, region: &Region, sock: libc::c_int, dst: *
             if sys::peer_gone(sock) {
                 return Err(Errno(libc::EPIPE));
             }
-            if progressed.elapsed() > STALL {
+            if reader == Reader::Server && progressed.elapsed() > STALL {
                 return Err(Errno(libc::EPROTO));
             }
         }

@@ -317,6 +317,9 @@ pub enum ResultData {
     Region(ClientChannel),
     /// In the server's bulk buffer of this channel.
     Bulk(ClientChannel),
+    /// Being written to the server's bulk buffer of this channel
+    /// (`serve::stream_results`); `whole` once we have copied it all.
+    Streamed { ch: ClientChannel, whole: bool },
     Memfd(Fd),
 }
 
@@ -605,7 +608,11 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
             return Step::Done(Err(refused(ch, Errno(wire::peer_errno(errno)))));
         }
         if size > wire::REPLY_CAP {
-            return Step::Done(Err(Errno(libc::EPROTO)));
+            // Streamed in the server's bulk buffer, which we have.
+            if !bulk::holds(&ch.reply_bulk, size) {
+                return Step::Done(Err(Errno(libc::EPROTO)));
+            }
+            return Step::Done(Ok(Results { data: ResultData::Streamed { ch, whole: false }, size, fds }));
         }
         return Step::Done(Ok(Results { data: ResultData::Region(ch), size, fds }));
     }
@@ -754,8 +761,12 @@ impl Results {
     /// Ends the call: the channel goes back to this thread's cache.
     #[inline(always)] // once per call (PERFORMANCE.md, "Fewer instructions")
     pub fn finish(self) {
-        if let ResultData::Region(ch) | ResultData::Bulk(ch) = self.data {
-            put_channel(ch);
+        match self.data {
+            ResultData::Region(ch) | ResultData::Bulk(ch) | ResultData::Streamed { ch, whole: true } => put_channel(ch),
+            // Results left half-read (no room for them, the server died, no
+            // `door_arg_t`): the server may still be writing them, sharing
+            // the words a next call would use. The channel is given up.
+            ResultData::Streamed { whole: false, .. } | ResultData::Memfd(_) => {}
         }
     }
 }
@@ -766,8 +777,8 @@ impl Results {
     /// # Safety
     /// `dst` must be writable for `self.size` bytes.
     #[inline(always)] // once per call (PERFORMANCE.md, "Fewer instructions")
-    pub unsafe fn copy_data(&self, dst: *mut u8) -> Result<()> {
-        match &self.data {
+    pub unsafe fn copy_data(&mut self, dst: *mut u8) -> Result<()> {
+        match &mut self.data {
             ResultData::Region(ch) => {
                 // SAFETY: size <= REPLY_CAP was checked, so the source is in
                 // the region; dst is writable per the caller.
@@ -778,6 +789,20 @@ impl Results {
             ResultData::Memfd(fd) => unsafe { sys::pread_exact(fd, dst, self.size, 0) },
             // SAFETY: as above; copy_out checks size against the buffer.
             ResultData::Bulk(ch) => unsafe { bulk::copy_out(&ch.reply_bulk, dst, self.size) },
+            ResultData::Streamed { ch, whole } => {
+                // SAFETY: as above; stream_out checks size against the buffer.
+                match unsafe { bulk::stream_out(&ch.reply_bulk, &ch.region, ch.sock.raw(), bulk::Reader::Client, dst, self.size) } {
+                    Ok(()) => {
+                        *whole = true;
+                        Ok(())
+                    }
+                    // The server died with the results half-written: the
+                    // call was cut short, as illumos says of a server that
+                    // dies during a call.
+                    Err(Errno(libc::EPIPE)) => Err(Errno(libc::EINTR)),
+                    Err(e) => Err(e),
+                }
+            }
         }
     }
 }

@@ -876,7 +876,7 @@ fn copy_arguments(rec: &mut ServerThread, channel: &Channel, size: usize, source
         Source::Streamed => {
             let bulk = channel.bulk.lock().unwrap_or_else(|p| p.into_inner());
             // SAFETY: dst, the argument buffer, holds at least size bytes.
-            unsafe { bulk::stream_out(&bulk, &channel.region, channel.sock.raw(), dst, size)? }
+            unsafe { bulk::stream_out(&bulk, &channel.region, channel.sock.raw(), bulk::Reader::Server, dst, size)? }
             // For the client's choice of way (`shared_cpu.rs`).
             channel.region.arg_taken_ns().store(sys::monotonic_ns(), Ordering::Relaxed);
         }
@@ -1000,11 +1000,16 @@ pub fn fail_current(errno: c_int) {
 }
 
 /// Results without descriptors that fit the reply area go in the region;
-/// the rest go on the socket (descriptors, a memfd for large data). Either
-/// way the client is woken through the region.
+/// larger ones, once the client has our bulk buffer, are announced in the
+/// region with their data in that buffer (`stream_results`); the rest go
+/// on the socket (descriptors, a new bulk buffer, a memfd for data beyond
+/// `BULK_MAX`). Either way the client is woken through the region.
 #[inline(always)] // once per call (PERFORMANCE.md, "Fewer instructions")
 fn send_results(channel: &Channel, seq: u64, bytes: &[u8], descs: &[door_desc_t]) -> Result<()> {
     let fits = bytes.len() <= wire::REPLY_CAP;
+    if !fits && descs.is_empty() && stream_results(channel, seq, bytes) {
+        return Ok(());
+    }
     if fits && descs.is_empty() {
         // Nothing here can leak into a dead client's channel, so the socket
         // is not asked whether the client lives (a system call per call):
@@ -1037,4 +1042,31 @@ fn send_results(channel: &Channel, seq: u64, bytes: &[u8], descs: &[door_desc_t]
     let sent = descriptors::send_message(channel.sock.raw(), m, &descs, data_fd.as_ref());
     channel.region.notify_client();
     sent
+}
+
+/// Large results toward a client that already has our bulk buffer (sent
+/// with an earlier reply: a client that could not take it gave up the
+/// channel): the reply goes in the region, with no socket message, and the
+/// data in the buffer. A client on another CPU is told first and copies
+/// each piece out while we write the next, as the server does with a
+/// streamed call; one on ours could not copy before we stop, so the data
+/// is written first. False when the buffer is missing or too small.
+fn stream_results(channel: &Channel, seq: u64, bytes: &[u8]) -> bool {
+    let bulk = channel.reply_bulk.lock().unwrap_or_else(|p| p.into_inner());
+    if !bulk::holds(&bulk, bytes.len()) {
+        return false;
+    }
+    let r = &channel.region;
+    if r.client_cpu().load(Ordering::Relaxed) != crate::spin::current_cpu() {
+        // Zeroed before the reply publishes it (its release store).
+        r.bulk_ready().store(0, Ordering::Relaxed);
+        r.post_reply(seq, 0, bytes.len());
+        // (Cannot fail: the buffer holds the bytes, checked above.)
+        let _ = bulk::stream_in(&bulk, bytes, r);
+    } else {
+        let _ = bulk::copy_in(&bulk, bytes);
+        r.bulk_ready().store(bytes.len() as u64, Ordering::Relaxed);
+        r.post_reply(seq, 0, bytes.len());
+    }
+    true
 }

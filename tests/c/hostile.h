@@ -296,8 +296,10 @@ static pid_t server_pid, good_pid;
  *  'h' holds: copies the arguments, waits (at most 20 s) until the offender
  *      has scribbled `scribbles` times on shared memory, and answers "S" if
  *      its arguments are still what they were, else "C";
- *  'b' answers with 70000 bytes (more than the region holds, so the reply
- *      goes on the socket with the bulk buffer).
+ *  'b' answers with 70000 bytes 'B' (more than the region holds: the first
+ *      such reply goes on the socket with the server's bulk buffer, later
+ *      ones are announced in the region, their data in that buffer);
+ *  'f' answers "F" with a descriptor (DOOR_RELEASE), so on the socket.
  */
 static void hostile_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
 {
@@ -336,6 +338,13 @@ static void hostile_proc(void *cookie, char *argp, size_t size, door_desc_t *dp,
 		static char big[70000];
 		memset(big, 'B', sizeof big);
 		door_return(big, sizeof big, NULL, 0);
+		break;
+	}
+	case 'f': {
+		door_desc_t d = { .d_attributes = DOOR_DESCRIPTOR | DOOR_RELEASE };
+		d.d_data.d_desc.d_descriptor = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		CHECK(d.d_data.d_desc.d_descriptor >= 0);
+		door_return("F", 1, &d, 1);
 		break;
 	}
 	default:

@@ -320,15 +320,16 @@ int main(void)
 		after("a call's descriptors, the call late");
 	}
 
-	/* A client that never reads its replies: the server never waits for
-	 * it to make room, and closes its channel once there is none. */
+	/* A client that never reads its replies (each carries a descriptor,
+	 * so each goes on the socket): the server never waits for it to make
+	 * room, and closes its channel once there is none. */
 	{
 		struct rchan c;
 		fresh(&c);
 		int closed = 0;
 		for (uint64_t seq = 1; seq < 20000 && !closed; seq++) {
 			uint32_t word = atomic_fetch_or(word32(&c, R_REP_WORD), R_REP_ARMED) | R_REP_ARMED;
-			c.region[R_REQUEST] = 'b';
+			c.region[R_REQUEST] = 'f';
 			atomic_store(word32(&c, R_REQ_VIA), 0);
 			atomic_store(word64(&c, R_STATE), seq << 2 | 1);
 			struct wmsg m = wmsg(K_CALL, seq);
@@ -347,6 +348,37 @@ int main(void)
 		expect_closed(c.sock, 20, "replies never read");
 		close_channel(&c);
 		after("replies never read");
+	}
+
+	/* Large replies announced in the region, their data in the server's
+	 * bulk buffer (after the first, which brings the buffer on the
+	 * socket), to a client that never maps the buffer and never reads:
+	 * each is announced with its size and written whole, and the server,
+	 * which waits for no reader, answers every call. */
+	{
+		struct rchan c;
+		fresh(&c);
+		for (uint64_t seq = 1; seq <= 200; seq++) {
+			c.region[R_REQUEST] = 'b';
+			raw_call(&c, seq, 1, 0, NULL, 0, 0);
+			if (seq == 1) {
+				int fd = -1;
+				struct wmsg r;
+				CHECK(raw_recv(c.sock, &r, sizeof r, &fd, 1, NULL, 10) == (ssize_t)sizeof r);
+				CHECK(r.kind == K_REPLY && r.a == 70000 && fd >= 0);
+				close(fd);
+				continue;
+			}
+			uint64_t size = 0;
+			CHECK(region_answer(&c, seq, &size, 10) == 0 && size == 70000);
+			double end = now_seconds() + 10;
+			while (atomic_load(word64(&c, R_BULK_READY)) != 70000 && now_seconds() < end)
+				usleep(100); /* polling with a deadline */
+			CHECK(atomic_load(word64(&c, R_BULK_READY)) == 70000);
+		}
+		expect_open(c.sock, "large replies never read");
+		close_channel(&c);
+		after("large replies never read");
 	}
 
 	/* The procedure's arguments cannot change under it: the offender

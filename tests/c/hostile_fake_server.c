@@ -4,8 +4,9 @@
  * then answers the client's Hello and calls with malformed replies: a bad
  * answer to Hello, sizes beyond the reply area, errno values out of range,
  * a data memfd far smaller than claimed or unsealed, an unsealed bulk
- * buffer, descriptor counts that do not match, thousands of descriptors,
- * garbage. Each call fails with an error (never a crash or a hang), every
+ * buffer, results announced in the region for the bulk buffer with a wild
+ * progress count, beyond the buffer, or cut off by a hang-up, descriptor
+ * counts that do not match, thousands of descriptors, garbage. Each call fails with an error (never a crash or a hang), every
  * descriptor the fake sent is closed in the client (the client's count of
  * open descriptors comes back to what it was), and afterwards a proper
  * reply still gives the right bytes. */
@@ -25,7 +26,17 @@ enum scenario {
 	S_THOUSANDS,       /* 5 batches of 253 descriptors */
 	S_GARBAGE,         /* garbage on the channel */
 	S_HANGUP,          /* the channel closed mid-call */
+	S_BULK_GOOD,       /* a proper reply in a new 1 MiB bulk buffer: "fine" */
+	S_STREAM_WILD,     /* 200,000 bytes in the bulk buffer, progress 2^64 - 1 */
+	S_STREAM_BEYOND,   /* 2 MiB announced for the 1 MiB bulk buffer */
+	S_STREAM_HANGUP,   /* 200,000 bytes announced, 1000 written, hang-up */
 };
+
+/* The results each scenario that succeeds gives: "fine", then zeros. */
+static size_t results_of(int s)
+{
+	return s == S_STREAM_WILD ? 200000 : 4;
+}
 
 static _Atomic int *next_scenario;
 
@@ -70,6 +81,21 @@ static void answer(int s, int ch, char *region, uint64_t seq)
 		send_fake(ch, r, fds, 1);
 		close(fds[0]);
 		post(region, 0, 0, 0);
+		break;
+	case S_BULK_GOOD:
+		fds[0] = region_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW);
+		CHECK(pwrite(fds[0], "fine", 4, 0) == 4);
+		r.a = 4;
+		r.e = F_DATA_BULK | F_NEW_BULK;
+		send_fake(ch, r, fds, 1);
+		close(fds[0]);
+		post(region, 0, 0, 0);
+		break;
+	case S_STREAM_WILD:
+	case S_STREAM_BEYOND:
+	case S_STREAM_HANGUP:
+		atomic_store((_Atomic uint64_t *)(region + R_BULK_READY), s == S_STREAM_HANGUP ? 1000 : UINT64_MAX);
+		post(region, seq, 0, s == S_STREAM_BEYOND ? 2 << 20 : 200000);
 		break;
 	case S_BULK_UNSEALED:
 	case S_BULK_BEYOND:
@@ -209,6 +235,10 @@ static void fake_server(void *arg)
 			continue;
 		}
 		answer(s, ch, region, m.seq);
+		if (s == S_STREAM_HANGUP) {
+			close(ch);
+			ch = -1;
+		}
 	}
 }
 
@@ -220,7 +250,9 @@ static int call_as(int d, int s)
 	door_arg_t a = { "x", 1, NULL, 0, res, sizeof res };
 	if (door_call(d, &a) == -1)
 		return errno;
-	CHECK(a.data_size == 4 && memcmp(a.data_ptr, "fine", 4) == 0);
+	CHECK(a.data_size == results_of(s) && memcmp(a.data_ptr, "fine", 4) == 0);
+	for (size_t i = 4; i < a.data_size; i++)
+		CHECK(a.data_ptr[i] == 0);
 	if (a.rbuf != res)
 		munmap(a.rbuf, a.rsize);
 	return 0;
@@ -257,6 +289,11 @@ int main(void)
 		{ S_THOUSANDS, EPROTO },
 		{ S_GARBAGE, EPROTO },
 		{ S_HANGUP, 0 },
+		{ S_BULK_GOOD, 0 },
+		{ S_STREAM_WILD, 0 },
+		{ S_STREAM_BEYOND, EPROTO },
+		{ S_BULK_GOOD, 0 },
+		{ S_STREAM_HANGUP, EINTR },
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		int s = want[i].scenario;

@@ -1,0 +1,210 @@
+/* Large results through the server's bulk buffer
+ * (door-compat/src/serve.rs, stream_results): once the client has that
+ * buffer (it comes with the first large reply on a channel), results
+ * larger than the region's reply area are announced in the region and
+ * their data written to the buffer, piece by piece after the announcement
+ * toward a client on another CPU (which copies each piece out meanwhile),
+ * whole before it toward a client on the server's CPU. With the two
+ * processes pinned to different CPUs, then to one CPU, then free:
+ * - results of 70,000 bytes, 1 MiB + 3, 5 MiB + 1 and 20 MiB arrive exact,
+ *   call after call, into rbuf and into a fresh mapping (each call's
+ *   pattern differs, so bytes left from an earlier call would show); the
+ *   fresh mapping is page-rounded, with zeros after the data;
+ * - a server that dies half-way through writing 20 MiB of results (the
+ *   second half of its results cannot be read, and the fault kills it):
+ *   the call ends with EINTR and never hangs; the fresh mapping it would
+ *   have returned is gone. */
+#include "door_test.h"
+
+#include <sched.h>
+
+#define MIB (1L << 20)
+#define BIG (20 * MIB)
+
+static char path[512];
+static char *dir;
+
+/* Byte `i` of call `salt`'s results. */
+static unsigned char pattern(size_t i, uint32_t salt)
+{
+	return (unsigned char)(i * 11 + i / 4091 + salt * 37);
+}
+
+struct ask {
+	char op;       /* 'r' results; 'k' results, and the process dies meanwhile */
+	uint32_t salt;
+	uint64_t size;
+};
+
+/* A fault in the library's copy of the results kills the process, as if
+ * it had been killed at that very moment (without a core dump). */
+static void die(int sig)
+{
+	(void)sig;
+	raise(SIGKILL);
+}
+
+static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
+{
+	(void)cookie; (void)dp; (void)n;
+	static unsigned char *out;
+	struct ask a;
+	if (size != sizeof a) {
+		door_return(NULL, 0, NULL, 0);
+		return;
+	}
+	memcpy(&a, argp, sizeof a);
+	if (out == NULL)
+		CHECK((out = malloc(BIG)) != NULL);
+	CHECK(a.size <= BIG);
+	for (size_t i = 0; i < a.size; i++)
+		out[i] = pattern(i, a.salt);
+	if (a.op == 'k') {
+		/* The second half of the results cannot be read: the server dies
+		 * when its copy of them gets there, half-way. */
+		static unsigned char *half_bad;
+		if (half_bad == NULL) {
+			half_bad = mmap(NULL, BIG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			CHECK(half_bad != MAP_FAILED);
+		}
+		memcpy(half_bad, out, BIG / 2);
+		CHECK_OK(mprotect(half_bad + BIG / 2, BIG / 2, PROT_NONE));
+		struct sigaction sa = { .sa_handler = die };
+		CHECK_OK(sigaction(SIGSEGV, &sa, NULL));
+		door_return((char *)half_bad, a.size, NULL, 0);
+	}
+	door_return((char *)out, a.size, NULL, 0);
+}
+
+/* Pins this process (and the threads it makes after) to `cpu`, or frees
+ * it to every CPU in `all` when cpu is -1. */
+static void pin(int cpu, const cpu_set_t *all)
+{
+	cpu_set_t m;
+	if (cpu < 0) {
+		m = *all;
+	} else {
+		CPU_ZERO(&m);
+		CPU_SET(cpu, &m);
+	}
+	CHECK_OK(sched_setaffinity(0, sizeof m, &m));
+}
+
+struct server {
+	int cpu;
+	const cpu_set_t *all;
+	struct gate *ready;
+};
+
+static void server_main(void *arg)
+{
+	struct server *s = arg;
+	pin(s->cpu, s->all);
+	serve_attached(&(struct attached){ path, server_proc, s->ready });
+}
+
+/* A new server, with its door at a path of its own. */
+static pid_t start_server(int cpu, const cpu_set_t *all)
+{
+	static int servers;
+	snprintf(path, sizeof path, "%s/door%d", dir, servers++);
+	struct gate ready;
+	gate_init(&ready);
+	pid_t pid = spawn_tied(server_main, &(struct server){ cpu, all, &ready });
+	gate_wait_within(&ready, 20);
+	gate_close(&ready);
+	return pid;
+}
+
+/* One call for `size` bytes of results with salt `salt`, into `rbuf` of
+ * `rsize` bytes; checks them. */
+static void expect_results(int fd, uint64_t size, uint32_t salt, char *rbuf, size_t rsize)
+{
+	struct ask q = { 'r', salt, size };
+	door_arg_t a = { (char *)&q, sizeof q, NULL, 0, rbuf, rsize };
+	CHECK_OK(door_call(fd, &a));
+	CHECK(a.data_size == size && a.desc_num == 0);
+	const unsigned char *got = (const unsigned char *)a.data_ptr;
+	for (size_t i = 0; i < size; i++)
+		if (got[i] != pattern(i, salt))
+			fail_at(__FILE__, __LINE__, "results exact", 0);
+	if (size <= rsize) {
+		CHECK(a.rbuf == rbuf && a.rsize == rsize && a.data_ptr == rbuf);
+		return;
+	}
+	long page = sysconf(_SC_PAGESIZE);
+	CHECK(a.rbuf != rbuf && a.data_ptr == a.rbuf);
+	CHECK(a.rsize == (size + (size_t)page - 1) / (size_t)page * (size_t)page);
+	for (size_t i = size; i < a.rsize; i++)
+		CHECK(a.rbuf[i] == 0);
+	CHECK_OK(munmap(a.rbuf, a.rsize));
+}
+
+/* Every size, into rbuf and into fresh mappings, `rounds` times. */
+static void sizes_exact(int client_cpu, int server_cpu, const cpu_set_t *all, const char *how)
+{
+	pin(client_cpu, all);
+	pid_t s = start_server(server_cpu, all);
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	static char rbuf[BIG];
+	static const uint64_t sizes[] = { 70000, MIB + 3, 5 * MIB + 1, BIG };
+	uint32_t salt = 1;
+	for (int round = 0; round < 4; round++)
+		for (unsigned i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+			expect_results(fd, sizes[i], salt++, rbuf, sizeof rbuf);
+			expect_results(fd, sizes[i], salt++, rbuf, 64);
+		}
+	close(fd);
+	kill(s, SIGKILL);
+	CHECK(waitpid(s, NULL, 0) == s);
+	printf("     | %s: exact\n", how);
+}
+
+/* A server that dies half-way through writing 20 MiB of results, which
+ * would go to a fresh mapping. */
+static void server_dies(int client_cpu, int server_cpu, const cpu_set_t *all)
+{
+	pin(client_cpu, all);
+	pid_t s = start_server(server_cpu, all);
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	static char rbuf[64];
+	/* The first large reply brings the server's bulk buffer. */
+	expect_results(fd, BIG, 7, rbuf, sizeof rbuf);
+	long before = proc_status_kib("VmSize");
+	struct ask q = { 'k', 8, BIG };
+	door_arg_t a = { (char *)&q, sizeof q, NULL, 0, rbuf, sizeof rbuf };
+	CHECK_ERR(door_call(fd, &a), EINTR);
+	CHECK(a.rbuf == rbuf && a.rsize == sizeof rbuf);
+	/* No 20 MiB left mapped (allowing for the allocator's own growth). */
+	CHECK(proc_status_kib("VmSize") < before + 4096);
+	close(fd);
+	CHECK(waitpid(s, NULL, 0) == s);
+}
+
+int main(void)
+{
+	test_name = "stream_results";
+	watchdog(240);
+	dir = test_dir();
+	cpu_set_t all;
+	CHECK_OK(sched_getaffinity(0, sizeof all, &all));
+	int first = -1, second = -1;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &all)) {
+			if (first < 0)
+				first = c;
+			else if (second < 0)
+				second = c;
+		}
+	if (second >= 0) {
+		sizes_exact(first, second, &all, "different CPUs");
+		for (int i = 0; i < 3; i++)
+			server_dies(first, second, &all);
+	}
+	sizes_exact(first, first, &all, "one CPU");
+	server_dies(first, first, &all);
+	sizes_exact(-1, -1, &all, "free");
+	PASS();
+}
