@@ -25,7 +25,7 @@ pub fn place(arg: &mut door_arg_t, results: &mut Results) -> Result<()> {
         (arg.rbuf.cast::<u8>(), None)
     } else {
         let len = sys::round_up(need, sys::page_size()).ok_or(Errno(libc::EOVERFLOW))?;
-        let p = sys::map_anonymous(len).map_err(|_| Errno(libc::EOVERFLOW))?;
+        let p = sys::map_results(len).map_err(|_| Errno(libc::EOVERFLOW))?;
         (p, Some(len))
     };
     // SAFETY: dst is the caller's rbuf with need <= rsize bytes, or our new

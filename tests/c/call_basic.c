@@ -122,13 +122,16 @@ static void client(void *arg)
 		}
 	}
 
-	/* A large overflow (made of huge pages where the system gives them):
-	 * still exactly the page-rounded size, zero past the data, and
-	 * munmap(rbuf, rsize) takes back all the call mapped, nothing around
-	 * it left behind. The first call grows the server's bulk buffer and
-	 * our mapping of it; the second is measured. */
-	for (int round = 0; round < 2; round++) {
-		want = (5u << 20) + 12345;
+	/* Large overflows (made of huge pages where the system gives them,
+	 * a last one trimmed to the results: 5 MiB + 12345 bytes ends 1 MiB
+	 * into one, 700 KiB + 5 is all in one; 2 MiB + 100 KiB ends in small
+	 * pages): still exactly the page-rounded size, zero past the data,
+	 * and munmap(rbuf, rsize) takes back all the call mapped, nothing
+	 * around it left behind. The first call of each grows the server's
+	 * bulk buffer and our mapping of it; the second is measured. */
+	static const size_t overflows[] = { (5u << 20) + 12345, (700u << 10) + 5, (2u << 20) + (100u << 10) };
+	for (int round = 0; round < 6; round++) {
+		want = overflows[round / 2];
 		memcpy(req + 1, &want, sizeof want);
 		long before = vm_size_kb();
 		a = (door_arg_t){ req, sizeof req, NULL, 0, rbuf, sizeof rbuf };
@@ -141,7 +144,7 @@ static void client(void *arg)
 		for (size_t i = want; i < a.rsize; i++)
 			CHECK(a.rbuf[i] == 0);
 		CHECK_OK(munmap(a.rbuf, a.rsize));
-		if (round == 1)
+		if (round % 2 == 1)
 			CHECK(vm_size_kb() == before);
 	}
 
