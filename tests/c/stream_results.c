@@ -10,6 +10,11 @@
  *   call after call, into rbuf and into a fresh mapping (each call's
  *   pattern differs, so bytes left from an earlier call would show); the
  *   fresh mapping is page-rounded, with zeros after the data;
+ * - across CPUs, where the client has the reply before the data, a server
+ *   that stalls half-way through 20 MiB of results and meanwhile sends
+ *   the client five signals, caught by a handler without SA_RESTART: the
+ *   call goes on and completes exact (a caught signal ends only a wait
+ *   for the reply, not the copy of results that came);
  * - a server that dies half-way through writing 20 MiB of results (the
  *   second half of its results cannot be read, and the fault kills it):
  *   the call ends with EINTR and never hangs; the fresh mapping it would
@@ -31,10 +36,15 @@ static unsigned char pattern(size_t i, uint32_t salt)
 }
 
 struct ask {
-	char op;       /* 'r' results; 'k' results, and the process dies meanwhile */
+	char op;       /* 'r' results; 'k' the process dies half-way through
+	                * them; 's' it stalls half-way and signals the client */
 	uint32_t salt;
 	uint64_t size;
 };
+
+/* Results whose second half cannot be read until the fault handler
+ * allows it. */
+static unsigned char *half_bad;
 
 /* A fault in the library's copy of the results kills the process, as if
  * it had been killed at that very moment (without a core dump). */
@@ -42,6 +52,23 @@ static void die(int sig)
 {
 	(void)sig;
 	raise(SIGKILL);
+}
+
+#define STALL_SIGNALS 5
+
+/* A fault in the library's copy of the results stalls it: the client,
+ * which already has the reply and waits for the rest, is sent a signal
+ * every 10 ms, five times; then the copy goes on. (kill, nanosleep and
+ * mprotect are system calls; nothing here touches the interrupted copy's
+ * state.) */
+static void stall(int sig)
+{
+	(void)sig;
+	for (int i = 0; i < STALL_SIGNALS; i++) {
+		kill(getppid(), SIGUSR1);
+		usleep(10000);
+	}
+	mprotect(half_bad + BIG / 2, BIG / 2, PROT_READ | PROT_WRITE);
 }
 
 static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
@@ -59,17 +86,17 @@ static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, 
 	CHECK(a.size <= BIG);
 	for (size_t i = 0; i < a.size; i++)
 		out[i] = pattern(i, a.salt);
-	if (a.op == 'k') {
-		/* The second half of the results cannot be read: the server dies
-		 * when its copy of them gets there, half-way. */
-		static unsigned char *half_bad;
+	if (a.op == 'k' || a.op == 's') {
+		/* The second half of the results cannot be read: the server's
+		 * copy of them faults half-way. */
 		if (half_bad == NULL) {
 			half_bad = mmap(NULL, BIG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			CHECK(half_bad != MAP_FAILED);
 		}
-		memcpy(half_bad, out, BIG / 2);
+		CHECK(a.size == BIG);
+		memcpy(half_bad, out, BIG);
 		CHECK_OK(mprotect(half_bad + BIG / 2, BIG / 2, PROT_NONE));
-		struct sigaction sa = { .sa_handler = die };
+		struct sigaction sa = { .sa_handler = a.op == 'k' ? die : stall };
 		CHECK_OK(sigaction(SIGSEGV, &sa, NULL));
 		door_return((char *)half_bad, a.size, NULL, 0);
 	}
@@ -183,6 +210,44 @@ static void server_dies(int client_cpu, int server_cpu, const cpu_set_t *all)
 	CHECK(waitpid(s, NULL, 0) == s);
 }
 
+static volatile sig_atomic_t signals_caught;
+
+static void caught(int sig)
+{
+	(void)sig;
+	signals_caught++;
+}
+
+/* A server that stalls half-way through writing 20 MiB of results toward
+ * a client on another CPU, which has the reply by then and waits for the
+ * rest: the signals it catches meanwhile (a handler without SA_RESTART)
+ * do not end the call, which then completes exact. */
+static void signals_mid_results(int client_cpu, int server_cpu, const cpu_set_t *all)
+{
+	pin(client_cpu, all);
+	struct sigaction sa = { .sa_handler = caught }, old;
+	CHECK_OK(sigaction(SIGUSR1, &sa, &old));
+	pid_t s = start_server(server_cpu, all);
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	static char rbuf[64];
+	expect_results(fd, BIG, 9, rbuf, sizeof rbuf); /* brings the bulk buffer */
+	signals_caught = 0;
+	struct ask q = { 's', 10, BIG };
+	door_arg_t a = { (char *)&q, sizeof q, NULL, 0, rbuf, sizeof rbuf };
+	CHECK_OK(door_call(fd, &a));
+	CHECK(signals_caught == STALL_SIGNALS);
+	CHECK(a.data_size == BIG && a.rbuf != rbuf);
+	for (size_t i = 0; i < BIG; i++)
+		if ((unsigned char)a.data_ptr[i] != pattern(i, 10))
+			fail_at(__FILE__, __LINE__, "results exact", 0);
+	CHECK_OK(munmap(a.rbuf, a.rsize));
+	close(fd);
+	kill(s, SIGKILL);
+	CHECK(waitpid(s, NULL, 0) == s);
+	CHECK_OK(sigaction(SIGUSR1, &old, NULL));
+}
+
 int main(void)
 {
 	test_name = "stream_results";
@@ -198,13 +263,22 @@ int main(void)
 			else if (second < 0)
 				second = c;
 		}
+	/* The server's faults mid-copy need a copy that resumes where it
+	 * faulted once the handler returns. Under valgrind (memcheck 3.19) it
+	 * does not: a program that copies 1 MiB in 128 KiB memcpys from a
+	 * buffer whose second half a SIGSEGV handler makes readable ends with
+	 * 32 bytes wrong there, none natively. */
+	int faults = getenv("LIBDOOR_TEST_VALGRIND") == NULL;
 	if (second >= 0) {
 		sizes_exact(first, second, &all, "different CPUs");
-		for (int i = 0; i < 3; i++)
+		for (int i = 0; faults && i < 3; i++)
 			server_dies(first, second, &all);
+		if (faults)
+			signals_mid_results(first, second, &all);
 	}
 	sizes_exact(first, first, &all, "one CPU");
-	server_dies(first, first, &all);
+	if (faults)
+		server_dies(first, first, &all);
 	sizes_exact(-1, -1, &all, "free");
 	PASS();
 }
