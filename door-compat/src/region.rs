@@ -14,7 +14,9 @@
 //! let a server thread that *lingers* on the channel after a call take the
 //! client's next call without any socket message; a client sleeping for
 //! its reply is woken the same way, on `rep_word`, when results (or an
-//! error) are in the reply area or a reply was sent on the socket.
+//! error) are in the reply area, are announced with a size beyond it (their
+//! data in the server's bulk buffer, streamed: `serve::stream_results`), or
+//! a reply was sent on the socket.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -232,7 +234,8 @@ impl Region {
         }
     }
 
-    /// Puts a reply of `size` bytes already in the reply area (or an errno)
+    /// Puts a reply of `size` bytes already in the reply area (or in, or
+    /// on their way to, the server's bulk buffer when larger; or an errno)
     /// in place for call `seq`, then wakes the client.
     #[inline(always)] // once per call (PERFORMANCE.md, "Fewer instructions")
     pub fn post_reply(&self, seq: u64, errno: i32, size: usize) {
