@@ -149,7 +149,8 @@ pub enum Reader {
     /// A call's arguments: a stalling client loses the call (`STALL`).
     Server,
     /// A call's results: the client waits while the server lives, as it
-    /// waits for a reply.
+    /// waits for a reply, and a signal caught while it sleeps ends the
+    /// call (`EINTR`).
     Client,
 }
 
@@ -196,11 +197,15 @@ pub unsafe fn stream_out(bulk: &Bulk, region: &Region, sock: libc::c_int, reader
         }
         let word = region.bulk_progress().load(Ordering::SeqCst);
         region.bulk_waiting().store(1, Ordering::SeqCst);
-        if ready() <= done {
-            // (EINTR from a signal handler: look again, and wait on.)
-            let _ = sys::futex_wait(region.bulk_progress(), word, Duration::from_millis(10));
-        }
+        let slept = if ready() <= done { sys::futex_wait(region.bulk_progress(), word, Duration::from_millis(10)) } else { Ok(()) };
         region.bulk_waiting().store(0, Ordering::SeqCst);
+        // A signal handler ran while we slept: a client's call ends
+        // (EINTR), as while it waits for the reply, so that a server that
+        // stalls (or never writes what it announced) cannot hold a caller
+        // its signals would free. A server thread looks again and waits on.
+        if reader == Reader::Client && slept == Err(Errno(libc::EINTR)) {
+            return Err(Errno(libc::EINTR));
+        }
         if ready() <= done {
             if sys::peer_gone(sock) {
                 return Err(Errno(libc::EPIPE));

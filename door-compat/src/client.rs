@@ -798,7 +798,8 @@ impl Results {
                     }
                     // The server died with the results half-written: the
                     // call was cut short, as illumos says of a server that
-                    // dies during a call.
+                    // dies during a call. (A signal caught while we waited
+                    // for the rest gives EINTR too.)
                     Err(Errno(libc::EPIPE)) => Err(Errno(libc::EINTR)),
                     Err(e) => Err(e),
                 }

@@ -5,12 +5,15 @@
  * answer to Hello, sizes beyond the reply area, errno values out of range,
  * a data memfd far smaller than claimed or unsealed, an unsealed bulk
  * buffer, results announced in the region for the bulk buffer with a wild
- * progress count, beyond the buffer, or cut off by a hang-up, descriptor
+ * progress count, beyond the buffer, cut off by a hang-up, or never
+ * written (a signal frees the caller), descriptor
  * counts that do not match, thousands of descriptors, garbage. Each call fails with an error (never a crash or a hang), every
  * descriptor the fake sent is closed in the client (the client's count of
  * open descriptors comes back to what it was), and afterwards a proper
  * reply still gives the right bytes. */
 #include "hostile.h"
+
+#include <sys/time.h>
 
 enum scenario {
 	S_GOOD,            /* a proper reply in the region: the bytes "fine" */
@@ -30,6 +33,7 @@ enum scenario {
 	S_STREAM_WILD,     /* 200,000 bytes in the bulk buffer, progress 2^64 - 1 */
 	S_STREAM_BEYOND,   /* 2 MiB announced for the 1 MiB bulk buffer */
 	S_STREAM_HANGUP,   /* 200,000 bytes announced, 1000 written, hang-up */
+	S_STREAM_SILENT,   /* 200,000 bytes announced, 1000 written, then nothing */
 };
 
 /* The results each scenario that succeeds gives: "fine", then zeros. */
@@ -94,7 +98,8 @@ static void answer(int s, int ch, char *region, uint64_t seq)
 	case S_STREAM_WILD:
 	case S_STREAM_BEYOND:
 	case S_STREAM_HANGUP:
-		atomic_store((_Atomic uint64_t *)(region + R_BULK_READY), s == S_STREAM_HANGUP ? 1000 : UINT64_MAX);
+	case S_STREAM_SILENT:
+		atomic_store((_Atomic uint64_t *)(region + R_BULK_READY), s == S_STREAM_WILD ? UINT64_MAX : 1000);
 		post(region, seq, 0, s == S_STREAM_BEYOND ? 2 << 20 : 200000);
 		break;
 	case S_BULK_UNSEALED:
@@ -242,6 +247,11 @@ static void fake_server(void *arg)
 	}
 }
 
+static void ignore_signal(int sig)
+{
+	(void)sig;
+}
+
 /* One call under scenario `s`; its errno, or 0 with the results "fine". */
 static int call_as(int d, int s)
 {
@@ -294,6 +304,8 @@ int main(void)
 		{ S_STREAM_BEYOND, EPROTO },
 		{ S_BULK_GOOD, 0 },
 		{ S_STREAM_HANGUP, EINTR },
+		{ S_BULK_GOOD, 0 },
+		{ S_STREAM_SILENT, EINTR },
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		int s = want[i].scenario;
@@ -303,6 +315,18 @@ int main(void)
 			/* A channel the fake drops mid-call: the call fails. */
 			int e = call_as(d, s);
 			CHECK(e == EBADF || e == EINTR);
+		} else if (s == S_STREAM_SILENT) {
+			/* A fake that never writes the rest of what it announced
+			 * holds the caller only until a signal: a timer every 50 ms,
+			 * caught by a handler without SA_RESTART. */
+			struct sigaction sa = { .sa_handler = ignore_signal }, old;
+			CHECK_OK(sigaction(SIGALRM, &sa, &old));
+			struct itimerval every = { { 0, 50000 }, { 0, 50000 } }, off = { { 0, 0 }, { 0, 0 } };
+			CHECK_OK(setitimer(ITIMER_REAL, &every, NULL));
+			int e = call_as(d, s);
+			CHECK_OK(setitimer(ITIMER_REAL, &off, NULL));
+			CHECK_OK(sigaction(SIGALRM, &old, NULL));
+			CHECK(e == EINTR);
 		} else {
 			int e = call_as(d, s);
 			if (e != want[i].err) {
