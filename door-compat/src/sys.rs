@@ -884,7 +884,8 @@ fn map_fresh(len: usize, huge_tail: bool) -> Result<*mut u8> {
         libc::madvise(start.cast(), len, libc::MADV_POPULATE_WRITE);
         // (At a page boundary: the caller's length is whole pages, or
         // its last page stays mapped with it.)
-        let kept = len.div_ceil(page_size()) * page_size();
+        // (len <= span, a multiple of the page size: no overflow.)
+        let kept = round_up(len, page_size()).unwrap_or(span);
         if span > kept {
             libc::munmap(start.add(kept).cast(), span - kept);
         }

@@ -70,6 +70,14 @@ static void raw_call_keep_state(struct rchan *c, uint64_t seq, size_t size, uint
 	(void)raw_send(c->sock, &m, sizeof m, NULL, 0);
 }
 
+/* The region's count of bytes written of a streamed reply, as a probe
+ * for await_value (`c`: the struct rchan; capped at INT_MAX). */
+static int bulk_ready_of(void *c)
+{
+	uint64_t v = atomic_load(word64(c, R_BULK_READY));
+	return v > INT_MAX ? INT_MAX : (int)v;
+}
+
 static long server_peak_kib(void)
 {
 	char p[64], line[256];
@@ -371,10 +379,7 @@ int main(void)
 			}
 			uint64_t size = 0;
 			CHECK(region_answer(&c, seq, &size, 10) == 0 && size == 70000);
-			double end = now_seconds() + 10;
-			while (atomic_load(word64(&c, R_BULK_READY)) != 70000 && now_seconds() < end)
-				usleep(100); /* polling with a deadline */
-			CHECK(atomic_load(word64(&c, R_BULK_READY)) == 70000);
+			await_value(bulk_ready_of, &c, 70000, 10, "the announced reply's bytes written");
 		}
 		expect_open(c.sock, "large replies never read");
 		close_channel(&c);

@@ -86,15 +86,6 @@ static void answer(int s, int ch, char *region, uint64_t seq)
 		close(fds[0]);
 		post(region, 0, 0, 0);
 		break;
-	case S_BULK_GOOD:
-		fds[0] = region_memfd(1 << 20, F_SEAL_SHRINK | F_SEAL_GROW);
-		CHECK(pwrite(fds[0], "fine", 4, 0) == 4);
-		r.a = 4;
-		r.e = F_DATA_BULK | F_NEW_BULK;
-		send_fake(ch, r, fds, 1);
-		close(fds[0]);
-		post(region, 0, 0, 0);
-		break;
 	case S_STREAM_WILD:
 	case S_STREAM_BEYOND:
 	case S_STREAM_HANGUP:
@@ -102,10 +93,13 @@ static void answer(int s, int ch, char *region, uint64_t seq)
 		atomic_store((_Atomic uint64_t *)(region + R_BULK_READY), s == S_STREAM_WILD ? UINT64_MAX : 1000);
 		post(region, seq, 0, s == S_STREAM_BEYOND ? 2 << 20 : 200000);
 		break;
+	case S_BULK_GOOD:
 	case S_BULK_UNSEALED:
 	case S_BULK_BEYOND:
-		fds[0] = region_memfd(1 << 20, s == S_BULK_BEYOND ? F_SEAL_SHRINK | F_SEAL_GROW : 0);
-		r.a = s == S_BULK_BEYOND ? 2 << 20 : 100000;
+		fds[0] = region_memfd(1 << 20, s == S_BULK_UNSEALED ? 0 : F_SEAL_SHRINK | F_SEAL_GROW);
+		if (s == S_BULK_GOOD)
+			CHECK(pwrite(fds[0], "fine", 4, 0) == 4);
+		r.a = s == S_BULK_GOOD ? 4 : s == S_BULK_BEYOND ? 2 << 20 : 100000;
 		r.e = F_DATA_BULK | F_NEW_BULK;
 		send_fake(ch, r, fds, 1);
 		close(fds[0]);

@@ -129,17 +129,22 @@ static void server_main(void *arg)
 	serve_attached(&(struct attached){ path, server_proc, s->ready });
 }
 
-/* A new server, with its door at a path of its own. */
-static pid_t start_server(int cpu, const cpu_set_t *all)
+/* Pins this process to `client_cpu` and starts a new server pinned to
+ * `server_cpu` (-1: free), its door at a path of its own; returns a
+ * descriptor of the door and the server's pid in *server. */
+static int open_new_server(int client_cpu, int server_cpu, const cpu_set_t *all, pid_t *server)
 {
+	pin(client_cpu, all);
 	static int servers;
 	snprintf(path, sizeof path, "%s/door%d", dir, servers++);
 	struct gate ready;
 	gate_init(&ready);
-	pid_t pid = spawn_tied(server_main, &(struct server){ cpu, all, &ready });
+	*server = spawn_tied(server_main, &(struct server){ server_cpu, all, &ready });
 	gate_wait_within(&ready, 20);
 	gate_close(&ready);
-	return pid;
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	return fd;
 }
 
 /* One call for `size` bytes of results with salt `salt`, into `rbuf` of
@@ -166,13 +171,25 @@ static void expect_results(int fd, uint64_t size, uint32_t salt, char *rbuf, siz
 	CHECK_OK(munmap(a.rbuf, a.rsize));
 }
 
-/* Every size, into rbuf and into fresh mappings, `rounds` times. */
+/* A call for 20 MiB of results, which would go to a fresh mapping, that
+ * the server cuts short (op 'k' or 's'): EINTR, rbuf and rsize as they
+ * were, no 20 MiB left mapped (allowing for the allocator's own growth). */
+static void expect_cut_short(int fd, char op, uint32_t salt)
+{
+	static char rbuf[64];
+	long before = proc_status_kib("VmSize");
+	struct ask q = { op, salt, BIG };
+	door_arg_t a = { (char *)&q, sizeof q, NULL, 0, rbuf, sizeof rbuf };
+	CHECK_ERR(door_call(fd, &a), EINTR);
+	CHECK(a.rbuf == rbuf && a.rsize == sizeof rbuf);
+	CHECK(proc_status_kib("VmSize") < before + 4096);
+}
+
+/* Every size, into rbuf and into fresh mappings, four times. */
 static void sizes_exact(int client_cpu, int server_cpu, const cpu_set_t *all, const char *how)
 {
-	pin(client_cpu, all);
-	pid_t s = start_server(server_cpu, all);
-	int fd = open(path, O_RDONLY);
-	CHECK(fd >= 0);
+	pid_t s;
+	int fd = open_new_server(client_cpu, server_cpu, all, &s);
 	static char rbuf[BIG];
 	static const uint64_t sizes[] = { 70000, MIB + 3, 5 * MIB + 1, BIG };
 	uint32_t salt = 1;
@@ -182,8 +199,7 @@ static void sizes_exact(int client_cpu, int server_cpu, const cpu_set_t *all, co
 			expect_results(fd, sizes[i], salt++, rbuf, 64);
 		}
 	close(fd);
-	kill(s, SIGKILL);
-	CHECK(waitpid(s, NULL, 0) == s);
+	kill_and_reap(s);
 	printf("     | %s: exact\n", how);
 }
 
@@ -191,20 +207,12 @@ static void sizes_exact(int client_cpu, int server_cpu, const cpu_set_t *all, co
  * would go to a fresh mapping. */
 static void server_dies(int client_cpu, int server_cpu, const cpu_set_t *all)
 {
-	pin(client_cpu, all);
-	pid_t s = start_server(server_cpu, all);
-	int fd = open(path, O_RDONLY);
-	CHECK(fd >= 0);
+	pid_t s;
+	int fd = open_new_server(client_cpu, server_cpu, all, &s);
 	static char rbuf[64];
 	/* The first large reply brings the server's bulk buffer. */
 	expect_results(fd, BIG, 7, rbuf, sizeof rbuf);
-	long before = proc_status_kib("VmSize");
-	struct ask q = { 'k', 8, BIG };
-	door_arg_t a = { (char *)&q, sizeof q, NULL, 0, rbuf, sizeof rbuf };
-	CHECK_ERR(door_call(fd, &a), EINTR);
-	CHECK(a.rbuf == rbuf && a.rsize == sizeof rbuf);
-	/* No 20 MiB left mapped (allowing for the allocator's own growth). */
-	CHECK(proc_status_kib("VmSize") < before + 4096);
+	expect_cut_short(fd, 'k', 8);
 	close(fd);
 	CHECK(waitpid(s, NULL, 0) == s);
 }
@@ -225,26 +233,18 @@ static void caught(int sig)
  * own, gets its results exact. */
 static void signals_mid_results(int client_cpu, int server_cpu, const cpu_set_t *all)
 {
-	pin(client_cpu, all);
 	struct sigaction sa = { .sa_handler = caught }, old;
 	CHECK_OK(sigaction(SIGUSR1, &sa, &old));
-	pid_t s = start_server(server_cpu, all);
-	int fd = open(path, O_RDONLY);
-	CHECK(fd >= 0);
+	pid_t s;
+	int fd = open_new_server(client_cpu, server_cpu, all, &s);
 	static char rbuf[64];
 	expect_results(fd, BIG, 9, rbuf, sizeof rbuf); /* brings the bulk buffer */
 	signals_caught = 0;
-	long before = proc_status_kib("VmSize");
-	struct ask q = { 's', 10, BIG };
-	door_arg_t a = { (char *)&q, sizeof q, NULL, 0, rbuf, sizeof rbuf };
-	CHECK_ERR(door_call(fd, &a), EINTR);
+	expect_cut_short(fd, 's', 10);
 	CHECK(signals_caught >= 1);
-	CHECK(a.rbuf == rbuf && a.rsize == sizeof rbuf);
-	CHECK(proc_status_kib("VmSize") < before + 4096);
 	expect_results(fd, MIB + 3, 11, rbuf, sizeof rbuf);
 	close(fd);
-	kill(s, SIGKILL);
-	CHECK(waitpid(s, NULL, 0) == s);
+	kill_and_reap(s);
 	CHECK_OK(sigaction(SIGUSR1, &old, NULL));
 }
 
