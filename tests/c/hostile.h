@@ -270,6 +270,53 @@ static inline long region_answer(struct rchan *c, uint64_t seq, uint64_t *size, 
 	return (long)atomic_load(word64(c, R_REP_ERRNO));
 }
 
+/* ---- A fake server's side, for fakes that serve doors by hand. ---- */
+
+/* A door descriptor of the fake's own making: a socket pair end bound to a
+ * label for `uniq` (with the 8-byte `nonce`), its nameplate naming this
+ * process queued on it. Returns that end; *door gets the fake's end. */
+static inline int fake_door(uint64_t uniq, const char nonce[8], int *door)
+{
+	int sv[2];
+	CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+	struct sockaddr_un label = { .sun_family = AF_UNIX };
+	memcpy(label.sun_path, "\0libdoor1:", 10);
+	memcpy(label.sun_path + 10, &uniq, 8);
+	memcpy(label.sun_path + 18, nonce, 8);
+	CHECK_OK(bind(sv[0], (struct sockaddr *)&label, offsetof(struct sockaddr_un, sun_path) + 26));
+	struct wmsg plate = wmsg(K_IDENTITY, uniq);
+	plate.c = (uint64_t)getpid();
+	send_msg(sv[1], plate, NULL, 0);
+	*door = sv[1];
+	return sv[0];
+}
+
+/* Takes the channel a Hello brought (its socket end fds[0], its region's
+ * memfd fds[1], which is closed): maps the region and publishes the limits
+ * of a plain door (not revoked, no data limits, INT_MAX descriptors). The
+ * caller answers the Hello. Returns the region. */
+static inline char *fake_adopt(const int *fds)
+{
+	char *region = mmap(NULL, R_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fds[1], 0);
+	CHECK(region != MAP_FAILED);
+	close(fds[1]);
+	uint64_t *limits = (uint64_t *)(region + 16);
+	limits[2] = UINT64_MAX;
+	limits[3] = INT_MAX;
+	return region;
+}
+
+/* Answers call `seq` in the region: errno `err`, or `size` bytes of results
+ * already in the reply area; wakes the client. */
+static inline void fake_post(char *region, uint64_t seq, uint64_t err, uint64_t size)
+{
+	atomic_store((_Atomic uint64_t *)(region + R_REP_ERRNO), err);
+	atomic_store((_Atomic uint64_t *)(region + R_REP_SIZE), size);
+	atomic_store((_Atomic uint64_t *)(region + R_REP_SEQ), seq);
+	atomic_fetch_add((_Atomic uint32_t *)(region + R_REP_WORD), 1);
+	futex_wake_all(region + R_REP_WORD);
+}
+
 /* ---- The server, the good client, and the checks. ---- */
 
 /* Shared between all processes of a test (mapped before the forks). */

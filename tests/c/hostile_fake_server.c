@@ -49,15 +49,6 @@ static void send_fake(int sock, struct wmsg m, const int *fds, int n)
 	(void)raw_send(sock, &m, sizeof m, fds, n);
 }
 
-static void post(char *region, uint64_t seq, uint64_t err, uint64_t size)
-{
-	atomic_store((_Atomic uint64_t *)(region + R_REP_ERRNO), err);
-	atomic_store((_Atomic uint64_t *)(region + R_REP_SIZE), size);
-	atomic_store((_Atomic uint64_t *)(region + R_REP_SEQ), seq);
-	atomic_fetch_add((_Atomic uint32_t *)(region + R_REP_WORD), 1);
-	futex_wake_all(region + R_REP_WORD);
-}
-
 /* Answers call `seq` on channel `ch` as scenario `s` says. */
 static void answer(int s, int ch, char *region, uint64_t seq)
 {
@@ -66,16 +57,16 @@ static void answer(int s, int ch, char *region, uint64_t seq)
 	switch (s) {
 	case S_GOOD:
 		memcpy(region + R_REPLY, "fine", 4);
-		post(region, seq, 0, 4);
+		fake_post(region, seq, 0, 4);
 		break;
 	case S_SIZE:
-		post(region, seq, 0, 1 << 20);
+		fake_post(region, seq, 0, 1 << 20);
 		break;
 	case S_ERRNO:
-		post(region, seq, 1ull << 40, 0);
+		fake_post(region, seq, 1ull << 40, 0);
 		break;
 	case S_ERRNO_OK:
-		post(region, seq, ENOENT, 0);
+		fake_post(region, seq, ENOENT, 0);
 		break;
 	case S_MEMFD_SHORT:
 	case S_MEMFD_SEALED:
@@ -84,14 +75,14 @@ static void answer(int s, int ch, char *region, uint64_t seq)
 		r.e = F_DATA_MEMFD;
 		send_fake(ch, r, fds, 1);
 		close(fds[0]);
-		post(region, 0, 0, 0);
+		fake_post(region, 0, 0, 0);
 		break;
 	case S_STREAM_WILD:
 	case S_STREAM_BEYOND:
 	case S_STREAM_HANGUP:
 	case S_STREAM_SILENT:
 		atomic_store((_Atomic uint64_t *)(region + R_BULK_READY), s == S_STREAM_WILD ? UINT64_MAX : 1000);
-		post(region, seq, 0, s == S_STREAM_BEYOND ? 2 << 20 : 200000);
+		fake_post(region, seq, 0, s == S_STREAM_BEYOND ? 2 << 20 : 200000);
 		break;
 	case S_BULK_GOOD:
 	case S_BULK_UNSEALED:
@@ -103,14 +94,14 @@ static void answer(int s, int ch, char *region, uint64_t seq)
 		r.e = F_DATA_BULK | F_NEW_BULK;
 		send_fake(ch, r, fds, 1);
 		close(fds[0]);
-		post(region, 0, 0, 0);
+		fake_post(region, 0, 0, 0);
 		break;
 	case S_COUNT:
 		assorted_fds(fds, 5);
 		r.d = 2;
 		send_fake(ch, r, fds, 5);
 		close_all(fds, 5);
-		post(region, 0, 0, 0);
+		fake_post(region, 0, 0, 0);
 		break;
 	case S_THOUSANDS: {
 		int p[2];
@@ -126,14 +117,14 @@ static void answer(int s, int ch, char *region, uint64_t seq)
 		send_fake(ch, r, NULL, 0);
 		close_all(fds, 253);
 		close_all(p, 2);
-		post(region, 0, 0, 0);
+		fake_post(region, 0, 0, 0);
 		break;
 	}
 	case S_GARBAGE: {
 		unsigned char junk[48];
 		memset(junk, 0x5A, sizeof junk);
 		(void)raw_send(ch, junk, sizeof junk, NULL, 0);
-		post(region, 0, 0, 0);
+		fake_post(region, 0, 0, 0);
 		break;
 	}
 	default:
@@ -173,22 +164,13 @@ static void fake_server(void *arg)
 	CHECK(conn >= 0);
 	struct wmsg m;
 	CHECK(raw_recv(conn, &m, sizeof m, NULL, 0, NULL, 30) == sizeof m && m.kind == K_OPEN);
-	int sv[2];
-	CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
-	struct sockaddr_un label = { .sun_family = AF_UNIX };
-	memcpy(label.sun_path, "\0libdoor1:", 10);
-	memcpy(label.sun_path + 10, &uniq, 8);
-	memcpy(label.sun_path + 18, "fakenonc", 8);
-	CHECK_OK(bind(sv[0], (struct sockaddr *)&label, offsetof(struct sockaddr_un, sun_path) + 26));
-	struct wmsg plate = wmsg(K_IDENTITY, uniq);
-	plate.c = (uint64_t)getpid();
-	send_fake(sv[1], plate, NULL, 0);
-	send_fake(conn, wmsg(K_OPENED, 0), &sv[0], 1);
-	close(sv[0]);
+	int door, given = fake_door(uniq, "fakenonc", &door);
+	send_fake(conn, wmsg(K_OPENED, 0), &given, 1);
+	close(given);
 	close(conn);
 
 	/* Serves Hellos and calls as the test asks. */
-	int door = sv[1], ch = -1;
+	int ch = -1;
 	char *region = NULL;
 	for (;;) {
 		struct pollfd p[2] = { { door, POLLIN, 0 }, { ch, POLLIN, 0 } };
@@ -207,13 +189,7 @@ static void fake_server(void *arg)
 				munmap(region, R_LEN);
 			}
 			ch = fds[0];
-			region = mmap(NULL, R_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fds[1], 0);
-			CHECK(region != MAP_FAILED);
-			close(fds[1]);
-			/* The limits: not revoked, DATA_MIN 0, no DATA_MAX, DESC_MAX. */
-			uint64_t *limits = (uint64_t *)(region + 16);
-			limits[2] = UINT64_MAX;
-			limits[3] = INT_MAX;
+			region = fake_adopt(fds);
 			if (atomic_load(next_scenario) == S_HELLO_GARBAGE)
 				send_fake(ch, wmsg(0xdead, 0), NULL, 0);
 			else
