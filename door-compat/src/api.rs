@@ -201,7 +201,7 @@ pub fn info_of(d: c_int) -> Result<door_info_t, Errno> {
         crate::serve::bound_door().ok_or(Errno(libc::EBADF))?.info()
     } else {
         let uniq = label::door_id(d)?;
-        match server::local_door(uniq) {
+        match server::local_door_of(d, uniq) {
             Some(door) => door.info(),
             None => crate::results::remote_info(d, uniq),
         }
@@ -223,7 +223,7 @@ pub unsafe extern "C" fn door_revoke(d: c_int) -> c_int {
 /// `door_revoke`'s body.
 pub fn revoke(d: c_int) -> Result<(), Errno> {
     let uniq = label::door_id(d)?;
-    let door = server::local_door(uniq).ok_or(Errno(libc::EPERM))?;
+    let door = server::local_door_of(d, uniq).ok_or(Errno(libc::EPERM))?;
     door.revoked.store(true, Ordering::SeqCst);
     server::publish_limits(uniq);
     server::fail_waiting_calls(uniq);

@@ -1,6 +1,7 @@
 //! The pool and limit functions: `door_bind`, `door_unbind`, `door_xcreate`,
 //! `door_getparam`, `door_setparam`.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use libc::{c_int, c_void};
@@ -12,7 +13,7 @@ use crate::client;
 use crate::csrc;
 use crate::label;
 use crate::serve;
-use crate::server::{self, Depletion, XCreateFn};
+use crate::server::{self, Depletion, Door, XCreateFn};
 use crate::sys::Errno;
 
 /// Binds the calling thread to the private pool of door `did`, which this
@@ -28,12 +29,12 @@ use crate::sys::Errno;
 pub unsafe extern "C" fn door_bind(did: c_int) -> c_int {
     ffi(|| {
         let uniq = label::door_id(did)?;
-        bind(uniq).map(|()| 0)
+        let door = server::local_door_of(did, uniq).ok_or(Errno(libc::EINVAL))?;
+        bind(door).map(|()| 0)
     })
 }
 
-fn bind(uniq: u64) -> Result<(), Errno> {
-    let door = server::local_door(uniq).ok_or(Errno(libc::EINVAL))?;
+fn bind(door: Arc<Door>) -> Result<(), Errno> {
     if door.attributes.load(Ordering::Relaxed) & DOOR_PRIVATE == 0 {
         return Err(Errno(libc::EINVAL));
     }
@@ -44,7 +45,7 @@ fn bind(uniq: u64) -> Result<(), Errno> {
 /// `door_xcreate`'s threads bind by door id, not by descriptor: the
 /// application may have closed the descriptor by then.
 pub extern "C" fn bind_door_hook(uniq: u64) -> c_int {
-    match std::panic::catch_unwind(|| bind(uniq)) {
+    match std::panic::catch_unwind(|| server::local_door(uniq).ok_or(Errno(libc::EINVAL)).and_then(bind)) {
         Ok(Ok(())) => 0,
         _ => -1,
     }
@@ -169,7 +170,7 @@ pub unsafe extern "C" fn door_xcreate(
 pub unsafe extern "C" fn door_getparam(d: c_int, param: c_int, out: *mut usize) -> c_int {
     ffi(|| {
         let uniq = label::door_id(d)?;
-        let values = match server::local_door(uniq) {
+        let values = match server::local_door_of(d, uniq) {
             Some(door) => [
                 door.params.data_max.load(Ordering::Relaxed),
                 door.params.data_min.load(Ordering::Relaxed),
@@ -205,7 +206,7 @@ pub unsafe extern "C" fn door_getparam(d: c_int, param: c_int, out: *mut usize) 
 pub unsafe extern "C" fn door_setparam(d: c_int, param: c_int, val: usize) -> c_int {
     ffi(|| {
         let uniq = label::door_id(d)?;
-        let door = server::local_door(uniq).ok_or(Errno(libc::EPERM))?;
+        let door = server::local_door_of(d, uniq).ok_or(Errno(libc::EPERM))?;
         if door.revoked.load(Ordering::SeqCst) {
             return Err(Errno(libc::EBADF));
         }

@@ -93,7 +93,7 @@ pub extern "C" fn start(
 
 #[inline(always)] // once per call (PERFORMANCE.md, "Fewer instructions")
 fn send(d: c_int, params: *mut door_arg_t) -> Result<InFlight> {
-    let uniq = fdmemo::door_id(d)?;
+    let door = fdmemo::door_of(d)?;
     // SAFETY: the caller passed a valid door_arg_t or NULL.
     let arg = unsafe { params.as_ref() };
     let (data, descs) = match arg {
@@ -118,7 +118,7 @@ fn send(d: c_int, params: *mut door_arg_t) -> Result<InFlight> {
         return Err(e);
     }
     let req = Request { data, descs, accepts_results: arg.is_some() };
-    let pending = client::start(d, uniq, &req)?;
+    let pending = client::start(d, door, &req)?;
     Ok(InFlight { d, params, descs: req.descs, pending })
 }
 

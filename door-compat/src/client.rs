@@ -17,7 +17,7 @@ use crate::abi::*;
 use crate::descriptors;
 use crate::idwatch;
 use crate::sigwatch;
-use crate::label::{self, Identity};
+use crate::label::{self, DoorName, Identity};
 use crate::region::{self, Region};
 use crate::bulk;
 use crate::spin;
@@ -31,7 +31,8 @@ use crate::wire::{self, Data, Kind, MSG_LEN, Msg, Payload};
 pub type ClientChannel = Box<ChannelState>;
 
 pub struct ChannelState {
-    uniq: u64,
+    /// The door this channel reaches: its uniquifier and its server.
+    door: DoorName,
     sock: Fd,
     region: Region,
     seq: u64,
@@ -74,7 +75,7 @@ impl ChannelState {
     /// Opens a channel to the door behind descriptor `door_fd` (sends
     /// Hello; the server's answer is awaited like a reply, see `start`).
     /// `EBADF` when the door's server is gone.
-    fn open(door_fd: c_int, uniq: u64) -> Result<ClientChannel> {
+    fn open(door_fd: c_int, door: DoorName) -> Result<ClientChannel> {
         let (mine, theirs) = sys::seqpacket_pair()?;
         sys::mark_internal(&mine);
         let region_fd = sys::memfd(c"libdoor-channel", wire::REGION_LEN)?;
@@ -93,7 +94,7 @@ impl ChannelState {
             .map_err(|_| Errno(libc::EBADF))?;
         drop(theirs);
         Ok(Box::new(ChannelState {
-            uniq,
+            door,
             sock: mine,
             region,
             seq: 0,
@@ -194,26 +195,29 @@ impl ChannelState {
 }
 
 /// A thread's channels: the one it used last apart, so that a thread
-/// calling one door over and over never hashes.
+/// calling one door over and over never hashes. Keyed by the door's name,
+/// its server included: a forged descriptor claiming another door's
+/// uniquifier (label.rs) never reaches that door's channel, nor that door
+/// the forger's.
 struct Channels {
     recent: Option<ClientChannel>,
-    others: HashMap<u64, ClientChannel, BuildUniqHasher>,
+    others: HashMap<DoorName, ClientChannel, BuildUniqHasher>,
 }
 
 impl Channels {
-    fn take(&mut self, uniq: u64) -> Option<ClientChannel> {
-        if self.recent.as_ref().is_some_and(|ch| ch.uniq == uniq) {
+    fn take(&mut self, door: DoorName) -> Option<ClientChannel> {
+        if self.recent.as_ref().is_some_and(|ch| ch.door == door) {
             return self.recent.take();
         }
-        self.others.remove(&uniq)
+        self.others.remove(&door)
     }
 
     /// Keeps `ch`, dropping any channel to the same door that a nested
     /// call (from a signal handler) opened meanwhile.
     fn put(&mut self, ch: ClientChannel) {
         match &self.recent {
-            Some(recent) if recent.uniq != ch.uniq => {
-                self.others.insert(ch.uniq, ch);
+            Some(recent) if recent.door != ch.door => {
+                self.others.insert(ch.door, ch);
             }
             _ => self.recent = Some(ch),
         }
@@ -221,7 +225,7 @@ impl Channels {
 }
 
 std::thread_local! {
-    /// This thread's channels, by door uniquifier.
+    /// This thread's channels, by door.
     static CHANNELS: RefCell<Channels> =
         const { RefCell::new(Channels { recent: None, others: HashMap::with_hasher(BuildUniqHasher) }) };
 }
@@ -254,19 +258,19 @@ impl std::hash::BuildHasher for BuildUniqHasher {
     }
 }
 
-/// Takes this thread's channel to `uniq` out of the cache (so that a nested
+/// Takes this thread's channel to `door` out of the cache (so that a nested
 /// call from a signal handler opens its own), or opens one.
-fn take_channel(uniq: u64, door_fd: c_int) -> Result<ClientChannel> {
-    let cached = CHANNELS.try_with(|c| c.borrow_mut().take(uniq)).ok().flatten();
+fn take_channel(door: DoorName, door_fd: c_int) -> Result<ClientChannel> {
+    let cached = CHANNELS.try_with(|c| c.borrow_mut().take(door)).ok().flatten();
     match cached {
         Some(ch) if ch.pid == sys::getpid() => Ok(ch),
         Some(stale) => {
             (*stale).abandon();
-            ChannelState::open(door_fd, uniq)
+            ChannelState::open(door_fd, door)
         }
         None => {
             drop_closed_channels();
-            ChannelState::open(door_fd, uniq)
+            ChannelState::open(door_fd, door)
         }
     }
 }
@@ -280,14 +284,14 @@ fn drop_closed_channels() {
     let closed: Vec<ClientChannel> = CHANNELS
         .try_with(|c| {
             let mut cache = c.borrow_mut();
-            let gone: Vec<u64> = cache
+            let gone: Vec<DoorName> = cache
                 .others
                 .values()
                 .chain(cache.recent.as_ref())
                 .filter(|ch| ch.pid == sys::getpid() && sys::peer_gone(ch.sock.raw()))
-                .map(|ch| ch.uniq)
+                .map(|ch| ch.door)
                 .collect();
-            gone.iter().filter_map(|uniq| cache.take(*uniq)).collect()
+            gone.iter().filter_map(|door| cache.take(*door)).collect()
         })
         .unwrap_or_default();
     drop(closed);
@@ -347,8 +351,8 @@ pub enum Step {
 
 /// Sends one call. The caller then waits (`wait`) and calls `receive`, or
 /// `interrupted` if a signal handler ran meanwhile.
-pub fn start(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
-    let p = send_call(door_fd, uniq, req)?;
+pub fn start(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
+    let p = send_call(door_fd, door, req)?;
     // A revocation published after our limit check, whose sweep of waiting
     // calls ran before our call was pending, would leave the call waiting
     // for a thread: look again now that it is pending (the sweep and we
@@ -363,8 +367,8 @@ pub fn start(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
     Ok(p)
 }
 
-fn send_call(door_fd: c_int, uniq: u64, req: &Request) -> Result<Pending> {
-    let mut ch = take_channel(uniq, door_fd)?;
+fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
+    let mut ch = take_channel(door, door_fd)?;
     if !ch.ready {
         // A new channel: first the server's answer to Hello, awaited like
         // a reply (so the wait is interruptible and cancellable); then
@@ -848,5 +852,5 @@ pub fn query_params(door_fd: c_int, uniq: u64) -> [usize; 3] {
 
 /// The door descriptor's nameplate, or a blank one.
 pub fn nameplate_or_blank(fd: c_int, uniq: u64) -> Identity {
-    label::nameplate(fd).unwrap_or(Identity { uniq, proc_: 0, cookie: 0, pid: -1, attributes: 0 })
+    label::nameplate(fd).unwrap_or(Identity { uniq, proc_: 0, cookie: 0, pid: -1, attributes: 0, seal: 0 })
 }

@@ -60,7 +60,7 @@ pub fn describe(fd: c_int) -> door_desc_t {
     if let Ok(uniq) = label::door_id(fd) {
         crate::fdmemo::handed_out(fd);
         id = uniq;
-        if let Some(door) = server::local_door(uniq) {
+        if let Some(door) = server::local_door_of(fd, uniq) {
             attributes |= door.info().di_attributes;
         } else if let Some(plate) = label::nameplate(fd) {
             attributes |= plate.attributes & DOOR_ATTR_MASK & !DOOR_LOCAL;
@@ -142,7 +142,7 @@ pub fn for_passing(descs: &[door_desc_t]) -> (Vec<door_desc_t>, Vec<Fd>) {
 /// A new counted descriptor for the door behind `fd`: made here if this
 /// process serves it, else asked of its server (Clone).
 pub fn copy_door(fd: c_int, uniq: u64) -> Result<Fd> {
-    if let Some(door) = server::local_door(uniq) {
+    if let Some(door) = server::local_door_of(fd, uniq) {
         return server::new_descriptor(&door, true);
     }
     let (mine, theirs) = sys::seqpacket_pair()?;

@@ -1,8 +1,8 @@
 //! Which door each descriptor number names, remembered.
 //!
 //! A call must know which door its descriptor names (to find the thread's
-//! channel to it), and asking the kernel (`getsockname`, `label::door_id`)
-//! is a system call on every call. What a number names changes only when
+//! channel to it), and asking the kernel (`getsockname` and `SO_PEERCRED`,
+//! `label::name_of`) is two system calls on every call. What a number names changes only when
 //! it is closed or replaced, so this memo remembers the answer per number
 //! and forgets it whenever that happens: the interposed `close`,
 //! `close_range` and `closefrom` (`csrc/close.c`) and the dup family
@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use libc::c_int;
 
-use crate::label;
+use crate::label::{self, DoorName};
 use crate::sys::Result;
 
 /// Numbers at or above this are not remembered (asked every time).
@@ -35,10 +35,13 @@ const LIMIT: usize = 1 << 14;
 struct Slot {
     /// The door's uniquifier; 0: not known.
     uniq: AtomicU64,
+    /// Its server's pid (`DoorName::server`), stored before `uniq`.
+    server: AtomicI32,
     epoch: AtomicU64,
 }
 
-static SLOTS: [Slot; LIMIT] = [const { Slot { uniq: AtomicU64::new(0), epoch: AtomicU64::new(0) } }; LIMIT];
+static SLOTS: [Slot; LIMIT] =
+    [const { Slot { uniq: AtomicU64::new(0), server: AtomicI32::new(0), epoch: AtomicU64::new(0) } }; LIMIT];
 
 /// One above the highest number ever remembered, to bound `forget_from`.
 static HIGH: AtomicI32 = AtomicI32::new(0);
@@ -47,22 +50,32 @@ fn slot(fd: c_int) -> Option<&'static Slot> {
     usize::try_from(fd).ok().and_then(|i| SLOTS.get(i))
 }
 
-/// The uniquifier of the door `fd` names (`label::door_id`), from the memo
+/// The name of the door `fd` refers to (`label::name_of`), from the memo
 /// when it knows.
-pub fn door_id(fd: c_int) -> Result<u64> {
-    let Some(s) = slot(fd) else { return label::door_id(fd) };
-    let known = s.uniq.load(Ordering::SeqCst);
-    if known != 0 {
-        return Ok(known);
-    }
+pub fn door_of(fd: c_int) -> Result<DoorName> {
+    let Some(s) = slot(fd) else { return label::name_of(fd) };
     let epoch = s.epoch.load(Ordering::SeqCst);
-    let uniq = label::door_id(fd)?;
+    let uniq = s.uniq.load(Ordering::SeqCst);
+    if uniq != 0 {
+        let server = s.server.load(Ordering::SeqCst);
+        // Both from one filling: no forgetting came between the loads.
+        if s.epoch.load(Ordering::SeqCst) == epoch {
+            return Ok(DoorName { uniq, server });
+        }
+    }
+    let name = label::name_of(fd)?;
     HIGH.fetch_max(fd + 1, Ordering::SeqCst);
-    s.uniq.store(uniq, Ordering::SeqCst);
+    s.server.store(name.server, Ordering::SeqCst);
+    s.uniq.store(name.uniq, Ordering::SeqCst);
     if s.epoch.load(Ordering::SeqCst) != epoch {
         s.uniq.store(0, Ordering::SeqCst);
     }
-    Ok(uniq)
+    Ok(name)
+}
+
+/// The uniquifier of the door `fd` refers to, from the memo when it knows.
+pub fn door_id(fd: c_int) -> Result<u64> {
+    door_of(fd).map(|name| name.uniq)
 }
 
 /// Number `fd` was closed or now names something new. Atomics only: safe
@@ -121,9 +134,10 @@ mod tests {
         assert!(door_id(a.raw()).is_err());
         assert_eq!(slot(a.raw()).unwrap().uniq.load(Ordering::SeqCst), 0);
         // A remembered name is returned without asking the kernel.
+        slot(a.raw()).unwrap().server.store(7, Ordering::SeqCst);
         slot(a.raw()).unwrap().uniq.store(42, Ordering::SeqCst);
         HIGH.fetch_max(a.raw() + 1, Ordering::SeqCst);
-        assert_eq!(door_id(a.raw()), Ok(42));
+        assert_eq!(door_of(a.raw()), Ok(DoorName { uniq: 42, server: 7 }));
         forget_range(a.raw(), a.raw());
         assert!(door_id(a.raw()).is_err());
         assert!(door_id(-1).is_err() && door_id(LIMIT as c_int).is_err());

@@ -5,6 +5,7 @@ use libc::c_int;
 use crate::abi::*;
 use crate::client::{self, Results};
 use crate::descriptors;
+use crate::label;
 use crate::sys::{self, Errno, Result};
 
 const DESC_SIZE: usize = std::mem::size_of::<door_desc_t>();
@@ -87,7 +88,7 @@ pub fn remote_info(d: c_int, uniq: u64) -> door_info_t {
         })
     };
     let (id, target, gone) = match live {
-        Some(id) => (id, server_pid(d).unwrap_or(id.pid), false),
+        Some(id) => (id, label::server_pid(d).unwrap_or(id.pid), false),
         None => (client::nameplate_or_blank(d, uniq), -1, true),
     };
     let mut attributes = id.attributes & DOOR_ATTR_MASK & !DOOR_LOCAL;
@@ -102,12 +103,4 @@ pub fn remote_info(d: c_int, uniq: u64) -> door_info_t {
         di_uniquifier: uniq,
         di_resv: [0; 4],
     }
-}
-
-/// The pid of the process that made door descriptor `d` (its server), if
-/// the kernel can name it in this process's pid namespace.
-fn server_pid(d: c_int) -> Option<libc::pid_t> {
-    // SAFETY: d is only borrowed: ManuallyDrop keeps the wrapper from closing it.
-    let fd = std::mem::ManuallyDrop::new(unsafe { sys::Fd::from_raw(d) });
-    sys::peer_cred(&fd).ok().map(|c| c.pid).filter(|&pid| pid > 0)
 }

@@ -62,6 +62,7 @@ impl Door {
             cookie: self.cookie,
             pid: sys::getpid(),
             attributes: self.attributes_now(),
+            seal: 0,
         }
     }
 
@@ -656,6 +657,14 @@ pub fn local_door(uniq: u64) -> Option<Arc<Door>> {
     with_server(|s| s.door(uniq))
 }
 
+/// The door descriptor `fd` (whose label names `uniq`) refers to, if it is
+/// one of this process's doors. The uniquifier alone is not enough: anyone
+/// may bind a label naming our door to a socket and hand it to us
+/// (`label::made_here`).
+pub fn local_door_of(fd: c_int, uniq: u64) -> Option<Arc<Door>> {
+    local_door(uniq).filter(|_| label::made_here(fd))
+}
+
 // ---------------------------------------------------------------------------
 // fork: the table's lock is held across fork so the child gets it unlocked
 // and consistent.
@@ -1151,8 +1160,9 @@ pub fn fail_waiting_calls(uniq: u64) {
 /// in calls); the others (from `open` of an attached path) are holds.
 pub fn new_descriptor(door: &Arc<Door>, counted: bool) -> Result<Fd> {
     let (client, server) = sys::seqpacket_pair()?;
-    label::bind(&client, door.uniq)?;
-    label::put_nameplate(&server, door.identity())?;
+    let nonce = label::bind(&client, door.uniq)?;
+    let seal = label::seal(door.uniq, nonce);
+    label::put_nameplate(&server, label::Identity { seal, ..door.identity() })?;
     let count = if counted { &door.refs } else { &door.holds };
     count.fetch_add(1, Ordering::SeqCst);
     if let Err(e) = with_server(|s| s.watch(Source::DoorSocket { door: door.clone(), sock: server, counted })) {
