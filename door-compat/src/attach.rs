@@ -359,7 +359,7 @@ fn exchange(conn: &Fd, m: Msg) -> Result<(Msg, Vec<Fd>)> {
 
 /// Reads an Opened answer: its errno in `d`, and any descriptor.
 fn read_answer(conn: &Fd) -> Result<(Msg, Vec<Fd>)> {
-    let (msg, fds) = descriptors::await_message(conn)?;
+    let (msg, fds) = descriptors::await_message(conn, None)?;
     if msg.kind != Kind::Opened {
         return Err(Errno(libc::EPROTO));
     }

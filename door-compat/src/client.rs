@@ -819,8 +819,9 @@ fn query(door_fd: c_int) -> Result<(Identity, Msg)> {
     sys::send_with_fds(door_fd, &Msg::new(Kind::Info).encode(), &[theirs.raw()])?;
     drop(theirs);
     // The control thread answers at once, with no descriptors.
+    let deadline = Some(std::time::Instant::now() + descriptors::ANSWER_WAIT);
     let read = || -> Result<Msg> {
-        let (msg, fds) = descriptors::await_message(&mine)?;
+        let (msg, fds) = descriptors::await_message(&mine, deadline)?;
         if fds.is_empty() { Ok(msg) } else { Err(Errno(libc::EPROTO)) }
     };
     let id = Identity::from_msg(&read()?).ok_or(Errno(libc::EPROTO))?;

@@ -148,7 +148,7 @@ pub fn copy_door(fd: c_int, uniq: u64) -> Result<Fd> {
     let (mine, theirs) = sys::seqpacket_pair()?;
     sys::send_with_fds(fd, &Msg::new(Kind::Clone).encode(), &[theirs.raw()])?;
     drop(theirs);
-    let (m, mut fds) = await_message(&mine)?;
+    let (m, mut fds) = await_message(&mine, Some(std::time::Instant::now() + ANSWER_WAIT))?;
     if m.kind != Kind::Opened {
         return Err(Errno(libc::EPROTO));
     }
@@ -190,14 +190,31 @@ pub fn await_peer_close(sock: &Fd) {
     }
 }
 
+/// How long a door's server may take to answer Info or Clone. Its control
+/// thread answers at once; only a server that is stopped (under a
+/// debugger, by SIGSTOP) or hostile takes longer, and `door_info`,
+/// `door_getparam`, `dup`, passing a door and `fork` must not wait on it
+/// for ever: on illumos they never wait on the server at all. Each falls
+/// back on what it can tell without the server (the nameplate; the
+/// default limits; the descriptor as it is, uncounted).
+pub const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Waits for one message on `sock` (a reply socket or an attachment
-/// connection the peer answers once): end of file is `ECONNRESET`,
-/// descriptors that did not fit `EMFILE`, anything malformed `EPROTO`.
-/// Signal handlers do not end the wait.
-pub fn await_message(sock: &Fd) -> Result<(Msg, Vec<Fd>)> {
+/// connection the peer answers once), until `deadline` if there is one
+/// (then `ETIMEDOUT`): end of file is `ECONNRESET`, descriptors that did
+/// not fit `EMFILE`, anything malformed `EPROTO`. Signal handlers do not
+/// end the wait.
+pub fn await_message(sock: &Fd, deadline: Option<std::time::Instant>) -> Result<(Msg, Vec<Fd>)> {
     loop {
-        match sys::wait_readable(sock.raw()) {
-            Err(Errno(libc::EINTR)) => continue,
+        let waited = match deadline {
+            None => sys::wait_readable(sock.raw()),
+            Some(end) => match end.saturating_duration_since(std::time::Instant::now()) {
+                left if left.is_zero() => return Err(Errno(libc::ETIMEDOUT)),
+                left => sys::poll_for(sock.raw(), libc::POLLIN, left),
+            },
+        };
+        match waited {
+            Err(Errno(libc::EINTR)) | Ok(0) => continue,
             r => r?,
         };
         let mut buf = [0u8; crate::wire::MSG_LEN + 1];

@@ -16,6 +16,12 @@
  *   the forger wrote through the other: the kernel says we made it, but
  *   the nameplate lacks the seal we give our labels.
  *
+ * A forger that never answers Info or Clone (it keeps their reply sockets,
+ * as a stopped or hostile server would) holds nobody for long: door_info,
+ * door_getparam and dup of its door return, each with what it can tell
+ * without the server (fork's copies of inherited doors take the same way
+ * as dup's).
+ *
  * The forger is a forked child speaking the wire protocol raw: it answers
  * Hello and every call with the results "forged". */
 #include "hostile.h"
@@ -37,10 +43,14 @@ static void local_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, u
 	door_return("local", 6, NULL, 0);
 }
 
-/* What the forger forges: labels for these two doors, handed over on `sock`. */
+/* What the forger forges: labels for these doors (the genuine door, ours,
+ * and one of its own that never answers Info or Clone), handed over on
+ * `sock`. */
+enum { NFORGED = 3, SILENT = 2 };
+#define SILENT_UNIQ 0x5113e47d00a5f00dull
 struct forgery {
 	int sock;
-	uint64_t uniq[2];
+	uint64_t uniq[NFORGED];
 	int given[2]; /* a socket pair the victim gave away */
 };
 
@@ -67,22 +77,24 @@ static void forger(void *arg)
 {
 	const struct forgery *f = arg;
 	/* Each forged door's socket and, once a Hello came, its channel. */
-	int door[2], ch[2] = { -1, -1 };
-	char *region[2] = { NULL, NULL };
-	for (int i = 0; i < 2; i++) {
-		int given = fake_door(f->uniq[i], i == 0 ? "forgery0" : "forgery1", &door[i]);
+	int door[NFORGED], ch[NFORGED] = { -1, -1, -1 };
+	char *region[NFORGED] = { NULL, NULL, NULL };
+	for (int i = 0; i < NFORGED; i++) {
+		char nonce[9];
+		snprintf(nonce, sizeof nonce, "forgery%d", i);
+		int given = fake_door(f->uniq[i], nonce, &door[i]);
 		send_msg(f->sock, wmsg(K_OPENED, 0), &given, 1);
 		close(given);
 	}
 	give_back_labelled(f, f->given);
-	for (int open_doors = 2; open_doors > 0;) {
-		struct pollfd p[4];
-		for (int i = 0; i < 2; i++) {
+	for (int open_doors = NFORGED; open_doors > 0;) {
+		struct pollfd p[2 * NFORGED];
+		for (int i = 0; i < NFORGED; i++) {
 			p[i] = (struct pollfd){ door[i], POLLIN, 0 };
-			p[2 + i] = (struct pollfd){ ch[i], POLLIN, 0 };
+			p[NFORGED + i] = (struct pollfd){ ch[i], POLLIN, 0 };
 		}
-		CHECK(poll(p, 4, -1) > 0);
-		for (int i = 0; i < 2; i++) {
+		CHECK(poll(p, 2 * NFORGED, -1) > 0);
+		for (int i = 0; i < NFORGED; i++) {
 			struct wmsg m;
 			int fds[253], n = 0;
 			if (p[i].revents) {
@@ -95,12 +107,13 @@ static void forger(void *arg)
 					ch[i] = fds[0];
 					region[i] = fake_adopt(fds);
 					send_msg(ch[i], wmsg(K_OPENED, 0), NULL, 0);
-				} else {
+				} else if (i != SILENT) {
 					/* Anything else (a Clone's reply socket): refused. */
 					close_all(fds, n);
 				}
+				/* The silent door keeps them, unanswered, until the end. */
 			}
-			if (ch[i] >= 0 && p[2 + i].revents) {
+			if (ch[i] >= 0 && p[NFORGED + i].revents) {
 				ssize_t k = raw_recv(ch[i], &m, sizeof m, fds, 253, &n, 1);
 				close_all(fds, n);
 				if (k == sizeof m && m.kind == K_CALL) {
@@ -203,7 +216,7 @@ int main(void)
 	/* The forger makes its labels for both doors' uniquifiers. */
 	int sv[2];
 	CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
-	struct forgery f = { sv[1], { gi.di_uniquifier, li.di_uniquifier }, { -1, -1 } };
+	struct forgery f = { sv[1], { gi.di_uniquifier, li.di_uniquifier, SILENT_UNIQ }, { -1, -1 } };
 	CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, f.given));
 	pid_t fp = spawn_tied(forger, &f);
 	close(sv[1]);
@@ -212,6 +225,8 @@ int main(void)
 	struct wmsg m;
 	CHECK(raw_recv(sv[0], &m, sizeof m, &forged_genuine, 1, &n, 10) == sizeof m && n == 1);
 	CHECK(raw_recv(sv[0], &m, sizeof m, &forged_local, 1, &n, 10) == sizeof m && n == 1);
+	int silent;
+	CHECK(raw_recv(sv[0], &m, sizeof m, &silent, 1, &n, 10) == sizeof m && n == 1);
 
 	/* Calls reach each door's own server, in either order. */
 	in_thread(two_calls, (void *)1);
@@ -226,6 +241,23 @@ int main(void)
 	expect_results(forged_local, "forged", "the forgery of our door");
 	CHECK(local_calls == before);
 	close(dup_local);
+
+	/* A door whose server never answers Info or Clone: door_info answers
+	 * from the nameplate and the kernel, door_getparam with the defaults,
+	 * and dup gives the descriptor as it is, each once the wait for an
+	 * answer is over (before the watchdog). */
+	door_info_t si;
+	CHECK_OK(info_of(silent, &si));
+	CHECK(si.di_target == fp && si.di_uniquifier == SILENT_UNIQ && (si.di_attributes & DOOR_REVOKED) == 0);
+	size_t silent_max = 0;
+	CHECK_OK(door_getparam(silent, DOOR_PARAM_DATA_MAX, &silent_max));
+	CHECK(silent_max == SIZE_MAX);
+	int silent_dup = dup(silent);
+	CHECK(silent_dup >= 0);
+	CHECK_OK(info_of(silent_dup, &si));
+	CHECK(si.di_target == fp && si.di_uniquifier == SILENT_UNIQ);
+	close(silent_dup);
+	close(silent);
 
 	/* The socket pair we gave away, labelled by the forger: not our door
 	 * either (its other end closed, a door whose server is gone). */
