@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 const size_t arg_sizes[4] = { 4u << 10, 64u << 10, 1u << 20, 16u << 20 };
@@ -1302,8 +1303,9 @@ static double connect_once(void)
 	return t1 - t0;
 }
 
-/* A new thread opens the door and calls it twice; the first call sets up
- * the thread's connection. */
+/* A new thread opens the door and calls it twice. Its first call takes
+ * the connection an ended thread left (the previous sample's), as a
+ * program whose threads come and go finds it. */
 struct first_call { double first; };
 
 static void *first_call_thread(void *arg)
@@ -1331,6 +1333,35 @@ static double first_call_once(void)
 	return fc.first;
 }
 
+/* A forked child opens the door and calls it once: a new process, with no
+ * ended thread's connection to take, as a one-shot client. The call alone
+ * is timed, in the child, and sent back through a pipe. */
+static double first_call_in_child(void)
+{
+	int p[2];
+	CHECK_OK(pipe(p));
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		char path[PATH_BUF];
+		work_path(path, "setup");
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			die_errno("open %s", path);
+		double t = door_null(fd, 7);
+		write_full(p[1], &t, sizeof t);
+		_exit(0);
+	}
+	close(p[1]);
+	double t;
+	read_full(p[0], &t, sizeof t, 0);
+	close(p[0]);
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	return t;
+}
+
 static double setup_once(struct bench *b)
 {
 	if (strcmp(b->transport, "open-door") == 0)
@@ -1339,6 +1370,8 @@ static double setup_once(struct bench *b)
 		return open_once("plain.file", 0);
 	if (strcmp(b->transport, "connect") == 0)
 		return connect_once();
+	if (strcmp(b->transport, "first-call-process") == 0)
+		return first_call_in_child();
 	return first_call_once();
 }
 
@@ -1358,6 +1391,7 @@ void add_setup_benches(struct plan *p)
 		{ "setup.open.file", "open-file", "open() of a regular file" },
 		{ "setup.connect", "connect", "AF_UNIX connect() + 8-byte round trip" },
 		{ "setup.first_call", "first-call", "first door_call of a new thread on a new descriptor" },
+		{ "setup.first_call_process", "first-call-process", "first door_call of a new process" },
 	};
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		struct bench *b = plan_add(p);
@@ -1367,7 +1401,7 @@ void add_setup_benches(struct plan *p)
 		b->label = rows[i].label;
 		b->pin = PIN_FREE;
 		b->clients = 1;
-		b->n = calls(p, strcmp(rows[i].transport, "first-call") == 0 ? FIRST_CALL_N : SETUP_N);
+		b->n = calls(p, strncmp(rows[i].transport, "first-call", 10) == 0 ? FIRST_CALL_N : SETUP_N);
 		b->warm = b->n / 10;
 		b->setup = setup_setup;
 		b->run = run_setup;

@@ -4,8 +4,9 @@
 //! SCM_RIGHTS), so calls do not travel on it. Each thread opens its own
 //! *channel* to each door it calls: a socket pair and a shared region, the
 //! far ends sent to the server in one Hello through the door descriptor. The
-//! thread keeps the channel for later calls; it dies with the thread, and a
-//! forked child never uses its parent's.
+//! thread keeps the channel for later calls; when the thread ends, another
+//! thread of the process may take it (spare.rs), and a forked child never
+//! uses its parent's.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use crate::label::{self, DoorName, Identity};
 use crate::region::{self, Region};
 use crate::bulk;
 use crate::spin;
+use crate::spare;
 use crate::shared_cpu;
 use crate::splice;
 use crate::sys::{self, Errno, Fd, Result};
@@ -185,6 +187,33 @@ impl ChannelState {
         self.region.state()
     }
 
+    /// Whether this is a channel to `door` of this process (not inherited
+    /// over fork).
+    pub fn reaches(&self, door: DoorName) -> bool {
+        self.door == door && self.pid == sys::getpid()
+    }
+
+    /// The channel, if another thread of this process may call through it:
+    /// it is this process's, answered Hello, and its server end is open.
+    /// Otherwise it is dropped (abandoned, if inherited over fork).
+    pub fn usable_here(self: Box<Self>) -> Option<ClientChannel> {
+        if self.pid != sys::getpid() {
+            (*self).abandon();
+            return None;
+        }
+        (self.ready && !sys::peer_gone(self.sock.raw())).then_some(self)
+    }
+
+    /// An ended thread's channel, for the calling thread (spare.rs): it
+    /// states its own ids on the socket before it calls in the region,
+    /// since the server knows only the ids the last thread stated.
+    pub fn for_new_thread(mut self: Box<Self>) -> ClientChannel {
+        self.stated = None;
+        self.sleep_began = None;
+        self.trial = None;
+        self
+    }
+
     /// Forgets a channel inherited over fork: the child closed its
     /// descriptor already, and the number may be in use again.
     fn abandon(self) {
@@ -221,6 +250,13 @@ impl Channels {
             }
             _ => self.recent = Some(ch),
         }
+    }
+}
+
+impl Drop for Channels {
+    /// The thread is ending: its channels may serve another thread.
+    fn drop(&mut self) {
+        spare::keep(self.recent.take().into_iter().chain(self.others.drain().map(|(_, ch)| ch)));
     }
 }
 
@@ -270,7 +306,7 @@ fn take_channel(door: DoorName, door_fd: c_int) -> Result<ClientChannel> {
         }
         None => {
             drop_closed_channels();
-            ChannelState::open(door_fd, door)
+            spare::take(door).map_or_else(|| ChannelState::open(door_fd, door), Ok)
         }
     }
 }

@@ -50,6 +50,7 @@ mod spin;
 mod splice;
 mod server;
 mod sigwatch;
+mod spare;
 mod stat;
 mod stropts;
 mod sys;

@@ -10,8 +10,9 @@
 //! (which the kernel never restarts).
 //!
 //! A handler installed behind libc's back (a raw `rt_sigaction`) is seen
-//! when the library loads and whenever a thread opens a channel to a door,
-//! which reads every disposition again; one installed in between, and
+//! when the library loads and whenever a thread opens a channel to a door
+//! (not when it takes an ended thread's, spare.rs), which reads every
+//! disposition again; one installed in between, and
 //! caught during a wait, lets that wait go on until the reply instead of
 //! failing with EINTR.
 

@@ -1105,6 +1105,12 @@ pub fn getpid() -> libc::pid_t {
     }
 }
 
+/// The calling thread's id.
+pub fn gettid() -> libc::pid_t {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::gettid() }
+}
+
 /// Reads this process's id from the kernel again: in a forked child, first
 /// thing. Async-signal-safe.
 pub fn renew_pid() -> libc::pid_t {

@@ -226,13 +226,6 @@ int main(void)
 	test_name = "call_basic";
 	char *dir = test_dir();
 	snprintf(path, sizeof path, "%s/door", dir);
-	make_file(path, 0644);
-	int d = door_create(server_proc, NULL, 0);
-	CHECK(d >= 0);
-	CHECK_OK(fattach(d, path));
-	int before = count_fds();
-	reap_ok(spawn_fd_neutral(client, NULL));
-	fds_back(before, 10, "server, after its client");
-	CHECK_OK(fdetach(path));
+	serve_one_client(path, server_proc, client);
 	PASS();
 }

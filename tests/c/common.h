@@ -274,8 +274,9 @@ static inline void *fd_scenario_thread(void *p)
 
 /*
  * Runs `scenario(arg)` on a thread of its own and requires the process's
- * descriptor count to be the same afterwards: a client thread's channels
- * close when it ends, and everything else the scenario opened it must close.
+ * descriptor count to be the same afterwards (polled: a client thread's
+ * channels close 50 ms after it ends, unless another thread takes them),
+ * and everything else the scenario opened it must close.
  */
 static inline void fd_neutral(const char *what, void (*scenario)(void *), void *arg)
 {
@@ -301,6 +302,22 @@ static inline pid_t spawn_fd_neutral(void (*client)(void *), void *arg)
 {
 	fd_neutral_next = (struct fd_scenario){ client, arg };
 	return spawn(fd_neutral_child, &fd_neutral_next);
+}
+
+/* The body of a one-client test's main: attaches a new door running `proc`
+ * at `path` (a fresh file), runs `client` in a child whose descriptor
+ * count must come back (spawn_fd_neutral), requires the server's count to
+ * come back after it, and detaches. */
+static inline void serve_one_client(const char *path, door_server_procedure_t *proc, void (*client)(void *))
+{
+	make_file(path, 0644);
+	int d = door_create(proc, NULL, 0);
+	CHECK(d >= 0);
+	CHECK_OK(fattach(d, path));
+	int before = count_fds();
+	reap_ok(spawn_fd_neutral(client, NULL));
+	fds_back(before, 10, "server, after its client");
+	CHECK_OK(fdetach(path));
 }
 
 /* A pipe used as a one-shot "ready" signal between processes. */

@@ -45,7 +45,8 @@ static inline pid_t spawn_tied(void (*child)(void *), void *arg)
 
 /*
  * The descriptors a thread's channel to a door keeps open in its process
- * until the thread ends: the client end of the socket pair (the region's
+ * until the thread ends (and 50 ms after, unless another thread takes
+ * it): the client end of the socket pair (the region's
  * memfd is closed once mapped, a bulk buffer's once sent; the wake-up is a
  * futex in the region). For a client that must stay on its main thread
  * (its calls are interrupted by signals sent to the process), whose count

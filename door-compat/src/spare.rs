@@ -1,0 +1,144 @@
+//! Channels of threads that have ended, kept a moment for other threads'
+//! first calls.
+//!
+//! A channel belongs to the thread that opened it (client.rs), and opening
+//! one is the dearest part of a thread's first call to a door: a socket
+//! pair, a sealed memfd region mapped by both sides, a Hello answered by the
+//! server's control thread, then the call itself on the socket (about
+//! 140 µs on the benchmark's machine, PERFORMANCE.md). Closing it costs
+//! both sides again. A program whose threads come and go, a thread per
+//! request calling a name service door, would pay that on every new
+//! thread. So an ending thread hands its idle channels here, and a thread
+//! with no channel to a door takes one from here before it opens one.
+//!
+//! A channel holds nothing of the thread that opened it that another thread
+//! of the same process may not have: calls state the caller's pid and ids,
+//! and the new owner states its own before it calls in the region
+//! (`ChannelState::for_new_thread`).
+//!
+//! Kept channels are closed after `SPARE_LIFE` untaken, by a thread of
+//! their own that sleeps with no timeout while none is kept, and at most
+//! `SPARE_MAX` (the newest) are kept: a process's descriptors come back to
+//! what its live threads hold soon after its threads end, as they did when
+//! a thread's channels closed with it. The main thread's channels are not
+//! kept: its end is the process's `exit`. A forked child never uses, nor
+//! closes, its parent's (their descriptors were closed at fork; the keeper
+//! and its list are the parent's, and the child makes its own).
+
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::client::ClientChannel;
+use crate::label::DoorName;
+use crate::sys;
+
+/// How many channels of ended threads a process keeps.
+pub const SPARE_MAX: usize = 8;
+
+/// How long a kept channel waits to be taken.
+pub const SPARE_LIFE: Duration = Duration::from_millis(50);
+
+/// A process's kept channels, each with the time it was kept, oldest
+/// first, and the thread that closes them when their time is up.
+struct Keeper {
+    pid: libc::pid_t,
+    kept: Mutex<Vec<(u64, ClientChannel)>>,
+    changed: Condvar,
+}
+
+static KEEPER: AtomicPtr<Keeper> = AtomicPtr::new(std::ptr::null_mut());
+
+impl Keeper {
+    fn list(&self) -> MutexGuard<'_, Vec<(u64, ClientChannel)>> {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// This process's keeper, if there is one yet.
+    fn existing() -> Option<&'static Keeper> {
+        // SAFETY: a published Keeper is leaked, never freed.
+        unsafe { KEEPER.load(Ordering::Acquire).as_ref() }.filter(|k| k.pid == sys::getpid())
+    }
+
+    /// This process's keeper, made with its thread on first use; `None` if
+    /// the thread cannot be had.
+    fn get() -> Option<&'static Keeper> {
+        if let Some(k) = Keeper::existing() {
+            return Some(k);
+        }
+        // (A forked child's copy is its parent's: its thread and lock state
+        // are not ours, so it is left alone.)
+        let old = KEEPER.load(Ordering::Acquire);
+        let fresh: &'static Keeper =
+            Box::leak(Box::new(Keeper { pid: sys::getpid(), kept: Mutex::new(Vec::new()), changed: Condvar::new() }));
+        if KEEPER.compare_exchange(old, (fresh as *const Keeper).cast_mut(), Ordering::AcqRel, Ordering::Acquire).is_err() {
+            // Another thread made one meanwhile.
+            return Keeper::existing();
+        }
+        std::thread::Builder::new().name("libdoor-spares".into()).spawn(move || fresh.expire_forever()).ok()?;
+        Some(fresh)
+    }
+
+    /// The keeper thread: closes each kept channel once its time is up.
+    fn expire_forever(&self) {
+        crate::server::block_all_signals();
+        let life = SPARE_LIFE.as_nanos() as u64;
+        loop {
+            let expired: Vec<(u64, ClientChannel)> = {
+                let mut list = self.list();
+                loop {
+                    let now = sys::monotonic_ns();
+                    match list.first() {
+                        None => list = self.changed.wait(list).unwrap_or_else(|p| p.into_inner()),
+                        Some(&(since, _)) if since + life <= now => break,
+                        Some(&(since, _)) => {
+                            let left = Duration::from_nanos(since + life - now);
+                            list = self.changed.wait_timeout(list, left).unwrap_or_else(|p| p.into_inner()).0;
+                        }
+                    }
+                }
+                let now = sys::monotonic_ns();
+                let due = list.iter().take_while(|(since, _)| since + life <= now).count();
+                list.drain(..due).collect()
+            };
+            // Closed without the lock.
+            drop(expired);
+        }
+    }
+}
+
+/// An ending thread's channels: those still usable are kept (the oldest
+/// kept ones make room), the rest dropped.
+pub fn keep(channels: impl Iterator<Item = ClientChannel>) {
+    let usable: Vec<ClientChannel> = channels.filter_map(|ch| ch.usable_here()).collect();
+    // The main thread ends with the process: nobody would take them.
+    if usable.is_empty() || sys::gettid() == sys::getpid() {
+        return;
+    }
+    let Some(keeper) = Keeper::get() else { return };
+    let now = sys::monotonic_ns();
+    let evicted: Vec<(u64, ClientChannel)> = {
+        let mut list = keeper.list();
+        list.extend(usable.into_iter().map(|ch| (now, ch)));
+        let excess = list.len().saturating_sub(SPARE_MAX);
+        list.drain(..excess).collect()
+    };
+    keeper.changed.notify_one();
+    // Closed without the lock.
+    drop(evicted);
+}
+
+/// A kept channel to `door`, made ready for the calling thread, if any.
+pub fn take(door: DoorName) -> Option<ClientChannel> {
+    let keeper = Keeper::existing()?;
+    loop {
+        let found = {
+            let mut list = keeper.list();
+            let at = list.iter().position(|(_, ch)| ch.reaches(door))?;
+            list.remove(at).1
+        };
+        if let Some(ch) = found.usable_here() {
+            return Some(ch.for_new_thread());
+        }
+    }
+}
