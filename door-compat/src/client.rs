@@ -36,6 +36,10 @@ pub struct ChannelState {
     /// The door this channel reaches: its uniquifier and its server.
     door: DoorName,
     sock: Fd,
+    /// `sock`'s inode: whether the number still names our socket, after
+    /// the thread that used it ended (the application may have closed
+    /// every descriptor since, `closefrom`, and reused the number).
+    sock_ino: u64,
     region: Region,
     seq: u64,
     pid: libc::pid_t,
@@ -95,9 +99,11 @@ impl ChannelState {
         )
             .map_err(|_| Errno(libc::EBADF))?;
         drop(theirs);
+        let sock_ino = sys::fstat(mine.raw())?.st_ino;
         Ok(Box::new(ChannelState {
             door,
             sock: mine,
+            sock_ino,
             region,
             seq: 0,
             pid: sys::getpid(),
@@ -194,10 +200,13 @@ impl ChannelState {
     }
 
     /// The channel, if another thread of this process may call through it:
-    /// it is this process's, answered Hello, and its server end is open.
-    /// Otherwise it is dropped (abandoned, if inherited over fork).
+    /// it is this process's, its socket is still ours, it answered Hello,
+    /// and its server end is open. Otherwise it is dropped, or abandoned if
+    /// its number is not ours to close (inherited over fork, or closed
+    /// behind our back and perhaps reused).
     pub fn usable_here(self: Box<Self>) -> Option<ClientChannel> {
-        if self.pid != sys::getpid() {
+        let ours = sys::fstat(self.sock.raw()).is_ok_and(|st| st.st_ino == self.sock_ino);
+        if self.pid != sys::getpid() || !ours {
             (*self).abandon();
             return None;
         }

@@ -101,8 +101,8 @@ impl Keeper {
                 let due = list.iter().take_while(|(since, _)| since + life <= now).count();
                 list.drain(..due).collect()
             };
-            // Closed without the lock.
-            drop(expired);
+            // Closed without the lock, unless no longer ours to close.
+            expired.into_iter().for_each(|(_, ch)| drop(ch.usable_here()));
         }
     }
 }
@@ -124,8 +124,8 @@ pub fn keep(channels: impl Iterator<Item = ClientChannel>) {
         list.drain(..excess).collect()
     };
     keeper.changed.notify_one();
-    // Closed without the lock.
-    drop(evicted);
+    // Closed without the lock, unless no longer ours to close.
+    evicted.into_iter().for_each(|(_, ch)| drop(ch.usable_here()));
 }
 
 /// A kept channel to `door`, made ready for the calling thread, if any.

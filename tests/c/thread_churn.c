@@ -12,6 +12,10 @@
  *   that gave itself another effective uid (a raw setresuid, for itself
  *   alone) and then took an ended root thread's channel is never reported
  *   as root (root only);
+ * - a channel kept while the application closed every descriptor above
+ *   some number (closefrom) and reused the numbers is neither used nor
+ *   closed by libdoor when its time is up: the numbers stay the
+ *   application's;
  * - a forked child never uses, nor closes, the channels its parent kept:
  *   their numbers, free in the child and reused by it, stay its own, while
  *   the child's threads come and go. */
@@ -109,6 +113,47 @@ static void child_after_fork(void)
 	_exit(0);
 }
 
+static void close_all_of(const int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* Threads end and their channels are kept; the application then closes
+ * every descriptor from the lowest free number up and reuses the numbers
+ * for files of its own. Once the kept channels' time is up, those files
+ * must still be open, and calls from new threads must still work. */
+static void closed_behind_our_back(void)
+{
+	/* Channels kept before expire: the threads below open their own. */
+	struct timespec ts = { 0, 200 * 1000 * 1000 }; /* 4 times the kept channels' life */
+	nanosleep(&ts, NULL);
+	/* Above every open descriptor, with the holes below filled, so that
+	 * the channels' sockets get numbers from `low` up. */
+	int low = 0, holes[1024], nholes = 0;
+	for (int i = 0; i < 1024; i++)
+		if (fcntl(i, F_GETFD) >= 0)
+			low = i + 1;
+	for (int i = 0; i < low; i++)
+		if (fcntl(i, F_GETFD) < 0) {
+			CHECK(nholes < 1024);
+			CHECK((holes[nholes++] = open("/dev/null", O_RDONLY)) == i);
+		}
+	crew(4);
+	CHECK(fcntl(low, F_GETFD) >= 0); /* a kept channel's socket */
+	closefrom(low);
+	int mine[16];
+	for (int i = 0; i < 16; i++)
+		CHECK((mine[i] = open("/dev/null", O_RDONLY)) == low + i);
+	close_all_of(holes, nholes);
+	nanosleep(&ts, NULL);
+	for (int i = 0; i < 16; i++)
+		CHECK(fcntl(mine[i], F_GETFD) >= 0);
+	crew(4);
+	for (int i = 0; i < 16; i++)
+		CHECK(fcntl(mine[i], F_GETFD) >= 0 && close(mine[i]) == 0);
+}
+
 static void client(void *arg)
 {
 	(void)arg;
@@ -137,6 +182,8 @@ static void client(void *arg)
 			exit(1);
 		}
 	}
+
+	closed_behind_our_back();
 
 	crew(SPARE_MAX);
 	pid_t c = test_fork();
