@@ -108,8 +108,9 @@ pub fn seal(uniq: u64, nonce: u64) -> u64 {
 
 /// Whether `fd` is a door descriptor this process made: the kernel says we
 /// made its socket pair, and its nameplate bears the seal of its label. A
-/// socket someone else made, or one of ours (a channel end sent to another
-/// server) that they bound to a label, fails the one or the other: the
+/// socket someone else made, or one of ours that they bound to a label (a
+/// reply socket sent with Info or Clone, a socket pair the application gave
+/// away), fails the one or the other: the
 /// seal of a label is only ever on the nameplate of the socket bound to it,
 /// and a label cannot be bound twice while that socket lives.
 pub fn made_here(fd: c_int) -> bool {
