@@ -35,13 +35,15 @@ const LIMIT: usize = 1 << 14;
 struct Slot {
     /// The door's uniquifier; 0: not known.
     uniq: AtomicU64,
-    /// Its server's pid (`DoorName::server`), stored before `uniq`.
+    /// The rest of its name (`DoorName`), stored before `uniq`.
     server: AtomicI32,
+    family: AtomicU64,
     epoch: AtomicU64,
 }
 
-static SLOTS: [Slot; LIMIT] =
-    [const { Slot { uniq: AtomicU64::new(0), server: AtomicI32::new(0), epoch: AtomicU64::new(0) } }; LIMIT];
+static SLOTS: [Slot; LIMIT] = [const {
+    Slot { uniq: AtomicU64::new(0), server: AtomicI32::new(0), family: AtomicU64::new(0), epoch: AtomicU64::new(0) }
+}; LIMIT];
 
 /// One above the highest number ever remembered, to bound `forget_from`.
 static HIGH: AtomicI32 = AtomicI32::new(0);
@@ -58,14 +60,16 @@ pub fn door_of(fd: c_int) -> Result<DoorName> {
     let uniq = s.uniq.load(Ordering::SeqCst);
     if uniq != 0 {
         let server = s.server.load(Ordering::SeqCst);
-        // Both from one filling: no forgetting came between the loads.
+        let family = s.family.load(Ordering::SeqCst);
+        // All from one filling: no forgetting came between the loads.
         if s.epoch.load(Ordering::SeqCst) == epoch {
-            return Ok(DoorName { uniq, server });
+            return Ok(DoorName { uniq, server, family });
         }
     }
     let name = label::name_of(fd)?;
     HIGH.fetch_max(fd + 1, Ordering::SeqCst);
     s.server.store(name.server, Ordering::SeqCst);
+    s.family.store(name.family, Ordering::SeqCst);
     s.uniq.store(name.uniq, Ordering::SeqCst);
     if s.epoch.load(Ordering::SeqCst) != epoch {
         s.uniq.store(0, Ordering::SeqCst);
@@ -137,7 +141,7 @@ mod tests {
         slot(a.raw()).unwrap().server.store(7, Ordering::SeqCst);
         slot(a.raw()).unwrap().uniq.store(42, Ordering::SeqCst);
         HIGH.fetch_max(a.raw() + 1, Ordering::SeqCst);
-        assert_eq!(door_of(a.raw()), Ok(DoorName { uniq: 42, server: 7 }));
+        assert_eq!(door_of(a.raw()), Ok(DoorName { uniq: 42, server: 7, family: 0 }));
         forget_range(a.raw(), a.raw());
         assert!(door_id(a.raw()).is_err());
         assert!(door_id(-1).is_err() && door_id(LIMIT as c_int).is_err());

@@ -74,18 +74,26 @@ fn read_label(fd: c_int) -> Result<(u64, u64)> {
 
 /// A door as a client tells doors apart: the uniquifier its descriptor's
 /// label claims, and the process that made the descriptor's socket pair
-/// (its server, in the kernel's word; 0 when the kernel cannot name it in
-/// this pid namespace). Two descriptors with the same uniquifier but
-/// different servers are different doors: one of them is a forgery.
+/// (its server, in the kernel's word). Two descriptors with the same
+/// uniquifier but different servers are different doors: one of them is a
+/// forgery. When the kernel cannot name the server in this pid namespace
+/// (a server outside it), `server` is 0 and `family` is the label's nonce:
+/// each descriptor family is then a door of its own, since two such
+/// servers could not be told apart; `family` is 0 otherwise.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct DoorName {
     pub uniq: u64,
     pub server: libc::pid_t,
+    pub family: u64,
 }
 
 /// The name of the door `fd` refers to; `EBADF` if `fd` is not a door.
 pub fn name_of(fd: c_int) -> Result<DoorName> {
-    Ok(DoorName { uniq: door_id(fd)?, server: server_pid(fd).unwrap_or(0) })
+    let (uniq, nonce) = read_label(fd)?;
+    Ok(match server_pid(fd) {
+        Some(server) => DoorName { uniq, server, family: 0 },
+        None => DoorName { uniq, server: 0, family: nonce },
+    })
 }
 
 /// The pid of the process that made door descriptor `fd`'s socket pair (its
@@ -200,7 +208,7 @@ mod tests {
     fn only_our_sealed_labels_are_made_here() {
         let (a, b) = sys::seqpacket_pair().unwrap();
         let nonce = bind(&a, 77).unwrap();
-        assert_eq!(name_of(a.raw()), Ok(DoorName { uniq: 77, server: sys::getpid() }));
+        assert_eq!(name_of(a.raw()), Ok(DoorName { uniq: 77, server: sys::getpid(), family: 0 }));
         // No nameplate, then one without the seal, then one with another
         // label's seal: not ours.
         assert!(!made_here(a.raw()));

@@ -5,7 +5,9 @@
  *
  * - a thread that called the forgery first and the genuine door after, or
  *   the other way round, reaches each one's own server (the channel a
- *   thread keeps for a door is the one to that door's server);
+ *   thread keeps for a door is the one to that door's server), also in a
+ *   process that cannot name either server (a new pid namespace; root
+ *   only);
  * - a forgery naming one of the process's own doors is not that door:
  *   door_info reports the forger (no DOOR_LOCAL, not the door's procedure
  *   and cookie), door_setparam and door_revoke fail with EPERM and leave
@@ -25,6 +27,8 @@
  * The forger is a forked child speaking the wire protocol raw: it answers
  * Hello and every call with the results "forged". */
 #include "hostile.h"
+
+#include <sched.h>
 
 static char genuine_path[512];
 
@@ -103,7 +107,12 @@ static void forger(void *arg)
 					close(door[i]);
 					door[i] = -1;
 					open_doors--;
-				} else if (m.kind == K_HELLO && n == 2 && ch[i] < 0) {
+				} else if (m.kind == K_HELLO && n == 2) {
+					if (ch[i] >= 0) {
+						/* A new client's: the old one is dropped. */
+						close(ch[i]);
+						munmap(region[i], R_LEN);
+					}
 					ch[i] = fds[0];
 					region[i] = fake_adopt(fds);
 					send_msg(ch[i], wmsg(K_OPENED, 0), NULL, 0);
@@ -195,6 +204,45 @@ static void in_thread(void *(*fn)(void *), void *arg)
 	CHECK(pthread_join(t, NULL) == 0);
 }
 
+/* The calls of both orders again, from a process in a new pid namespace,
+ * where the kernel names neither server (SO_PEERCRED says pid 0). Skipped
+ * where a new namespace is not allowed. A child of ours makes the
+ * namespace, so that this process's later children (LeakSanitizer's
+ * among them) stay in ours. */
+static void in_new_pid_namespace(void)
+{
+	pid_t c = test_fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		if (unshare(CLONE_NEWPID) != 0) {
+			fprintf(stderr, "%s: no new pid namespace (%s): that part skipped\n", test_name, strerror(errno));
+			_exit(0);
+		}
+		pid_t inside = test_fork();
+		CHECK(inside >= 0);
+		if (inside == 0) {
+			/* New numbers, which nothing of this process has looked at
+			 * before (libdoor remembers what each number names). */
+			genuine = dup(genuine);
+			forged_genuine = dup(forged_genuine);
+			CHECK(genuine >= 0 && forged_genuine >= 0);
+			/* The premise: the kernel names neither server here. */
+			struct ucred uc[2];
+			socklen_t len = sizeof uc[0];
+			CHECK_OK(getsockopt(genuine, SOL_SOCKET, SO_PEERCRED, &uc[0], &len));
+			CHECK_OK(getsockopt(forged_genuine, SOL_SOCKET, SO_PEERCRED, &uc[1], &len));
+			CHECK(uc[0].pid == 0 && uc[1].pid == 0);
+			in_thread(two_calls, (void *)1);
+			in_thread(two_calls, NULL);
+			_exit(0);
+		}
+		int status;
+		CHECK(waitpid(inside, &status, 0) == inside);
+		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+	}
+	reap_ok(c);
+}
+
 int main(void)
 {
 	test_name = "forged_door";
@@ -280,6 +328,8 @@ int main(void)
 	size_t max = 0;
 	CHECK_OK(door_getparam(local, DOOR_PARAM_DATA_MAX, &max));
 	CHECK(max == 4096);
+
+	in_new_pid_namespace();
 
 	close(forged_local);
 	close(forged_genuine);
