@@ -69,7 +69,6 @@ struct sleep {
 struct ops {
 	void (*next)(struct dispatch *, void **);
 	int (*reply)(char *, size_t, void *, unsigned, void **);
-	int (*open_door)(int, const char *, int);
 	int (*bind_door)(uint64_t);
 	int (*call_start)(int, void *, void *, size_t, void **, struct sleep *, int *);
 	int (*call_step)(void **, int, int, struct sleep *, int *);

@@ -18,12 +18,16 @@
 #include "next_fn.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Must match stat::DoorStat. */
@@ -32,13 +36,22 @@ struct door_stat {
 	unsigned descriptor; /* a door descriptor: times are 0, as on illumos */
 };
 
-/* The head of lib.rs Ops (only open_door is used here). */
-struct ops {
-	void (*next)(void *);
-	int (*reply)(char *, size_t, void *, unsigned);
-	int (*open_door)(int, const char *, int);
+/* Must match interpose.rs OpenOps: set by lib.rs init (NULL until then). */
+struct open_ops {
+	int (*begin)(int, const char *, int, void **, int *);
+	int (*answered)(void *, void **, int *);
+	void (*abandon)(void *);
 };
-extern const struct ops *libdoor_ops;
+static const struct open_ops *open_ops;
+
+/* Their results besides a descriptor and -1 (interpose.rs). */
+#define NOT_A_DOOR (-2)
+#define ASKING (-3)
+
+void libdoor_set_open_ops(const struct open_ops *ops)
+{
+	__atomic_store_n(&open_ops, ops, __ATOMIC_RELEASE);
+}
 
 /* stat::stat_door_hook, set by lib.rs init (NULL until then). It has its
  * own setter so that lib.rs Ops, which door_loop.c mirrors, need not
@@ -58,13 +71,68 @@ static int wants_mode(int flags)
 }
 
 
+/* attach.rs OPEN_PATIENCE: how long a caught signal leaves the wait going. */
+#define OPEN_PATIENCE_NS 1000000000LL
+
+/*
+ * Waits until the door's server has answered on `conn` (or the connection
+ * failed): 0, or -1 when a signal ended the wait. As attach.rs
+ * await_answer, in C because the wait is a cancellation point, as open
+ * is: glibc's ppoll and recv act on cancellation, and unwinding from
+ * them passes no Rust frame. A live server answers at once, and illumos
+ * programs do not expect EINTR from open (there it never waits), so
+ * signals are ignored for OPEN_PATIENCE; after that a caught signal ends
+ * the wait, unless its handler asks for restarts (the kernel restarts a
+ * blocking recv for those).
+ */
+static int await_answer(int conn)
+{
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long long left = OPEN_PATIENCE_NS - (now.tv_sec - start.tv_sec) * 1000000000LL -
+		    (now.tv_nsec - start.tv_nsec);
+		if (left <= 0)
+			break;
+		struct timespec ts = { (time_t)(left / 1000000000LL), (long)(left % 1000000000LL) };
+		struct pollfd p = { conn, POLLIN, 0 };
+		int n = ppoll(&p, 1, &ts, NULL);
+		if (n > 0 || (n < 0 && errno != EINTR))
+			return 0;
+	}
+	char byte;
+	return recv(conn, &byte, 1, MSG_PEEK) < 0 && errno == EINTR ? -1 : 0;
+}
+
+static void abandon_opening(void *opening)
+{
+	open_ops->abandon(opening);
+}
+
 /* After libc's attempt: a door descriptor if the path is an attached door. */
 static int maybe_door(int fd, int dirfd, const char *path, int flags, int saved_errno)
 {
-	if (fd >= 0 || errno != ENXIO || libdoor_ops == NULL)
+	const struct open_ops *ops = __atomic_load_n(&open_ops, __ATOMIC_ACQUIRE);
+	if (fd >= 0 || errno != ENXIO || ops == NULL)
 		return fd;
-	int r = libdoor_ops->open_door(dirfd, path, flags);
-	if (r == -2) {
+	void *opening = NULL;
+	int conn = -1;
+	int r = ops->begin(dirfd, path, flags, &opening, &conn);
+	while (r == ASKING) {
+		int interrupted;
+		/* Cancelled while waiting: the open is given up, its connection closed. */
+		pthread_cleanup_push(abandon_opening, opening);
+		interrupted = await_answer(conn);
+		pthread_cleanup_pop(0);
+		if (interrupted) {
+			ops->abandon(opening);
+			errno = EINTR;
+			return -1;
+		}
+		r = ops->answered(opening, &opening, &conn);
+	}
+	if (r == NOT_A_DOOR) {
 		errno = ENXIO;
 		return -1;
 	}

@@ -1,4 +1,4 @@
-//! `fattach`, `fdetach`, and `open` of an attached path.
+//! `fattach` and `fdetach` (`open` of an attached path: open.rs).
 //!
 //! An attachment is a listening SOCK_SEQPACKET socket at the path, served by
 //! the door's control thread. illumos covers the existing file and uncovers
@@ -26,9 +26,8 @@ use std::path::{Path, PathBuf};
 
 use libc::c_int;
 
-use crate::abi::*;
 use crate::descriptors;
-use crate::label::{self, Identity};
+use crate::label;
 use crate::server::Perm;
 use crate::sys::{self, Errno, Fd, Result};
 use crate::trace::trace;
@@ -78,7 +77,7 @@ impl Meta {
         Some(Meta { dev, ino, perm: (mode, uid, gid), uniq })
     }
 
-    fn perm(&self) -> Perm {
+    pub fn perm(&self) -> Perm {
         Perm { mode: self.perm.0, uid: self.perm.1, gid: self.perm.2 }
     }
 }
@@ -358,110 +357,12 @@ fn exchange(conn: &Fd, m: Msg) -> Result<(Msg, Vec<Fd>)> {
 }
 
 /// Reads an Opened answer: its errno in `d`, and any descriptor.
-fn read_answer(conn: &Fd) -> Result<(Msg, Vec<Fd>)> {
+pub fn read_answer(conn: &Fd) -> Result<(Msg, Vec<Fd>)> {
     let (msg, fds) = descriptors::await_message(conn, None)?;
     if msg.kind != Kind::Opened {
         return Err(Errno(libc::EPROTO));
     }
     Ok((msg, fds))
-}
-
-/// Result of trying a path that libc could not open (`ENXIO`: a socket).
-pub enum Opened {
-    Door(c_int),
-    NotADoor,
-}
-
-/// `open(2)` of an attached path: a door descriptor at the lowest free
-/// number, close-on-exec only if `O_CLOEXEC` was asked. A dead server's
-/// attachment still opens, as a revoked door.
-pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Result<Opened> {
-    if path.is_null() {
-        return Ok(Opened::NotADoor);
-    }
-    // SAFETY: path is NUL-terminated (libc already used it).
-    let cpath = unsafe { CStr::from_ptr(path) };
-    let Ok(opath) = sys::openat(dirfd, cpath, libc::O_PATH | (flags & libc::O_NOFOLLOW), 0) else {
-        return Ok(Opened::NotADoor);
-    };
-    let Some(meta) = attachment_of(opath.raw()) else { return Ok(Opened::NotADoor) };
-
-    let proc_path = format!("/proc/self/fd/{}", opath.raw());
-    let mut attempts = 0;
-    let (conn, door) = loop {
-        let conn = sys::seqpacket_socket()?;
-        let door = match sys::connect(&conn, proc_path.as_bytes()) {
-            Ok(()) => {
-                let mut m = Msg::new(Kind::Open);
-                m.d = flags as u32;
-                match exchange(&conn, m) {
-                    // Disconnected before an answer: a live server under a flood
-                    // of silent connections drops the oldest that has said
-                    // nothing, which may be ours if it accepted us before our
-                    // Open arrived; connect again (a dead server refuses the
-                    // connection). Or the server died between our connect and
-                    // its answer.
-                    Err(Errno(libc::ECONNRESET | libc::EPIPE)) if attempts < 8 => {
-                        attempts += 1;
-                        continue;
-                    }
-                    Err(Errno(libc::ECONNRESET | libc::EPIPE)) => dead_door(&meta, flags)?,
-                    answer => {
-                        let (reply, mut fds) = answer?;
-                        if reply.d != 0 {
-                            return Err(Errno(wire::peer_errno(reply.d.into())));
-                        }
-                        let door = fds.pop().ok_or(Errno(libc::EPROTO))?;
-                        if label::door_id(door.raw()) != Ok(meta.uniq) {
-                            return Err(Errno(libc::EPROTO));
-                        }
-                        descriptors::await_peer_close(&conn);
-                        door
-                    }
-                }
-            }
-            Err(Errno(libc::ECONNREFUSED)) => dead_door(&meta, flags)?,
-            Err(e) => return Err(e),
-        };
-        break (conn, door);
-    };
-    drop(conn);
-    drop(opath);
-    let fd = place(door, flags)?;
-    trace!("open door={:016x} fd={fd} path={cpath:?}", meta.uniq);
-    Ok(Opened::Door(fd))
-}
-
-/// Moves a new door descriptor to the lowest free number, as `open` would
-/// have chosen, close-on-exec only if `O_CLOEXEC` was asked.
-fn place(door: Fd, flags: c_int) -> Result<c_int> {
-    let fd = sys::dupfd(door.raw(), 0, flags & libc::O_CLOEXEC != 0)?;
-    crate::fdmemo::handed_out(fd);
-    // Closed now, not on the reaper thread: `open` leaves no descriptor
-    // behind when it returns.
-    sys::close_duplicated(door);
-    Ok(fd)
-}
-
-/// A descriptor for a door whose server is gone: a socket pair end whose
-/// peer is closed, labelled with the recorded id, its nameplate saying
-/// "revoked, no server". The recorded permissions still apply.
-fn dead_door(meta: &Meta, flags: c_int) -> Result<Fd> {
-    // SAFETY: these getters cannot fail.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    let mut groups = vec![0 as libc::gid_t; 1024];
-    // SAFETY: groups is writable for its length.
-    let n = unsafe { libc::getgroups(groups.len() as c_int, groups.as_mut_ptr()) };
-    groups.truncate(n.max(0) as usize);
-    let acc = flags & libc::O_ACCMODE;
-    let (read, write) = (acc != libc::O_WRONLY, acc != libc::O_RDONLY);
-    if !meta.perm().allows(uid, gid, &groups, read, write) {
-        return Err(Errno(libc::EACCES));
-    }
-    let (client, server) = sys::seqpacket_pair()?;
-    label::bind(&client, meta.uniq)?;
-    label::put_nameplate(&server, Identity { uniq: meta.uniq, proc_: 0, cookie: 0, pid: -1, attributes: DOOR_REVOKED, seal: 0 })?;
-    Ok(client)
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@
 //! definitions are not stable Rust), and because C has glibc's `struct stat`
 //! and `struct statx` as they are. The C side calls the next definition
 //! (libc's) first, so a file that is not a door costs nothing extra; only on
-//! `ENXIO` does it ask `attach::open_door`, and only when `stat` succeeded
-//! on a socket does it ask `stat::stat_door_hook`.
+//! `ENXIO` does it ask `open::begin_open` (through `open::OpenOps`), and
+//! only when `stat` succeeded on a socket does it ask `stat::stat_door_hook`.
 //!
 //! These names are deliberately absent from the headers.
 
@@ -89,3 +89,4 @@ tail_jump! {
     __fxstatat => libdoor___fxstatat,
     __fxstatat64 => libdoor___fxstatat64,
 }
+

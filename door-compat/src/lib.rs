@@ -41,6 +41,7 @@ mod idwatch;
 mod interpose;
 mod label;
 mod linger;
+mod open;
 mod region;
 mod results;
 pub mod rust;
@@ -76,7 +77,6 @@ pub mod fuzzing {
 struct Ops {
     next: extern "C" fn(*mut serve::Dispatch, *mut *mut libc::c_void),
     reply: extern "C" fn(*mut libc::c_char, usize, *mut abi::door_desc_t, u32, *mut *mut libc::c_void) -> libc::c_int,
-    open_door: extern "C" fn(libc::c_int, *const libc::c_char, libc::c_int) -> libc::c_int,
     bind_door: extern "C" fn(u64) -> libc::c_int,
     call_start: extern "C" fn(
         libc::c_int,
@@ -100,28 +100,11 @@ struct Ops {
 static OPS: Ops = Ops {
     next: serve::next_invocation,
     reply: serve::reply,
-    open_door: open_door_hook,
     bind_door: api_pool::bind_door_hook,
     call_start: call::start,
     call_step: call::step,
     call_cancel: call::cancel,
 };
-
-/// Called by the C `open` interposers after libc failed with `ENXIO` (the
-/// path is a socket): a door descriptor, -1 with errno, or -2 when the path
-/// is not an attached door (the caller then restores `ENXIO`).
-extern "C" fn open_door_hook(dirfd: libc::c_int, path: *const libc::c_char, flags: libc::c_int) -> libc::c_int {
-    let r = std::panic::catch_unwind(|| attach::open_door(dirfd, path, flags));
-    match r {
-        Ok(Ok(attach::Opened::Door(fd))) => fd,
-        Ok(Ok(attach::Opened::NotADoor)) => -2,
-        Ok(Err(e)) => {
-            sys::set_errno(e);
-            -1
-        }
-        Err(_) => -2,
-    }
-}
 
 /// The C half's functions (`csrc/`), hidden inside the library.
 mod csrc {
@@ -171,6 +154,7 @@ extern "C" fn init() {
     INIT_DONE.call_once(|| {
         trace::install();
         stat::install();
+        open::install();
         dup::install();
         fdmemo::install();
         idwatch::install();

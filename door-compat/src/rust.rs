@@ -109,9 +109,9 @@ pub fn fdetach(path: &CStr) -> Result<()> {
 pub fn open(path: &CStr) -> Result<c_int> {
     crate::ensure_init();
     let flags = libc::O_RDONLY | libc::O_CLOEXEC;
-    match crate::attach::open_door(libc::AT_FDCWD, path.as_ptr(), flags)? {
-        crate::attach::Opened::Door(fd) => Ok(fd),
-        crate::attach::Opened::NotADoor => {
+    match crate::open::open_door(libc::AT_FDCWD, path.as_ptr(), flags)? {
+        crate::open::Opened::Door(fd) => Ok(fd),
+        crate::open::Opened::NotADoor => {
             // Tell a missing or unreachable path from one that is no door.
             let fd = crate::sys::openat(libc::AT_FDCWD, path, libc::O_PATH | libc::O_CLOEXEC, 0)?;
             drop(fd);

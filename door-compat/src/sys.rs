@@ -618,6 +618,20 @@ pub fn wait_readable(fd: c_int) -> Result<libc::c_short> {
     Ok(p.revents)
 }
 
+/// Blocks until `sock` has a message to read (left queued, with any
+/// descriptors it carries) or an error. A caught signal ends the wait with
+/// `EINTR` unless its handler asks for restarts (`SA_RESTART`): then the
+/// kernel restarts it, as for any blocking receive.
+pub fn peek_blocking(sock: c_int) -> Result<()> {
+    let mut byte = 0u8;
+    // SAFETY: one writable byte; no control buffer, so no descriptor is
+    // received.
+    check(unsafe {
+        libc::syscall(libc::SYS_recvfrom, sock, &raw mut byte, 1usize, libc::MSG_PEEK, std::ptr::null_mut::<libc::sockaddr>(), std::ptr::null_mut::<libc::socklen_t>())
+    })
+    .map(drop)
+}
+
 /// Like `wait_readable`, for at most `timeout`, with the signal mask
 /// `sigmask` in force during the wait only (atomically, as `ppoll` does).
 pub fn wait_readable_for(

@@ -1,0 +1,343 @@
+/* open of an attached path while the door's server does not answer: a
+ * stopped server (SIGSTOP, a debugger), or a live one under a storm of
+ * signals. On illumos open of a door never waits; here the server makes
+ * the descriptor, so open waits for its answer, and that wait must behave
+ * as a blocking open does: POSIX makes open a cancellation point, and a
+ * caught signal may end it with EINTR.
+ *
+ * patient      A caught signal (handler without SA_RESTART) in the first
+ *              second of the wait does not end it: a live server answers
+ *              within microseconds, and illumos programs do not expect
+ *              EINTR from open. Once the server is continued, open returns
+ *              a door that answers.
+ * interrupted  After that second, a caught signal ends the wait: open
+ *              fails with EINTR, leaves no descriptor in the client, and
+ *              the descriptor the server then makes for the abandoned open
+ *              is dropped (the server's count comes back). The next open
+ *              works.
+ * restarting   A handler installed with SA_RESTART does not end the wait,
+ *              even after that second: open returns the door once the
+ *              server is continued.
+ * cancelled    pthread_cancel of a thread waiting in open, within the
+ *              first second and after it, ends the thread promptly through
+ *              its cleanup handler; nothing is left in client or server.
+ * storm        A thread opening a live server's door 300 times while another
+ *              sends it a signal every few microseconds (handler without
+ *              SA_RESTART) gets every door: no EINTR.
+ *
+ * Every part is a client process of its own with its own server process. */
+#include "interrupt_test.h"
+
+#include <stdatomic.h>
+
+static char path[512];
+static struct gate ready; /* server -> part: attached */
+
+static void answer_pid(void *cookie, char *argp, size_t arg_size, door_desc_t *dp, uint_t n_desc)
+{
+	(void)cookie, (void)argp, (void)arg_size, (void)dp, (void)n_desc;
+	pid_t me = getpid();
+	door_return((char *)&me, sizeof me, NULL, 0);
+}
+
+static pid_t start_server(void)
+{
+	gate_init(&ready);
+	snprintf(path, sizeof path, "%s/door", test_dir());
+	static struct attached a;
+	a = (struct attached){ path, answer_pid, &ready };
+	pid_t s = spawn_tied(serve_attached, &a);
+	gate_wait_within(&ready, 20);
+	return s;
+}
+
+/* The door at `path` answers, from `server`. */
+static void expect_door(int fd, pid_t server)
+{
+	pid_t p = 0;
+	CHECK(call_str(fd, "p", &p, sizeof p) == sizeof p);
+	CHECK(p == server);
+}
+
+static atomic_int hits;
+static void on_signal(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&hits, 1);
+}
+
+/* A thread that opens `path` once. */
+struct opener {
+	pthread_t thread;
+	atomic_int tid;
+	atomic_int done;
+	atomic_int cleanup_ran;
+	int fd, e;
+	double start, seconds;
+};
+
+static void opener_cleanup(void *p)
+{
+	atomic_store(&((struct opener *)p)->cleanup_ran, 1);
+}
+
+static void *opener_main(void *p)
+{
+	struct opener *o = p;
+	atomic_store(&o->tid, thread_id());
+	pthread_cleanup_push(opener_cleanup, o);
+	errno = 0;
+	o->fd = open(path, O_RDWR);
+	o->e = errno;
+	o->seconds = now_seconds() - o->start;
+	pthread_cleanup_pop(0);
+	atomic_store(&o->done, 1);
+	return NULL;
+}
+
+static void start_opener(struct opener *o)
+{
+	memset(o, 0, sizeof *o);
+	o->start = now_seconds();
+	CHECK(pthread_create(&o->thread, NULL, opener_main, o) == 0);
+	while (atomic_load(&o->tid) == 0)
+		usleep(1000); /* polling interval: the thread is starting */
+}
+
+/*
+ * Waits until the opener has waited in open for `after` seconds and sleeps
+ * (in ppoll, poll, recvfrom or a futex wait), failing the test if that
+ * takes 10 s more or open returns meanwhile (`what`: what it waits for).
+ */
+static void wait_opener_asleep(struct opener *o, double after, const char *what)
+{
+	double end = now_seconds() + after + 10;
+	pid_t tid = atomic_load(&o->tid);
+	for (;;) {
+		long nr = blocked_syscall(getpid(), tid);
+		if (now_seconds() - o->start >= after && thread_state(getpid(), tid) == 'S' &&
+		    (is_wait_syscall(nr) || nr == SYS_recvfrom))
+			return;
+		if (atomic_load(&o->done)) {
+			fprintf(stderr, "FAIL %s: open returned %d (errno %d, %s) after %.2f s, while waiting for %s\n",
+			    test_name, o->fd, o->e, strerror(o->e), o->seconds, what);
+			exit(1);
+		}
+		if (now_seconds() > end) {
+			fprintf(stderr, "FAIL %s: the opening thread is not asleep after %.1f s (%s; syscall %ld)\n",
+			    test_name, after + 10, what, nr);
+			exit(1);
+		}
+		usleep(1000); /* polling interval of the deadline loop */
+	}
+}
+
+/* Waits (at most `seconds`) for the handler to have run `n` times. */
+static void wait_hits(int n, double seconds)
+{
+	double end = now_seconds() + seconds;
+	while (atomic_load(&hits) < n) {
+		if (now_seconds() > end) {
+			fprintf(stderr, "FAIL %s: the signal handler ran %d times, wanted %d\n", test_name, atomic_load(&hits), n);
+			exit(1);
+		}
+		usleep(1000); /* polling interval of the deadline loop */
+	}
+}
+
+/* Requires the opener to be still waiting `seconds` from now. */
+static void still_waiting(struct opener *o, double seconds, const char *why)
+{
+	usleep((useconds_t)(seconds * 1e6)); /* a window in which open must not return */
+	if (atomic_load(&o->done)) {
+		fprintf(stderr, "FAIL %s: open returned %d (errno %d, %s) after %.2f s while the server was stopped: %s\n",
+		    test_name, o->fd, o->e, strerror(o->e), o->seconds, why);
+		exit(1);
+	}
+}
+
+/* Joins the opener, which must end within 10 s. */
+static void join_opener(struct opener *o, void **ret)
+{
+	struct timespec end;
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += 10;
+	int r = pthread_timedjoin_np(o->thread, ret, &end);
+	if (r != 0) {
+		fprintf(stderr, "FAIL %s: the opening thread did not end within 10 s (%s)\n", test_name, strerror(r));
+		exit(1);
+	}
+}
+
+/* ---- parts ---------------------------------------------------------- */
+
+static void part_patient(void)
+{
+	pid_t s = start_server();
+	catch_signal(SIGUSR1, on_signal, 0);
+	CHECK_OK(kill(s, SIGSTOP));
+	wait_stopped(s, 10);
+	struct opener o;
+	start_opener(&o);
+	wait_opener_asleep(&o, 0, "the server's answer");
+	CHECK(now_seconds() - o.start < 0.8); /* the signal comes in the first second */
+	CHECK(pthread_kill(o.thread, SIGUSR1) == 0);
+	wait_hits(1, 5);
+	still_waiting(&o, 0.2, "a signal in the first second of the wait ended it");
+	CHECK_OK(kill(s, SIGCONT));
+	join_opener(&o, NULL);
+	CHECK(o.fd >= 0);
+	expect_door(o.fd, s);
+	close(o.fd);
+	kill_and_reap(s);
+}
+
+static void part_interrupted(void)
+{
+	pid_t s = start_server();
+	int s_fds = count_fds_of(s);
+	catch_signal(SIGUSR1, on_signal, 0);
+	int before = count_fds();
+	CHECK_OK(kill(s, SIGSTOP));
+	wait_stopped(s, 10);
+	struct opener o;
+	start_opener(&o);
+	wait_opener_asleep(&o, 1.2, "the server's answer, after its first second");
+	CHECK(pthread_kill(o.thread, SIGUSR1) == 0);
+	join_opener(&o, NULL);
+	if (o.fd != -1 || o.e != EINTR) {
+		fprintf(stderr, "FAIL %s: open interrupted after %.2f s returned %d errno %d (%s), wanted -1 EINTR\n",
+		    test_name, o.seconds, o.fd, o.e, strerror(o.e));
+		exit(1);
+	}
+	CHECK(o.seconds >= 0.9);
+	CHECK(atomic_load(&hits) == 1);
+	fds_back(before, 10, "client, after the interrupted open");
+	CHECK_OK(kill(s, SIGCONT));
+	/* The server answers the abandoned open into a closed connection. */
+	fds_back_of(s, s_fds, 10, "server, after the abandoned open");
+	int fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	expect_door(fd, s);
+	close(fd);
+	kill_and_reap(s);
+}
+
+static void part_restarting(void)
+{
+	pid_t s = start_server();
+	catch_signal(SIGUSR1, on_signal, SA_RESTART);
+	CHECK_OK(kill(s, SIGSTOP));
+	wait_stopped(s, 10);
+	struct opener o;
+	start_opener(&o);
+	wait_opener_asleep(&o, 1.2, "the server's answer, after its first second");
+	CHECK(pthread_kill(o.thread, SIGUSR1) == 0);
+	wait_hits(1, 5);
+	still_waiting(&o, 0.2, "a signal whose handler asks for restarts ended the wait");
+	CHECK_OK(kill(s, SIGCONT));
+	join_opener(&o, NULL);
+	CHECK(o.fd >= 0);
+	expect_door(o.fd, s);
+	close(o.fd);
+	kill_and_reap(s);
+}
+
+/* Cancels an opener once it has waited `after` seconds and sleeps. */
+static void cancel_opener_after(double after, const char *what)
+{
+	struct opener o;
+	start_opener(&o);
+	wait_opener_asleep(&o, after, what);
+	double t0 = now_seconds();
+	CHECK(pthread_cancel(o.thread) == 0);
+	void *ret = NULL;
+	join_opener(&o, &ret);
+	if (ret != PTHREAD_CANCELED || !atomic_load(&o.cleanup_ran)) {
+		fprintf(stderr, "FAIL %s: a thread waiting in open (%s) was not cancelled: it returned %d errno %d (%s), "
+		    "cleanup handler %s\n", test_name, what, o.fd, o.e, strerror(o.e),
+		    atomic_load(&o.cleanup_ran) ? "ran" : "did not run");
+		exit(1);
+	}
+	CHECK(now_seconds() - t0 < 2);
+}
+
+static void part_cancelled(void)
+{
+	pid_t s = start_server();
+	int s_fds = count_fds_of(s);
+	int before = count_fds();
+	CHECK_OK(kill(s, SIGSTOP));
+	wait_stopped(s, 10);
+	cancel_opener_after(0, "the server's answer, in its first second");
+	cancel_opener_after(1.2, "the server's answer, after its first second");
+	fds_back(before, 10, "client, after the cancelled opens");
+	CHECK_OK(kill(s, SIGCONT));
+	fds_back_of(s, s_fds, 10, "server, after the abandoned opens");
+	int fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	expect_door(fd, s);
+	close(fd);
+	kill_and_reap(s);
+}
+
+struct storm {
+	atomic_int over;
+	int failures, first_errno;
+};
+
+static void *storm_opener(void *p)
+{
+	struct storm *st = p;
+	for (int i = 0; i < 300; i++) {
+		int fd = open(path, O_RDWR);
+		if (fd < 0) {
+			if (st->failures++ == 0)
+				st->first_errno = errno;
+			continue;
+		}
+		close(fd);
+	}
+	atomic_store(&st->over, 1);
+	return NULL;
+}
+
+static void part_storm(void)
+{
+	pid_t s = start_server();
+	catch_signal(SIGUSR1, on_signal, 0);
+	struct storm st = { 0 };
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, storm_opener, &st) == 0);
+	while (!atomic_load(&st.over)) {
+		pthread_kill(t, SIGUSR1);
+		usleep(20); /* the storm's pace: several signals in every open's wait */
+	}
+	CHECK(pthread_join(t, NULL) == 0);
+	if (st.failures != 0) {
+		fprintf(stderr, "FAIL %s: %d of 300 opens under a storm of signals failed, the first with errno %d (%s)\n",
+		    test_name, st.failures, st.first_errno, strerror(st.first_errno));
+		exit(1);
+	}
+	/* The storm reached the thread while it opened. */
+	CHECK(atomic_load(&hits) >= 300);
+	kill_and_reap(s);
+}
+
+static const struct part parts[] = {
+	{ "patient", part_patient, "a signal in the first second of open's wait does not end it" },
+	{ "interrupted", part_interrupted, "after that, a caught signal ends open's wait with EINTR" },
+	{ "restarting", part_restarting, "an SA_RESTART handler does not end open's wait" },
+	{ "cancelled", part_cancelled, "a thread waiting in open is cancelled promptly" },
+	{ "storm", part_storm, "opens of a live server under a storm of signals all succeed" },
+};
+
+int main(int argc, char **argv)
+{
+	watchdog(58);
+	int failed = run_parts("open_wait", parts, sizeof parts / sizeof parts[0], argc, argv, 25);
+	if (failed)
+		return 1;
+	test_name = "open_wait";
+	PASS();
+}
