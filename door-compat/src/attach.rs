@@ -320,9 +320,17 @@ pub fn fdetach(path: *const libc::c_char) -> Result<()> {
     // comes later in the trace.
     trace!("detach door={:016x} path={path:?}", meta.uniq);
     if let Some(conn) = conn {
-        // (The server closes the attachment's listener before it answers.)
-        let _ = exchange(&conn, Msg::new(Kind::Detach));
-        descriptors::await_peer_close(&conn);
+        // The server closes the attachment's listener before it answers. A
+        // server that does not answer within ANSWER_WAIT (stopped, or
+        // hostile) reads the Detach when it runs again: the path is
+        // restored already, and on illumos fdetach never waits on the
+        // server at all.
+        let deadline = std::time::Instant::now() + descriptors::ANSWER_WAIT;
+        if sys::send_with_fds(conn.raw(), &Msg::new(Kind::Detach).encode(), &[]).is_ok()
+            && descriptors::await_message(&conn, Some(deadline)).is_ok()
+        {
+            descriptors::await_peer_close(&conn);
+        }
     }
     if let Ok(c) = cstr(&stash.join("meta")) {
         // SAFETY: c is NUL-terminated.
@@ -344,16 +352,6 @@ fn connect_attachment(path: &Path) -> Result<Fd> {
         r => r?,
     }
     Ok(s)
-}
-
-/// Sends one message on a fresh attachment connection and reads the answer.
-/// A server whose descriptor table is full answers before our message
-/// arrives and hangs up, so its answer is read even if the send failed.
-fn exchange(conn: &Fd, m: Msg) -> Result<(Msg, Vec<Fd>)> {
-    match sys::send_with_fds(conn.raw(), &m.encode(), &[]) {
-        Ok(()) => read_answer(conn),
-        Err(e) => read_answer(conn).map_err(|_| e),
-    }
 }
 
 /// Reads an Opened answer: its errno in `d`, and any descriptor.

@@ -1,4 +1,4 @@
-/* open of an attached path while the door's server does not answer: a
+/* open (and fdetach) of an attached path while the door's server does not answer: a
  * stopped server (SIGSTOP, a debugger), or a live one under a storm of
  * signals. On illumos open of a door never waits; here the server makes
  * the descriptor, so open waits for its answer, and that wait must behave
@@ -24,6 +24,11 @@
  * storm        A thread opening a live server's door 300 times while another
  *              sends it a signal every few microseconds (handler without
  *              SA_RESTART) gets every door: no EINTR.
+ * detach       fdetach of a stopped server's path returns within a few
+ *              seconds (on illumos it never involves the server): the path
+ *              is the covered file again at once, and once continued the
+ *              server drops the attachment (closes its listener) and still
+ *              serves descriptors opened before.
  *
  * Every part is a client process of its own with its own server process. */
 #include "interrupt_test.h"
@@ -324,12 +329,39 @@ static void part_storm(void)
 	kill_and_reap(s);
 }
 
+static void part_detach(void)
+{
+	pid_t s = start_server();
+	int fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK_OK(kill(s, SIGSTOP));
+	wait_stopped(s, 10);
+	int s_fds = count_fds_of(s);
+	double t0 = now_seconds();
+	CHECK_OK(fdetach(path));
+	double took = now_seconds() - t0;
+	if (took > 5 * time_scale()) {
+		fprintf(stderr, "FAIL %s: fdetach of a stopped server's path took %.1f s\n", test_name, took);
+		exit(1);
+	}
+	struct stat st;
+	CHECK_OK(stat(path, &st));
+	CHECK(S_ISREG(st.st_mode));
+	CHECK_OK(kill(s, SIGCONT));
+	/* Its listener goes once it reads the Detach. */
+	fds_back_of(s, s_fds - 1, 10, "server, after the Detach it read late");
+	expect_door(fd, s);
+	close(fd);
+	kill_and_reap(s);
+}
+
 static const struct part parts[] = {
 	{ "patient", part_patient, "a signal in the first second of open's wait does not end it" },
 	{ "interrupted", part_interrupted, "after that, a caught signal ends open's wait with EINTR" },
 	{ "restarting", part_restarting, "an SA_RESTART handler does not end open's wait" },
 	{ "cancelled", part_cancelled, "a thread waiting in open is cancelled promptly" },
 	{ "storm", part_storm, "opens of a live server under a storm of signals all succeed" },
+	{ "detach", part_detach, "fdetach of a stopped server's path does not wait for the server" },
 };
 
 int main(int argc, char **argv)
