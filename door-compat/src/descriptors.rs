@@ -127,12 +127,16 @@ pub fn send_message(sock: c_int, mut msg: Msg, descs: &[door_desc_t], data_fd: O
 /// A door whose copy cannot be made (its server is gone) goes as is.
 pub fn for_passing(descs: &[door_desc_t]) -> (Vec<door_desc_t>, Vec<Fd>) {
     let mut out = descs.to_vec();
+    let doors: Vec<(usize, c_int, u64)> = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| label::door_id(fd_of(d)).ok().map(|uniq| (i, fd_of(d), uniq)))
+        .collect();
+    let made = copy_doors(doors.iter().map(|&(_, fd, uniq)| (fd, uniq)));
     let mut copies = Vec::new();
-    for d in out.iter_mut() {
-        let fd = fd_of(d);
-        let Ok(uniq) = label::door_id(fd) else { continue };
-        if let Ok(copy) = copy_door(fd, uniq) {
-            d.d_data = door_desc_t__d_data { d_desc: door_desc_t__d_desc { d_descriptor: copy.raw(), d_id: uniq } };
+    for (&(i, _, uniq), copy) in doors.iter().zip(made) {
+        if let Ok(copy) = copy {
+            out[i].d_data = door_desc_t__d_data { d_desc: door_desc_t__d_desc { d_descriptor: copy.raw(), d_id: uniq } };
             copies.push(copy);
         }
     }
@@ -142,13 +146,48 @@ pub fn for_passing(descs: &[door_desc_t]) -> (Vec<door_desc_t>, Vec<Fd>) {
 /// A new counted descriptor for the door behind `fd`: made here if this
 /// process serves it, else asked of its server (Clone).
 pub fn copy_door(fd: c_int, uniq: u64) -> Result<Fd> {
-    if let Some(door) = server::local_door_of(fd, uniq) {
-        return server::new_descriptor(&door, true);
-    }
+    copy_doors(std::iter::once((fd, uniq))).pop().unwrap_or(Err(Errno(libc::EBADF)))
+}
+
+/// `copy_door` for each (descriptor, uniquifier), in order (an error
+/// where no copy could be made: a server gone, or silent). Every server is asked
+/// before any answer is awaited, so the servers answer together and a
+/// silent one costs `ANSWER_WAIT` once, not once per door (a forked child
+/// copies every door it inherited).
+pub fn copy_doors(doors: impl Iterator<Item = (c_int, u64)>) -> Vec<Result<Fd>> {
+    let asked: Vec<Result<Copy>> = doors
+        .map(|(fd, uniq)| match server::local_door_of(fd, uniq) {
+            Some(door) => server::new_descriptor(&door, true).map(Copy::Made),
+            None => ask_copy(fd, uniq),
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + ANSWER_WAIT;
+    asked
+        .into_iter()
+        .map(|copy| match copy? {
+            Copy::Made(fd) => Ok(fd),
+            Copy::Asked { uniq, mine } => take_copy(uniq, &mine, deadline),
+        })
+        .collect()
+}
+
+/// A copy of a door: made by this process, its server, or asked of
+/// another process's (`mine`: our end of the socket it answers on).
+enum Copy {
+    Made(Fd),
+    Asked { uniq: u64, mine: Fd },
+}
+
+/// Sends Clone to the server of the door behind `fd`.
+fn ask_copy(fd: c_int, uniq: u64) -> Result<Copy> {
     let (mine, theirs) = sys::seqpacket_pair()?;
     sys::send_with_fds(fd, &Msg::new(Kind::Clone).encode(), &[theirs.raw()])?;
-    drop(theirs);
-    let (m, mut fds) = await_message(&mine, Some(std::time::Instant::now() + ANSWER_WAIT))?;
+    Ok(Copy::Asked { uniq, mine })
+}
+
+/// The server's answer to a Clone, awaited until `deadline` at most.
+fn take_copy(uniq: u64, mine: &Fd, deadline: std::time::Instant) -> Result<Fd> {
+    let (m, mut fds) = await_message(mine, Some(deadline))?;
     if m.kind != Kind::Opened {
         return Err(Errno(libc::EPROTO));
     }
@@ -159,7 +198,7 @@ pub fn copy_door(fd: c_int, uniq: u64) -> Result<Fd> {
     if label::door_id(copy.raw()) != Ok(uniq) {
         return Err(Errno(libc::EPROTO));
     }
-    await_peer_close(&mine);
+    await_peer_close(mine);
     Ok(copy)
 }
 

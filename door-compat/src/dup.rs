@@ -35,7 +35,29 @@ extern "C" fn dup_door(oldfd: c_int, newfd: c_int) {
 /// (which may be `oldfd` itself), keeping `newfd`'s close-on-exec flag.
 pub fn replace_with_copy(oldfd: c_int, newfd: c_int) {
     let Ok(uniq) = label::door_id(oldfd) else { return };
-    let Ok(copy) = descriptors::copy_door(oldfd, uniq) else { return };
+    if let Ok(copy) = descriptors::copy_door(oldfd, uniq) {
+        put_copy(copy, newfd);
+    }
+}
+
+/// Replaces each door descriptor among `fds` by a fresh counted copy at
+/// the same number (a forked child's inherited doors). The servers are
+/// asked all at once (`descriptors::copy_doors`), so a child inheriting
+/// many doors waits for one round of answers, and for a silent server
+/// once. Returns the numbers that are doors.
+pub fn replace_all_with_copies(fds: &[c_int]) -> Vec<c_int> {
+    let doors: Vec<(c_int, u64)> = fds.iter().filter_map(|&fd| label::door_id(fd).ok().map(|uniq| (fd, uniq))).collect();
+    let copies = descriptors::copy_doors(doors.iter().copied());
+    for (&(fd, _), copy) in doors.iter().zip(copies) {
+        if let Ok(copy) = copy {
+            put_copy(copy, fd);
+        }
+    }
+    doors.into_iter().map(|(fd, _)| fd).collect()
+}
+
+/// Puts `copy` at `newfd`, keeping `newfd`'s close-on-exec flag.
+fn put_copy(copy: sys::Fd, newfd: c_int) {
     let cloexec = sys::fcntl_int(newfd, libc::F_GETFD, 0).map(|f| f & libc::FD_CLOEXEC != 0).unwrap_or(false);
     if sys::dup3(copy.raw(), newfd, if cloexec { libc::O_CLOEXEC } else { 0 }).is_ok() {
         crate::fdmemo::handed_out(newfd);

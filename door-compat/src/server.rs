@@ -712,8 +712,9 @@ pub extern "C" fn atfork_child() {
 fn count_inherited_doors() {
     let mut fds = Vec::new();
     sys::DOOR_FDS.drain(|fd| fds.push(fd));
-    for fd in fds {
-        let _ = std::panic::catch_unwind(|| crate::dup::replace_with_copy(fd, fd));
+    // (A panic leaves the rest as they are: uncounted, still working.)
+    let doors = std::panic::catch_unwind(|| crate::dup::replace_all_with_copies(&fds)).unwrap_or(fds);
+    for fd in doors {
         if label::door_id(fd).is_ok() {
             sys::DOOR_FDS.insert(fd);
         }

@@ -1,9 +1,11 @@
-/* open (and fdetach) of an attached path while the door's server does not answer: a
- * stopped server (SIGSTOP, a debugger), or a live one under a storm of
- * signals. On illumos open of a door never waits; here the server makes
- * the descriptor, so open waits for its answer, and that wait must behave
- * as a blocking open does: POSIX makes open a cancellation point, and a
- * caught signal may end it with EINTR.
+/* A door's server that does not answer at once: open and fdetach of its
+ * attached path, and fork of a process holding its doors, while the
+ * server is stopped (SIGSTOP, a debugger), and open of a live server's
+ * path under a storm of signals. On illumos none of these involves the
+ * server; here the server makes descriptors, so open waits for its
+ * answer, and that wait must behave as a blocking open does: POSIX makes
+ * open a cancellation point, and a caught signal may end it with EINTR.
+ * The others wait a second at most.
  *
  * patient      A caught signal (handler without SA_RESTART) in the first
  *              second of the wait does not end it: a live server answers
@@ -24,6 +26,12 @@
  * storm        A thread opening a live server's door 300 times while another
  *              sends it a signal every few microseconds (handler without
  *              SA_RESTART) gets every door: no EINTR.
+ * fork         A process holding five descriptors of a stopped server's
+ *              door forks: the child replaces each by a counted copy of its
+ *              own, asked of the server, and asks for all of them at once,
+ *              so that it gives up on the silent server once (a second),
+ *              not once per door; once continued, the server answers the
+ *              child's calls on them.
  * detach       fdetach of a stopped server's path returns within a few
  *              seconds (on illumos it never involves the server): the path
  *              is the covered file again at once, and once continued the
@@ -355,21 +363,62 @@ static void part_detach(void)
 	kill_and_reap(s);
 }
 
+static void part_fork(void)
+{
+	pid_t s = start_server();
+	int fds[5];
+	for (int i = 0; i < 5; i++) {
+		fds[i] = open(path, O_RDWR);
+		CHECK(fds[i] >= 0);
+	}
+	CHECK_OK(kill(s, SIGSTOP));
+	wait_stopped(s, 10);
+	struct gate forked, continued;
+	gate_init(&forked);
+	gate_init(&continued);
+	double t0 = now_seconds();
+	pid_t c = test_fork();
+	CHECK(c >= 0);
+	if (c == 0) {
+		double took = now_seconds() - t0;
+		send_val(&forked, &took, sizeof took);
+		gate_wait_within(&continued, 20);
+		for (int i = 0; i < 5; i++)
+			expect_door(fds[i], s);
+		_exit(0);
+	}
+	double took;
+	recv_within(&forked, &took, sizeof took, 20);
+	CHECK_OK(kill(s, SIGCONT));
+	gate_open(&continued);
+	reap_ok_within(c, 20, "child");
+	/* One second of patience for all five doors, not five. */
+	if (took > 3 * time_scale()) {
+		fprintf(stderr, "FAIL %s: fork with 5 doors of a stopped server returned in the child after %.1f s\n",
+		    test_name, took);
+		exit(1);
+	}
+	for (int i = 0; i < 5; i++)
+		close(fds[i]);
+	kill_and_reap(s);
+}
+
 static const struct part parts[] = {
 	{ "patient", part_patient, "a signal in the first second of open's wait does not end it" },
 	{ "interrupted", part_interrupted, "after that, a caught signal ends open's wait with EINTR" },
 	{ "restarting", part_restarting, "an SA_RESTART handler does not end open's wait" },
 	{ "cancelled", part_cancelled, "a thread waiting in open is cancelled promptly" },
 	{ "storm", part_storm, "opens of a live server under a storm of signals all succeed" },
+	{ "fork", part_fork, "a forked child asks a stopped server for its doors' copies once, not per door" },
 	{ "detach", part_detach, "fdetach of a stopped server's path does not wait for the server" },
 };
 
 int main(int argc, char **argv)
 {
 	watchdog(58);
-	int failed = run_parts("open_wait", parts, sizeof parts / sizeof parts[0], argc, argv, 25);
+	int failed = run_parts("stopped_server", parts, sizeof parts / sizeof parts[0], argc, argv, 25);
 	if (failed)
 		return 1;
-	test_name = "open_wait";
+	test_name = "stopped_server";
 	PASS();
 }
