@@ -282,7 +282,20 @@ fn build_attachment(fd: c_int, uniq: u64, path: &Path, st: &libc::stat, stash: &
     let (mine, theirs) = sys::seqpacket_pair()?;
     sys::send_with_fds(fd, &m.encode(), &[listener.raw(), theirs.raw()]).map_err(|_| Errno(libc::EBADF))?;
     drop(theirs);
-    let (answer, _) = read_answer(&mine).map_err(|_| Errno(libc::EBADF))?;
+    let answer = match crate::open::await_answer(mine.raw()) {
+        Ok(()) => read_answer(&mine),
+        // Interrupted, the server silent for a second: give up. Once our
+        // end is shut down the server cannot answer, and it takes the
+        // listener only if it could (server.rs, Attach), so it never
+        // counts an attachment nobody can reach; an answer it sent before
+        // is still here to read.
+        Err(e) => {
+            // SAFETY: shutdown takes no pointers; mine is our descriptor.
+            unsafe { libc::shutdown(mine.raw(), libc::SHUT_RDWR) };
+            queued_answer(&mine).ok_or(e)?
+        }
+    };
+    let (answer, _) = answer.map_err(|_| Errno(libc::EBADF))?;
     descriptors::await_peer_close(&mine);
     if answer.d != 0 {
         return Err(Errno(wire::peer_errno(answer.d.into())));
@@ -352,6 +365,17 @@ fn connect_attachment(path: &Path) -> Result<Fd> {
         r => r?,
     }
     Ok(s)
+}
+
+/// An answer already queued on `sock`, read without waiting.
+fn queued_answer(sock: &Fd) -> Option<Result<(Msg, Vec<Fd>)>> {
+    let mut buf = [0u8; wire::MSG_LEN + 1];
+    let r = sys::recv_with_fds(sock.raw(), &mut buf, libc::MSG_DONTWAIT, true).ok()?;
+    if r.len == 0 && r.fds.is_empty() {
+        return None;
+    }
+    let msg = Msg::decode(&buf[..r.len]).filter(|m| m.kind == Kind::Opened && !r.truncated);
+    Some(msg.map(|m| (m, r.fds)).ok_or(Errno(libc::EPROTO)))
 }
 
 /// Reads an Opened answer: its errno in `d`, and any descriptor.

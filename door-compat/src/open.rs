@@ -78,11 +78,12 @@ pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resul
     }
 }
 
-/// The wait of `open_door`: until `conn` is readable (or in error); a
-/// caught signal ends it only after `OPEN_PATIENCE`, and only if its
-/// handler does not ask for restarts (the kernel restarts a blocking
-/// `recv` for those). `interpose.c` waits the same way in C.
-fn await_answer(conn: c_int) -> Result<()> {
+/// The wait of `open_door` (and of `fattach` for its server's answer):
+/// until `conn` is readable (or in error); a caught signal ends it only
+/// after `OPEN_PATIENCE`, and only if its handler does not ask for
+/// restarts (the kernel restarts a blocking `recv` for those).
+/// `interpose.c` waits the same way in C.
+pub fn await_answer(conn: c_int) -> Result<()> {
     let end = std::time::Instant::now() + OPEN_PATIENCE;
     loop {
         let left = end.saturating_duration_since(std::time::Instant::now());

@@ -538,6 +538,14 @@ impl Server {
         drop(self.remove_source(token));
     }
 
+    /// Closes a source just watched whose reference the caller has taken
+    /// back itself: none is dropped here.
+    fn withdraw(&mut self, token: u64) {
+        if let (Some(src), Some(ep)) = (self.sources.remove(&token), &self.control) {
+            let _ = sys::epoll_ctl(ep, libc::EPOLL_CTL_DEL, src.sock().raw(), 0, 0);
+        }
+    }
+
     /// `unwatch`, handing the source to the caller instead of closing it.
     fn remove_source(&mut self, token: u64) -> Option<Source> {
         let removed = self.sources.remove(&token);
@@ -900,11 +908,24 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
                 let perm = Perm { mode: msg.a as u32 & 0o7777, uid: msg.b as u32, gid: msg.c as u32 };
                 door.refs.fetch_add(1, Ordering::SeqCst);
                 let mut answer = Msg::new(Kind::Opened);
-                if let Err(e) = with_server(|s| s.watch(Source::Listener { door: door.clone(), sock, perm })) {
-                    door.refs.fetch_sub(1, Ordering::SeqCst);
-                    answer.d = e.0 as u32;
+                match with_server(|s| s.watch(Source::Listener { door: door.clone(), sock, perm })) {
+                    Err(e) => {
+                        door.refs.fetch_sub(1, Ordering::SeqCst);
+                        answer.d = e.0 as u32;
+                        let _ = sys::send_now(reply.raw(), &answer.encode(), &[]);
+                    }
+                    // An attacher that gave up waiting (fattach interrupted)
+                    // has shut its end down, so the answer cannot be sent:
+                    // nobody will ever reach this listener, and its
+                    // reference is withdrawn as if it never was (no
+                    // unreferenced notification).
+                    Ok(token) => {
+                        if sys::send_now(reply.raw(), &answer.encode(), &[]).is_err() {
+                            door.refs.fetch_sub(1, Ordering::SeqCst);
+                            with_server(|s| s.withdraw(token));
+                        }
+                    }
                 }
-                let _ = sys::send_now(reply.raw(), &answer.encode(), &[]);
             }
         }
         _ => {}

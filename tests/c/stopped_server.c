@@ -1,11 +1,11 @@
-/* A door's server that does not answer at once: open and fdetach of its
- * attached path, and fork of a process holding its doors, while the
+/* A door's server that does not answer at once: open, fattach and fdetach
+ * of its attached path, and fork of a process holding its doors, while the
  * server is stopped (SIGSTOP, a debugger), and open of a live server's
  * path under a storm of signals. On illumos none of these involves the
  * server; here the server makes descriptors, so open waits for its
  * answer, and that wait must behave as a blocking open does: POSIX makes
  * open a cancellation point, and a caught signal may end it with EINTR.
- * The others wait a second at most.
+ * fattach waits the same way; the others wait a second at most.
  *
  * patient      A caught signal (handler without SA_RESTART) in the first
  *              second of the wait does not end it: a live server answers
@@ -32,6 +32,12 @@
  *              so that it gives up on the silent server once (a second),
  *              not once per door; once continued, the server answers the
  *              child's calls on them.
+ * attach       fattach of a stopped server's door (by another process
+ *              holding it) waits for the server, and a caught signal after
+ *              the first second ends it with EINTR: the path is the plain
+ *              file again, and once continued the server, which can no
+ *              longer answer, drops the listener it was sent (its
+ *              descriptor count comes back). A new fattach then works.
  * detach       fdetach of a stopped server's path returns within a few
  *              seconds (on illumos it never involves the server): the path
  *              is the covered file again at once, and once continued the
@@ -118,30 +124,40 @@ static void start_opener(struct opener *o)
 }
 
 /*
- * Waits until the opener has waited in open for `after` seconds and sleeps
- * (in ppoll, poll, recvfrom or a futex wait), failing the test if that
- * takes 10 s more or open returns meanwhile (`what`: what it waits for).
+ * Waits until thread `tid`, which began its wait at `start`, has waited
+ * `after` seconds and sleeps (in ppoll, poll, recvfrom or a futex wait):
+ * returns 1 then, or 0 if `*done` is set first (its call returned). Fails
+ * the test if neither happens within 10 s more (`what`: what the thread
+ * waits for).
  */
-static void wait_opener_asleep(struct opener *o, double after, const char *what)
+static int wait_thread_asleep(const atomic_int *tid_, double start, const atomic_int *done, double after,
+    const char *what)
 {
 	double end = now_seconds() + after + 10;
-	pid_t tid = atomic_load(&o->tid);
+	pid_t tid = atomic_load(tid_);
 	for (;;) {
 		long nr = blocked_syscall(getpid(), tid);
-		if (now_seconds() - o->start >= after && thread_state(getpid(), tid) == 'S' &&
+		if (now_seconds() - start >= after && thread_state(getpid(), tid) == 'S' &&
 		    (is_wait_syscall(nr) || nr == SYS_recvfrom))
-			return;
-		if (atomic_load(&o->done)) {
-			fprintf(stderr, "FAIL %s: open returned %d (errno %d, %s) after %.2f s, while waiting for %s\n",
-			    test_name, o->fd, o->e, strerror(o->e), o->seconds, what);
-			exit(1);
-		}
+			return 1;
+		if (atomic_load(done))
+			return 0;
 		if (now_seconds() > end) {
-			fprintf(stderr, "FAIL %s: the opening thread is not asleep after %.1f s (%s; syscall %ld)\n",
+			fprintf(stderr, "FAIL %s: the waiting thread is not asleep after %.1f s (%s; syscall %ld)\n",
 			    test_name, after + 10, what, nr);
 			exit(1);
 		}
 		usleep(1000); /* polling interval of the deadline loop */
+	}
+}
+
+/* wait_thread_asleep for an opener; reports what open returned if it did. */
+static void wait_opener_asleep(struct opener *o, double after, const char *what)
+{
+	if (!wait_thread_asleep(&o->tid, o->start, &o->done, after, what)) {
+		fprintf(stderr, "FAIL %s: open returned %d (errno %d, %s) after %.2f s, while waiting for %s\n",
+		    test_name, o->fd, o->e, strerror(o->e), o->seconds, what);
+		exit(1);
 	}
 }
 
@@ -337,6 +353,79 @@ static void part_storm(void)
 	kill_and_reap(s);
 }
 
+struct attacher {
+	int fd;
+	const char *path;
+	atomic_int tid, done;
+	int r, e;
+	double start, seconds;
+};
+
+static void *attacher_main(void *p)
+{
+	struct attacher *a = p;
+	atomic_store(&a->tid, thread_id());
+	errno = 0;
+	a->r = fattach(a->fd, a->path);
+	a->e = errno;
+	a->seconds = now_seconds() - a->start;
+	atomic_store(&a->done, 1);
+	return NULL;
+}
+
+static void part_attach(void)
+{
+	pid_t s = start_server();
+	catch_signal(SIGUSR1, on_signal, 0);
+	int fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	char other[600];
+	snprintf(other, sizeof other, "%s.other", path);
+	make_file(other, 0644);
+	int before = count_fds();
+	CHECK_OK(kill(s, SIGSTOP));
+	wait_stopped(s, 10);
+	int s_fds = count_fds_of(s);
+	struct attacher a = { .fd = fd, .path = other, .start = now_seconds() };
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, attacher_main, &a) == 0);
+	while (atomic_load(&a.tid) == 0)
+		usleep(1000); /* polling interval: the thread is starting */
+	if (!wait_thread_asleep(&a.tid, a.start, &a.done, 1.2, "the server's answer to Attach, after its first second")) {
+		fprintf(stderr, "FAIL %s: fattach returned %d (errno %d, %s) after %.2f s while the server was stopped\n",
+		    test_name, a.r, a.e, strerror(a.e), a.seconds);
+		exit(1);
+	}
+	CHECK(pthread_kill(t, SIGUSR1) == 0);
+	struct timespec end;
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += 10;
+	if (pthread_timedjoin_np(t, NULL, &end) != 0) {
+		fprintf(stderr, "FAIL %s: fattach of a stopped server's door was not ended by a signal\n", test_name);
+		exit(1);
+	}
+	if (a.r != -1 || a.e != EINTR) {
+		fprintf(stderr, "FAIL %s: fattach interrupted after %.2f s returned %d errno %d (%s), wanted -1 EINTR\n",
+		    test_name, a.seconds, a.r, a.e, strerror(a.e));
+		exit(1);
+	}
+	struct stat st;
+	CHECK_OK(stat(other, &st));
+	CHECK(S_ISREG(st.st_mode));
+	fds_back(before, 10, "client, after the interrupted fattach");
+	CHECK_OK(kill(s, SIGCONT));
+	/* The listener and the answer socket it was sent are gone again. */
+	fds_back_of(s, s_fds, 10, "server, after the Attach it could not answer");
+	CHECK_OK(fattach(fd, other));
+	int fd2 = open(other, O_RDWR);
+	CHECK(fd2 >= 0);
+	expect_door(fd2, s);
+	close(fd2);
+	CHECK_OK(fdetach(other));
+	close(fd);
+	kill_and_reap(s);
+}
+
 static void part_detach(void)
 {
 	pid_t s = start_server();
@@ -410,6 +499,7 @@ static const struct part parts[] = {
 	{ "cancelled", part_cancelled, "a thread waiting in open is cancelled promptly" },
 	{ "storm", part_storm, "opens of a live server under a storm of signals all succeed" },
 	{ "fork", part_fork, "a forked child asks a stopped server for its doors' copies once, not per door" },
+	{ "attach", part_attach, "fattach of a stopped server's door ends on a signal, and the server drops the listener" },
 	{ "detach", part_detach, "fdetach of a stopped server's path does not wait for the server" },
 };
 
