@@ -70,13 +70,12 @@ static int wants_mode(int flags)
 	return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
-
-/* attach.rs OPEN_PATIENCE: how long a caught signal leaves the wait going. */
+/* open.rs OPEN_PATIENCE: how long a caught signal leaves the wait going. */
 #define OPEN_PATIENCE_NS 1000000000LL
 
 /*
  * Waits until the door's server has answered on `conn` (or the connection
- * failed): 0, or -1 when a signal ended the wait. As attach.rs
+ * failed): 0, or -1 when a signal ended the wait. As open.rs
  * await_answer, in C because the wait is a cancellation point, as open
  * is: glibc's ppoll and recv act on cancellation, and unwinding from
  * them passes no Rust frame. A live server answers at once, and illumos
