@@ -1,6 +1,6 @@
 //! A Rust client against a Rust server in another process: calls, large
-//! results, descriptors both ways, door_info, credentials, panics, and the
-//! examples.
+//! results, descriptors both ways, door_info, credentials, panics, open of
+//! a stopped server's path, and the examples.
 
 mod common;
 
@@ -18,6 +18,7 @@ fn main() {
             ("door_info", door_info),
             ("credentials", credentials),
             ("panics", panics),
+            ("open_stopped_server", open_stopped_server),
             ("examples", examples),
         ],
         &[("server", common::rust_server)],
@@ -176,6 +177,61 @@ fn panics() {
     assert_eq!(s.client.call(b"echo:still here").unwrap().data(), b"still here");
     assert_eq!(s.client.info().unwrap().server, Some(s.pid));
     assert_eq!(s.server.finish().code(), Some(0));
+}
+
+extern "C" fn count_signal(_: libc::c_int) {
+    SIGNALS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+static SIGNALS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// `Client::open` of the path of a stopped server waits for it; signals
+/// caught in the first second leave the wait going, and one caught after
+/// it (its handler without SA_RESTART) ends the open with EINTR. Once the
+/// server is continued, the path opens.
+fn open_stopped_server() {
+    use std::os::unix::thread::JoinHandleExt;
+    use std::time::{Duration, Instant};
+
+    let dir = TempDir::new("stopped");
+    let path = dir.file("door");
+    let server = Proc::role("server", &[path.to_str().unwrap()]);
+    let pid: i32 = server.expect("ready:").split_once(' ').unwrap().1.parse().unwrap();
+    // SAFETY: a zeroed sigaction is valid; the handler only touches an
+    // atomic, which is async-signal-safe.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = count_signal as *const () as usize;
+        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+        // SAFETY: kill takes no pointers.
+        assert_eq!(libc::kill(pid, libc::SIGSTOP), 0);
+    }
+    let stat = format!("/proc/{pid}/stat");
+    let stopped = || std::fs::read_to_string(&stat).is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('T')));
+    let deadline = Instant::now() + common::DEADLINE;
+    while !stopped() {
+        assert!(Instant::now() < deadline, "the server did not stop");
+        std::thread::sleep(Duration::from_millis(1)); // polling interval
+    }
+    let opener_path = path.clone();
+    let start = Instant::now();
+    let opener = std::thread::spawn(move || Client::open(&opener_path).map(drop).map_err(|e| e.raw_os_error()));
+    // A signal every 100 ms until the open ends (at most a minute).
+    while !opener.is_finished() {
+        assert!(Instant::now() < deadline, "open of a stopped server's path did not end on a signal");
+        // SAFETY: the thread is joinable, not joined yet: its id is valid.
+        unsafe { libc::pthread_kill(opener.as_pthread_t(), libc::SIGUSR1) };
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = start.elapsed();
+    assert_eq!(opener.join().unwrap(), Err(Some(libc::EINTR)));
+    assert!(took >= Duration::from_secs(1), "open ended after {took:?}, in the first second");
+    assert!(SIGNALS.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    // SAFETY: kill takes no pointers.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let client = Client::open(&path).unwrap();
+    assert_eq!(client.call(b"echo:awake").unwrap().data(), b"awake");
+    assert_eq!(server.finish().code(), Some(0));
 }
 
 /// The examples, as a person would run them.
