@@ -19,14 +19,15 @@ use std::path::{Path, PathBuf};
 const PACKED: &[&str] = &["door_desc", "door_desc_t__d_desc", "door_desc_t__d_data", "door_info"];
 
 fn base_config() -> cbindgen::Config {
-    let mut c = cbindgen::Config::default();
-    c.language = cbindgen::Language::C;
-    c.style = cbindgen::Style::Tag;
-    c.usize_is_size_t = true;
-    c.no_includes = true;
-    c.documentation = true;
-        c.autogen_warning = None;
-    c
+    cbindgen::Config {
+        language: cbindgen::Language::C,
+        style: cbindgen::Style::Tag,
+        usize_is_size_t: true,
+        no_includes: true,
+        documentation: true,
+        autogen_warning: None,
+        ..Default::default()
+    }
 }
 
 fn run(config: cbindgen::Config, sources: &[PathBuf]) -> String {
