@@ -22,11 +22,13 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,12 +43,14 @@ struct open_ops {
 	int (*begin)(int, const char *, int, void **, int *);
 	int (*answered)(void *, void **, int *);
 	void (*abandon)(void *);
+	int (*target)(const void *);
 };
 static const struct open_ops *open_ops;
 
 /* Their results besides a descriptor and -1 (interpose.rs). */
 #define NOT_A_DOOR (-2)
 #define ASKING (-3)
+#define CONNECTING (-4)
 
 void libdoor_set_open_ops(const struct open_ops *ops)
 {
@@ -104,6 +108,29 @@ static int await_answer(int conn)
 	return recv(conn, &byte, 1, MSG_PEEK) < 0 && errno == EINTR ? -1 : 0;
 }
 
+/*
+ * Connects `conn` to the attachment's socket, descriptor `target`, waiting
+ * for room in its queue of connections, which is full (a stopped server
+ * accepts none): 0 once connected (or failed), -1 when a signal ended the
+ * wait. glibc's connect is a cancellation point and is restarted after a
+ * handler installed with SA_RESTART; other signals end it after
+ * OPEN_PATIENCE, as in await_answer. As open.rs await_room.
+ */
+static int await_room(int conn, int target)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d", target);
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		if (connect(conn, (struct sockaddr *)&addr, sizeof addr) == 0 || errno != EINTR)
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000000000LL + (now.tv_nsec - start.tv_nsec) >= OPEN_PATIENCE_NS)
+			return -1;
+	}
+}
+
 static void abandon_opening(void *opening)
 {
 	open_ops->abandon(opening);
@@ -118,11 +145,11 @@ static int maybe_door(int fd, int dirfd, const char *path, int flags, int saved_
 	void *opening = NULL;
 	int conn = -1;
 	int r = ops->begin(dirfd, path, flags, &opening, &conn);
-	while (r == ASKING) {
+	while (r == ASKING || r == CONNECTING) {
 		int interrupted;
 		/* Cancelled while waiting: the open is given up, its connection closed. */
 		pthread_cleanup_push(abandon_opening, opening);
-		interrupted = await_answer(conn);
+		interrupted = r == ASKING ? await_answer(conn) : await_room(conn, ops->target(opening));
 		pthread_cleanup_pop(0);
 		if (interrupted) {
 			ops->abandon(opening);

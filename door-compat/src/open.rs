@@ -5,7 +5,9 @@
 //! The C `open` interposers (`csrc/interpose.c`) drive it through
 //! `OpenOps`: `begin_open` connects and asks, C waits for the answer as a
 //! cancellation point (a thread cancelled there unwinds no Rust frame),
-//! then `Opening::answered` takes it. Rust callers (`rust::open`) use
+//! then `Opening::answered` takes it. If the attachment's queue of
+//! connections is full (its server is stopped), C also makes the waiting
+//! `connect` itself. Rust callers (`rust::open`) use
 //! `open_door`, which waits here.
 
 use std::ffi::{CStr, CString};
@@ -32,6 +34,10 @@ pub enum OpenStep {
     /// Asked the server for a descriptor: wait until `conn()` is readable,
     /// then `answered`.
     Asking(Box<Opening>),
+    /// The attachment's queue of connections is full (its server accepts
+    /// none: it is stopped): connect `conn()` to `/proc/self/fd/N`, N being
+    /// `target()`, waiting for room, then `answered`.
+    Connecting(Box<Opening>),
 }
 
 /// An `open` of an attached path that has asked the door's server for a
@@ -47,6 +53,8 @@ pub struct Opening {
     path: CString,
     attempts: u32,
     conn: Fd,
+    /// Whether `conn` is connected and the Open sent.
+    connected: bool,
     /// Sending the Open failed so: a server whose descriptor table is full
     /// answers before our message arrives and hangs up, so its answer is
     /// read all the same, and this is the error if there is none.
@@ -72,6 +80,10 @@ pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resul
             OpenStep::Done(opened) => return Ok(opened),
             OpenStep::Asking(opening) => {
                 await_answer(opening.conn())?;
+                step = (*opening).answered()?;
+            }
+            OpenStep::Connecting(opening) => {
+                await_room(opening.conn(), opening.target())?;
                 step = (*opening).answered()?;
             }
         }
@@ -101,6 +113,22 @@ pub fn await_answer(conn: c_int) -> Result<()> {
     }
 }
 
+/// The wait of `open_door` for room in a full queue of connections: a
+/// blocking `connect`, which signals end as they end `await_answer`.
+/// `interpose.c` waits the same way in C.
+fn await_room(conn: c_int, target: c_int) -> Result<()> {
+    let end = std::time::Instant::now() + OPEN_PATIENCE;
+    let name = format!("/proc/self/fd/{target}");
+    loop {
+        match sys::connect_once(conn, name.as_bytes()) {
+            Err(Errno(libc::EINTR)) if std::time::Instant::now() < end => {}
+            Err(Errno(libc::EINTR)) => return Err(Errno(libc::EINTR)),
+            // Connected, or failed: `answered` connects again and sees which.
+            _ => return Ok(()),
+        }
+    }
+}
+
 /// The first step of `open` of `path`, which libc could not open: not a
 /// door, a dead server's door, or the server asked.
 pub fn begin_open(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Result<OpenStep> {
@@ -116,23 +144,11 @@ pub fn begin_open(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resu
     ask(opath, meta, flags, cpath.to_owned(), 0)
 }
 
-/// Connects to the attachment and sends Open (attempt number `attempts`).
+/// Asks the attachment's server for a descriptor (attempt number
+/// `attempts`) on a new connection.
 fn ask(opath: Fd, meta: Meta, flags: c_int, path: CString, attempts: u32) -> Result<OpenStep> {
     let conn = sys::seqpacket_socket()?;
-    match sys::connect(&conn, format!("/proc/self/fd/{}", opath.raw()).as_bytes()) {
-        Ok(()) => {}
-        // No server listens: it died.
-        Err(Errno(libc::ECONNREFUSED)) => {
-            let door = dead_door(&meta, flags)?;
-            drop((conn, opath));
-            return opened(door, &meta, flags, &path);
-        }
-        Err(e) => return Err(e),
-    }
-    let mut m = Msg::new(Kind::Open);
-    m.d = flags as u32;
-    let send_failed = sys::send_with_fds(conn.raw(), &m.encode(), &[]).err();
-    Ok(OpenStep::Asking(Box::new(Opening { opath, meta, flags, path, attempts, conn, send_failed })))
+    Opening { opath, meta, flags, path, attempts, conn, connected: false, send_failed: None }.connect()
 }
 
 impl Opening {
@@ -141,10 +157,44 @@ impl Opening {
         self.conn.raw()
     }
 
+    /// The attachment's socket, which `conn()` connects to as
+    /// `/proc/self/fd/N`.
+    pub fn target(&self) -> c_int {
+        self.opath.raw()
+    }
+
+    /// Connects without waiting, and sends Open. A full queue of
+    /// connections is left to the caller to wait out (`Connecting`): a
+    /// blocking `connect` here could be neither interrupted nor cancelled.
+    fn connect(mut self) -> Result<OpenStep> {
+        match sys::connect_nonblocking(&self.conn, format!("/proc/self/fd/{}", self.opath.raw()).as_bytes()) {
+            // (Already connected: by the wait for room.)
+            Ok(()) | Err(Errno(libc::EISCONN)) => {}
+            Err(Errno(libc::EAGAIN)) => return Ok(OpenStep::Connecting(Box::new(self))),
+            // No server listens: it died.
+            Err(Errno(libc::ECONNREFUSED)) => {
+                let Opening { opath, meta, flags, path, conn, .. } = self;
+                let door = dead_door(&meta, flags)?;
+                drop((conn, opath));
+                return opened(door, &meta, flags, &path);
+            }
+            Err(e) => return Err(e),
+        }
+        let mut m = Msg::new(Kind::Open);
+        m.d = self.flags as u32;
+        self.send_failed = sys::send_with_fds(self.conn.raw(), &m.encode(), &[]).err();
+        self.connected = true;
+        Ok(OpenStep::Asking(Box::new(self)))
+    }
+
     /// Takes the server's answer, once `conn()` is readable (or in error):
-    /// the descriptor, the server's refusal, or a new attempt.
+    /// the descriptor, the server's refusal, or a new attempt. After a wait
+    /// for room (`Connecting`), connects again instead.
     pub fn answered(self) -> Result<OpenStep> {
-        let Opening { opath, meta, flags, path, attempts, conn, send_failed } = self;
+        if !self.connected {
+            return self.connect();
+        }
+        let Opening { opath, meta, flags, path, attempts, conn, send_failed, .. } = self;
         let answer = read_answer(&conn).map_err(|e| send_failed.unwrap_or(e));
         match answer {
             // Disconnected before an answer: a live server under a flood of
@@ -221,22 +271,26 @@ fn dead_door(meta: &Meta, flags: c_int) -> Result<Fd> {
 
 /// What the C `open` interposers call once libc failed with `ENXIO` (the
 /// path is a socket): `begin`, then, while the door's server is asked,
-/// `answered` each time the connection is readable, or `abandon` when the
-/// wait is cut short (a signal, cancellation). `interpose.c` waits in C so
-/// that the wait is a cancellation point and cancelling unwinds no Rust
-/// frame. Mirrored by `struct open_ops` there.
+/// `answered` each time the connection is readable (or, when the
+/// attachment's queue was full, once C has connected it to `target`), or
+/// `abandon` when the wait is cut short (a signal, cancellation).
+/// `interpose.c` waits in C so that the wait is a cancellation point and
+/// cancelling unwinds no Rust frame. Mirrored by `struct open_ops` there.
 #[repr(C)]
 struct OpenOps {
     begin: extern "C" fn(c_int, *const c_char, c_int, *mut *mut Opening, *mut c_int) -> c_int,
     answered: extern "C" fn(*mut Opening, *mut *mut Opening, *mut c_int) -> c_int,
     abandon: extern "C" fn(*mut Opening),
+    target: extern "C" fn(*const Opening) -> c_int,
 }
 
-static OPEN_OPS: OpenOps = OpenOps { begin: open_begin, answered: open_answered, abandon: open_abandon };
+static OPEN_OPS: OpenOps =
+    OpenOps { begin: open_begin, answered: open_answered, abandon: open_abandon, target: open_target };
 
 /// The hooks' results besides a descriptor (>= 0) and -1 with errno.
 const NOT_A_DOOR: c_int = -2;
 const ASKING: c_int = -3;
+const CONNECTING: c_int = -4;
 
 unsafe extern "C" {
     fn libdoor_set_open_ops(ops: *const OpenOps);
@@ -250,8 +304,9 @@ pub fn install() {
 }
 
 /// `begin_open`: a door descriptor, -1 with errno, `NOT_A_DOOR`
-/// (the caller restores `ENXIO`), or `ASKING` with the open in flight in
-/// `*opening` and the connection to wait on in `*conn`.
+/// (the caller restores `ENXIO`), or `ASKING` (`CONNECTING`) with the open
+/// in flight in `*opening` and the connection to wait on (to connect) in
+/// `*conn`.
 extern "C" fn open_begin(
     dirfd: c_int,
     path: *const c_char,
@@ -271,6 +326,13 @@ extern "C" fn open_answered(taken: *mut Opening, opening: *mut *mut Opening, con
     outcome(std::panic::catch_unwind(move || (*taken).answered()), opening, conn)
 }
 
+/// `Opening::target` of an open in flight.
+extern "C" fn open_target(opening: *const Opening) -> c_int {
+    // SAFETY: `opening` came from Box::into_raw in `outcome` and C has not
+    // handed it back yet.
+    unsafe { (*opening).target() }
+}
+
 /// Gives up the open in flight (its connection closes).
 extern "C" fn open_abandon(taken: *mut Opening) {
     // SAFETY: as in `open_answered`.
@@ -282,17 +344,21 @@ fn outcome(step: std::thread::Result<Result<OpenStep>>, opening: *mut *mut Openi
     match step {
         Ok(Ok(OpenStep::Done(Opened::Door(fd)))) => fd,
         Ok(Ok(OpenStep::Done(Opened::NotADoor))) | Err(_) => NOT_A_DOOR,
-        Ok(Ok(OpenStep::Asking(o))) => {
-            // SAFETY: C passes pointers to two variables of its own.
-            unsafe {
-                *conn = o.conn();
-                *opening = Box::into_raw(o);
-            }
-            ASKING
-        }
+        Ok(Ok(OpenStep::Asking(o))) => hand_over(o, opening, conn, ASKING),
+        Ok(Ok(OpenStep::Connecting(o))) => hand_over(o, opening, conn, CONNECTING),
         Ok(Err(e)) => {
             sys::set_errno(e);
             -1
         }
     }
+}
+
+/// Gives C the open in flight and its connection; returns `step`.
+fn hand_over(o: Box<Opening>, opening: *mut *mut Opening, conn: *mut c_int, step: c_int) -> c_int {
+    // SAFETY: C passes pointers to two variables of its own.
+    unsafe {
+        *conn = o.conn();
+        *opening = Box::into_raw(o);
+    }
+    step
 }

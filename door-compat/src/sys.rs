@@ -379,6 +379,24 @@ pub fn connect(fd: &Fd, name: &[u8]) -> Result<()> {
     retry(|| unsafe { libc::syscall(libc::SYS_connect, fd.raw(), (&raw const addr), len) }).map(drop)
 }
 
+/// `connect` without waiting for room in the listener's queue of
+/// connections: `EAGAIN` when it is full. The socket stays blocking.
+pub fn connect_nonblocking(fd: &Fd, name: &[u8]) -> Result<()> {
+    fcntl_int(fd.raw(), libc::F_SETFL, libc::O_NONBLOCK)?;
+    let r = connect(fd, name);
+    fcntl_int(fd.raw(), libc::F_SETFL, 0)?;
+    r
+}
+
+/// One `connect` of the blocking socket `fd`: waits for room in the
+/// listener's queue, and a caught signal ends it (`EINTR`) unless its
+/// handler asks for restarts.
+pub fn connect_once(fd: c_int, name: &[u8]) -> Result<()> {
+    let (addr, len) = sockaddr_un(name)?;
+    // SAFETY: addr is a valid sockaddr_un of length len.
+    check(unsafe { libc::syscall(libc::SYS_connect, fd, (&raw const addr), len) }).map(drop)
+}
+
 pub fn listen(fd: &Fd, backlog: c_int) -> Result<()> {
     // SAFETY: listen(2) takes no pointers.
     check(unsafe { libc::listen(fd.raw(), backlog) as libc::c_long }).map(drop)

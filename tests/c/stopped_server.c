@@ -27,6 +27,11 @@
  *              another sends it a signal every few microseconds (handler
  *              without SA_RESTART), until the handler has run 300 times,
  *              gets every door: no EINTR.
+ * backlog      With the stopped server's queue of connections full (raw
+ *              connections fill it), open waits in connect, and behaves
+ *              the same there: a caught signal after the first second ends
+ *              it with EINTR, cancellation ends the thread; once continued,
+ *              the server answers the next open.
  * fork         A process holding five descriptors of a stopped server's
  *              door forks: the child replaces each by a counted copy of its
  *              own, asked of the server, and asks for all of them at once,
@@ -49,6 +54,7 @@
 #include "interrupt_test.h"
 
 #include <stdatomic.h>
+#include <sys/un.h>
 
 static char path[512];
 static struct gate ready; /* server -> part: attached */
@@ -126,7 +132,8 @@ static void start_opener(struct opener *o)
 
 /*
  * Waits until thread `tid`, which began its wait at `start`, has waited
- * `after` seconds and sleeps (in ppoll, poll, recvfrom or a futex wait):
+ * `after` seconds and sleeps (in ppoll, poll, recvfrom, connect or a futex
+ * wait):
  * returns 1 then, or 0 if `*done` is set first (its call returned). Fails
  * the test if neither happens within 10 s more (`what`: what the thread
  * waits for).
@@ -139,7 +146,7 @@ static int wait_thread_asleep(const atomic_int *tid_, double start, const atomic
 	for (;;) {
 		long nr = blocked_syscall(getpid(), tid);
 		if (now_seconds() - start >= after && thread_state(getpid(), tid) == 'S' &&
-		    (is_wait_syscall(nr) || nr == SYS_recvfrom))
+		    (is_wait_syscall(nr) || nr == SYS_recvfrom || nr == SYS_connect))
 			return 1;
 		if (atomic_load(done))
 			return 0;
@@ -304,6 +311,54 @@ static void part_cancelled(void)
 	fds_back(before, 10, "client, after the cancelled opens");
 	CHECK_OK(kill(s, SIGCONT));
 	fds_back_of(s, s_fds, 10, "server, after the abandoned opens");
+	int fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	expect_door(fd, s);
+	close(fd);
+	kill_and_reap(s);
+}
+
+static void part_backlog(void)
+{
+	pid_t s = start_server();
+	catch_signal(SIGUSR1, on_signal, 0);
+	int before = count_fds();
+	CHECK_OK(kill(s, SIGSTOP));
+	wait_stopped(s, 10);
+	/* Connections the stopped server cannot accept, until its queue is full. */
+	static int raw[1024];
+	int n = 0;
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	CHECK(strlen(path) < sizeof addr.sun_path);
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	for (;;) {
+		CHECK(n < 1024);
+		raw[n] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		CHECK(raw[n] >= 0);
+		if (connect(raw[n], (struct sockaddr *)&addr, sizeof addr) != 0) {
+			CHECK(errno == EAGAIN);
+			close(raw[n]);
+			break;
+		}
+		n++;
+	}
+	struct opener o;
+	start_opener(&o);
+	wait_opener_asleep(&o, 1.2, "room in the server's queue, after its first second");
+	CHECK(blocked_syscall(getpid(), atomic_load(&o.tid)) == SYS_connect);
+	CHECK(pthread_kill(o.thread, SIGUSR1) == 0);
+	join_opener(&o, NULL);
+	if (o.fd != -1 || o.e != EINTR) {
+		fprintf(stderr, "FAIL %s: open waiting for room interrupted after %.2f s returned %d errno %d (%s), wanted "
+		    "-1 EINTR\n", test_name, o.seconds, o.fd, o.e, strerror(o.e));
+		exit(1);
+	}
+	cancel_opener_after(0, "room in the server's queue, in its first second");
+	cancel_opener_after(1.2, "room in the server's queue, after its first second");
+	for (int i = 0; i < n; i++)
+		close(raw[i]);
+	fds_back(before, 10, "client, after the opens that waited for room");
+	CHECK_OK(kill(s, SIGCONT));
 	int fd = open(path, O_RDWR);
 	CHECK(fd >= 0);
 	expect_door(fd, s);
@@ -501,6 +556,7 @@ static const struct part parts[] = {
 	{ "restarting", part_restarting, "an SA_RESTART handler does not end open's wait" },
 	{ "cancelled", part_cancelled, "a thread waiting in open is cancelled promptly" },
 	{ "storm", part_storm, "opens of a live server under a storm of signals all succeed" },
+	{ "backlog", part_backlog, "open waiting for room in a stopped server's full queue ends on a signal or cancellation" },
 	{ "fork", part_fork, "a forked child asks a stopped server for its doors' copies once, not per door" },
 	{ "attach", part_attach, "fattach of a stopped server's door ends on a signal, and the server drops the listener" },
 	{ "detach", part_detach, "fdetach of a stopped server's path does not wait for the server" },
