@@ -877,15 +877,26 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
             }
         }
         Kind::Clone => {
-            // A copy of the door for passing in a call: a reference of its own.
+            // A copy of the door (dup, passing, fork): a reference of its own.
             if let [reply] = fds.as_slice() {
                 let mut m = Msg::new(Kind::Opened);
-                let door_end = new_descriptor(door, true);
-                if let Err(e) = &door_end {
-                    m.d = e.0 as u32;
+                match new_watched_descriptor(door, true) {
+                    Err(e) => {
+                        m.d = e.0 as u32;
+                        let _ = sys::send_now(reply.raw(), &m.encode(), &[]);
+                    }
+                    // A copier that gave up waiting (the server was
+                    // stopped for a second) has closed its end, so the copy
+                    // cannot be sent: its reference is withdrawn as if it
+                    // never was, without the unreferenced notification its
+                    // end of file would bring.
+                    Ok((door_end, token)) => {
+                        if sys::send_now(reply.raw(), &m.encode(), &[door_end.raw()]).is_err() {
+                            door.refs.fetch_sub(1, Ordering::SeqCst);
+                            with_server(|s| s.withdraw(token));
+                        }
+                    }
                 }
-                let fds: Vec<c_int> = door_end.iter().map(Fd::raw).collect();
-                let _ = sys::send_now(reply.raw(), &m.encode(), &fds);
             }
         }
         Kind::Abandon => {
@@ -1181,17 +1192,24 @@ pub fn fail_waiting_calls(uniq: u64) {
 /// `counted` descriptors are references (`door_create`'s, and copies passed
 /// in calls); the others (from `open` of an attached path) are holds.
 pub fn new_descriptor(door: &Arc<Door>, counted: bool) -> Result<Fd> {
+    new_watched_descriptor(door, counted).map(|(client, _)| client)
+}
+
+/// `new_descriptor`, with the token of the server end's source.
+fn new_watched_descriptor(door: &Arc<Door>, counted: bool) -> Result<(Fd, u64)> {
     let (client, server) = sys::seqpacket_pair()?;
     let nonce = label::bind(&client, door.uniq)?;
     let seal = label::seal(door.uniq, nonce);
     label::put_nameplate(&server, label::Identity { seal, ..door.identity() })?;
     let count = if counted { &door.refs } else { &door.holds };
     count.fetch_add(1, Ordering::SeqCst);
-    if let Err(e) = with_server(|s| s.watch(Source::DoorSocket { door: door.clone(), sock: server, counted })) {
-        count.fetch_sub(1, Ordering::SeqCst);
-        return Err(e);
+    match with_server(|s| s.watch(Source::DoorSocket { door: door.clone(), sock: server, counted })) {
+        Ok(token) => Ok((client, token)),
+        Err(e) => {
+            count.fetch_sub(1, Ordering::SeqCst);
+            Err(e)
+        }
     }
-    Ok(client)
 }
 
 #[cfg(test)]

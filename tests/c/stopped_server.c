@@ -38,6 +38,12 @@
  *              so that it gives up on the silent server once (a second),
  *              not once per door; once continued, the server answers the
  *              child's calls on them.
+ * clone        dup of a stopped server's door gives up after a second (the
+ *              copy is the descriptor as it is); the server, continued,
+ *              makes the counted copy it was asked for and cannot hand it
+ *              over: that copy must not count, so a DOOR_UNREF_MULTI door
+ *              held by that one family gets no second unreferenced
+ *              notification.
  * attach       fattach of a stopped server's door (by another process
  *              holding it) waits for the server, and a caught signal after
  *              the first second ends it with EINTR: the path is the plain
@@ -411,6 +417,88 @@ static void part_storm(void)
 	kill_and_reap(s);
 }
 
+/* The 'clone' part's server: its door's unreferenced notifications are
+ * counted in shared memory; a call gets the door itself, released. */
+static atomic_int *unrefs;
+static int multi_door = -1;
+
+static void count_unrefs(void *cookie, char *argp, size_t arg_size, door_desc_t *dp, uint_t n_desc)
+{
+	(void)cookie, (void)arg_size, (void)dp, (void)n_desc;
+	if (argp == DOOR_UNREF_DATA) {
+		atomic_fetch_add(unrefs, 1);
+		door_return(NULL, 0, NULL, 0);
+	}
+	door_desc_t d = { .d_attributes = DOOR_DESCRIPTOR | DOOR_RELEASE };
+	d.d_data.d_desc.d_descriptor = multi_door;
+	door_return(NULL, 0, &d, 1);
+}
+
+static void serve_multi(void *arg)
+{
+	(void)arg;
+	make_file(path, 0644);
+	multi_door = door_create(count_unrefs, NULL, DOOR_UNREF_MULTI);
+	CHECK(multi_door >= 0);
+	CHECK_OK(fattach(multi_door, path));
+	gate_open(&ready);
+	for (;;)
+		pause();
+}
+
+/* Waits (at most `seconds`) for the count of notifications to be `n`. */
+static void wait_unrefs(int n, double seconds)
+{
+	double end = now_seconds() + seconds;
+	while (atomic_load(unrefs) != n) {
+		if (now_seconds() > end) {
+			fprintf(stderr, "FAIL %s: %d unreferenced notifications, wanted %d\n", test_name, atomic_load(unrefs), n);
+			exit(1);
+		}
+		usleep(1000); /* polling interval of the deadline loop */
+	}
+}
+
+static void part_clone(void)
+{
+	unrefs = shared_page();
+	gate_init(&ready);
+	snprintf(path, sizeof path, "%s/door", test_dir());
+	pid_t s = spawn_tied(serve_multi, NULL);
+	gate_wait_within(&ready, 20);
+	int hold = open(path, O_RDWR);
+	CHECK(hold >= 0);
+	/* The door itself, a counted copy; the server closed its own. */
+	door_desc_t got[1];
+	char buf[64];
+	door_arg_t a = { NULL, 0, NULL, 0, buf, sizeof buf };
+	a.desc_ptr = got;
+	CHECK_OK(door_call(hold, &a));
+	CHECK(a.desc_num == 1);
+	int fd = a.desc_ptr[0].d_data.d_desc.d_descriptor;
+	/* Without the attachment this family is the only reference: one
+	 * notification. */
+	CHECK_OK(fdetach(path));
+	close(hold);
+	wait_unrefs(1, 10);
+	CHECK_OK(kill(s, SIGSTOP));
+	wait_stopped(s, 10);
+	double t0 = now_seconds();
+	int copy = dup(fd);
+	CHECK(copy >= 0);
+	CHECK(now_seconds() - t0 >= 0.9); /* it waited for the server, and gave up */
+	CHECK_OK(kill(s, SIGCONT));
+	/* The server reads the Clone before these (in order, on one socket). */
+	door_info_t di;
+	CHECK_OK(door_info(fd, &di));
+	CHECK_OK(door_info(fd, &di));
+	usleep(300 * 1000); /* a notification, if one were queued, would come within this */
+	CHECK(atomic_load(unrefs) == 1);
+	close(copy);
+	close(fd);
+	kill_and_reap(s);
+}
+
 struct attacher {
 	int fd;
 	const char *path;
@@ -558,6 +646,7 @@ static const struct part parts[] = {
 	{ "storm", part_storm, "opens of a live server under a storm of signals all succeed" },
 	{ "backlog", part_backlog, "open waiting for room in a stopped server's full queue ends on a signal or cancellation" },
 	{ "fork", part_fork, "a forked child asks a stopped server for its doors' copies once, not per door" },
+	{ "clone", part_clone, "a copy a stopped server could not hand over does not count (no extra notification)" },
 	{ "attach", part_attach, "fattach of a stopped server's door ends on a signal, and the server drops the listener" },
 	{ "detach", part_detach, "fdetach of a stopped server's path does not wait for the server" },
 };
