@@ -38,7 +38,7 @@ struct door_stat {
 	unsigned descriptor; /* a door descriptor: times are 0, as on illumos */
 };
 
-/* Must match interpose.rs OpenOps: set by lib.rs init (NULL until then). */
+/* Must match open.rs OpenOps: set by lib.rs init (NULL until then). */
 struct open_ops {
 	int (*begin)(int, const char *, int, void **, int *);
 	int (*answered)(void *, void **, int *);
@@ -47,7 +47,7 @@ struct open_ops {
 };
 static const struct open_ops *open_ops;
 
-/* Their results besides a descriptor and -1 (interpose.rs). */
+/* Their results besides a descriptor and -1 (open.rs). */
 #define NOT_A_DOOR (-2)
 #define ASKING (-3)
 #define CONNECTING (-4)
@@ -77,6 +77,14 @@ static int wants_mode(int flags)
 /* open.rs OPEN_PATIENCE: how long a caught signal leaves the wait going. */
 #define OPEN_PATIENCE_NS 1000000000LL
 
+/* Nanoseconds of the monotonic clock since `start`. */
+static long long elapsed_ns(const struct timespec *start)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - start->tv_sec) * 1000000000LL + (now.tv_nsec - start->tv_nsec);
+}
+
 /*
  * Waits until the door's server has answered on `conn` (or the connection
  * failed): 0, or -1 when a signal ended the wait. As open.rs
@@ -90,12 +98,10 @@ static int wants_mode(int flags)
  */
 static int await_answer(int conn)
 {
-	struct timespec start, now;
+	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		long long left = OPEN_PATIENCE_NS - (now.tv_sec - start.tv_sec) * 1000000000LL -
-		    (now.tv_nsec - start.tv_nsec);
+		long long left = OPEN_PATIENCE_NS - elapsed_ns(&start);
 		if (left <= 0)
 			break;
 		struct timespec ts = { (time_t)(left / 1000000000LL), (long)(left % 1000000000LL) };
@@ -120,13 +126,12 @@ static int await_room(int conn, int target)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d", target);
-	struct timespec start, now;
+	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		if (connect(conn, (struct sockaddr *)&addr, sizeof addr) == 0 || errno != EINTR)
 			return 0;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - start.tv_sec) * 1000000000LL + (now.tv_nsec - start.tv_nsec) >= OPEN_PATIENCE_NS)
+		if (elapsed_ns(&start) >= OPEN_PATIENCE_NS)
 			return -1;
 	}
 }

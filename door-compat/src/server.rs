@@ -538,11 +538,17 @@ impl Server {
         drop(self.remove_source(token));
     }
 
-    /// Closes a source just watched whose reference the caller has taken
-    /// back itself: none is dropped here.
+    /// Closes a counted source just watched (a door's new copy, an
+    /// attachment's listener) that could not be handed over: its reference
+    /// is taken back as if it never was, without the unreferenced
+    /// notification `unwatch` could bring.
     fn withdraw(&mut self, token: u64) {
-        if let (Some(src), Some(ep)) = (self.sources.remove(&token), &self.control) {
+        let Some(src) = self.sources.remove(&token) else { return };
+        if let Some(ep) = &self.control {
             let _ = sys::epoll_ctl(ep, libc::EPOLL_CTL_DEL, src.sock().raw(), 0, 0);
+        }
+        if let Source::DoorSocket { door, counted: true, .. } | Source::Listener { door, .. } = &src {
+            door.refs.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -892,7 +898,6 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
                     // end of file would bring.
                     Ok((door_end, token)) => {
                         if sys::send_now(reply.raw(), &m.encode(), &[door_end.raw()]).is_err() {
-                            door.refs.fetch_sub(1, Ordering::SeqCst);
                             with_server(|s| s.withdraw(token));
                         }
                     }
@@ -932,7 +937,6 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
                     // unreferenced notification).
                     Ok(token) => {
                         if sys::send_now(reply.raw(), &answer.encode(), &[]).is_err() {
-                            door.refs.fetch_sub(1, Ordering::SeqCst);
                             with_server(|s| s.withdraw(token));
                         }
                     }

@@ -374,9 +374,12 @@ pub fn bind(fd: &Fd, name: &[u8]) -> Result<()> {
 }
 
 pub fn connect(fd: &Fd, name: &[u8]) -> Result<()> {
-    let (addr, len) = sockaddr_un(name)?;
-    // SAFETY: addr is a valid sockaddr_un of length len.
-    retry(|| unsafe { libc::syscall(libc::SYS_connect, fd.raw(), (&raw const addr), len) }).map(drop)
+    loop {
+        match connect_once(fd.raw(), name) {
+            Err(Errno(libc::EINTR)) => continue,
+            r => return r,
+        }
+    }
 }
 
 /// `connect` without waiting for room in the listener's queue of
