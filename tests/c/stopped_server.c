@@ -91,6 +91,23 @@ static void expect_door(int fd, pid_t server)
 	CHECK(p == server);
 }
 
+/* Stops server process `s` and waits until it is stopped. */
+static void stop_server(pid_t s)
+{
+	CHECK_OK(kill(s, SIGSTOP));
+	wait_stopped(s, 10);
+}
+
+/* The path opens to server `s`'s door, which answers; then `s` ends. */
+static void expect_opens_then_end(pid_t s)
+{
+	int fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	expect_door(fd, s);
+	close(fd);
+	kill_and_reap(s);
+}
+
 static atomic_int hits;
 static void on_signal(int sig)
 {
@@ -175,6 +192,16 @@ static void wait_opener_asleep(struct opener *o, double after, const char *what)
 	}
 }
 
+/* The opener, signalled while it waited (`what`), failed with EINTR. */
+static void expect_interrupted(const struct opener *o, const char *what)
+{
+	if (o->fd != -1 || o->e != EINTR) {
+		fprintf(stderr, "FAIL %s: open interrupted while waiting %s, after %.2f s, returned %d errno %d (%s), "
+		    "wanted -1 EINTR\n", test_name, what, o->seconds, o->fd, o->e, strerror(o->e));
+		exit(1);
+	}
+}
+
 /* Waits (at most `seconds`) for the handler to have run `n` times. */
 static void wait_hits(int n, double seconds)
 {
@@ -218,8 +245,7 @@ static void part_patient(void)
 {
 	pid_t s = start_server();
 	catch_signal(SIGUSR1, on_signal, 0);
-	CHECK_OK(kill(s, SIGSTOP));
-	wait_stopped(s, 10);
+	stop_server(s);
 	struct opener o;
 	start_opener(&o);
 	wait_opener_asleep(&o, 0, "the server's answer");
@@ -241,37 +267,27 @@ static void part_interrupted(void)
 	int s_fds = count_fds_of(s);
 	catch_signal(SIGUSR1, on_signal, 0);
 	int before = count_fds();
-	CHECK_OK(kill(s, SIGSTOP));
-	wait_stopped(s, 10);
+	stop_server(s);
 	struct opener o;
 	start_opener(&o);
 	wait_opener_asleep(&o, 1.2, "the server's answer, after its first second");
 	CHECK(pthread_kill(o.thread, SIGUSR1) == 0);
 	join_opener(&o, NULL);
-	if (o.fd != -1 || o.e != EINTR) {
-		fprintf(stderr, "FAIL %s: open interrupted after %.2f s returned %d errno %d (%s), wanted -1 EINTR\n",
-		    test_name, o.seconds, o.fd, o.e, strerror(o.e));
-		exit(1);
-	}
+	expect_interrupted(&o, "for the server's answer");
 	CHECK(o.seconds >= 0.9);
 	CHECK(atomic_load(&hits) == 1);
 	fds_back(before, 10, "client, after the interrupted open");
 	CHECK_OK(kill(s, SIGCONT));
 	/* The server answers the abandoned open into a closed connection. */
 	fds_back_of(s, s_fds, 10, "server, after the abandoned open");
-	int fd = open(path, O_RDWR);
-	CHECK(fd >= 0);
-	expect_door(fd, s);
-	close(fd);
-	kill_and_reap(s);
+	expect_opens_then_end(s);
 }
 
 static void part_restarting(void)
 {
 	pid_t s = start_server();
 	catch_signal(SIGUSR1, on_signal, SA_RESTART);
-	CHECK_OK(kill(s, SIGSTOP));
-	wait_stopped(s, 10);
+	stop_server(s);
 	struct opener o;
 	start_opener(&o);
 	wait_opener_asleep(&o, 1.2, "the server's answer, after its first second");
@@ -310,18 +326,13 @@ static void part_cancelled(void)
 	pid_t s = start_server();
 	int s_fds = count_fds_of(s);
 	int before = count_fds();
-	CHECK_OK(kill(s, SIGSTOP));
-	wait_stopped(s, 10);
+	stop_server(s);
 	cancel_opener_after(0, "the server's answer, in its first second");
 	cancel_opener_after(1.2, "the server's answer, after its first second");
 	fds_back(before, 10, "client, after the cancelled opens");
 	CHECK_OK(kill(s, SIGCONT));
 	fds_back_of(s, s_fds, 10, "server, after the abandoned opens");
-	int fd = open(path, O_RDWR);
-	CHECK(fd >= 0);
-	expect_door(fd, s);
-	close(fd);
-	kill_and_reap(s);
+	expect_opens_then_end(s);
 }
 
 static void part_backlog(void)
@@ -329,8 +340,7 @@ static void part_backlog(void)
 	pid_t s = start_server();
 	catch_signal(SIGUSR1, on_signal, 0);
 	int before = count_fds();
-	CHECK_OK(kill(s, SIGSTOP));
-	wait_stopped(s, 10);
+	stop_server(s);
 	/* Connections the stopped server cannot accept, until its queue is full. */
 	static int raw[1024];
 	int n = 0;
@@ -354,22 +364,14 @@ static void part_backlog(void)
 	CHECK(blocked_syscall(getpid(), atomic_load(&o.tid)) == SYS_connect);
 	CHECK(pthread_kill(o.thread, SIGUSR1) == 0);
 	join_opener(&o, NULL);
-	if (o.fd != -1 || o.e != EINTR) {
-		fprintf(stderr, "FAIL %s: open waiting for room interrupted after %.2f s returned %d errno %d (%s), wanted "
-		    "-1 EINTR\n", test_name, o.seconds, o.fd, o.e, strerror(o.e));
-		exit(1);
-	}
+	expect_interrupted(&o, "for room in the server's queue");
 	cancel_opener_after(0, "room in the server's queue, in its first second");
 	cancel_opener_after(1.2, "room in the server's queue, after its first second");
 	for (int i = 0; i < n; i++)
 		close(raw[i]);
 	fds_back(before, 10, "client, after the opens that waited for room");
 	CHECK_OK(kill(s, SIGCONT));
-	int fd = open(path, O_RDWR);
-	CHECK(fd >= 0);
-	expect_door(fd, s);
-	close(fd);
-	kill_and_reap(s);
+	expect_opens_then_end(s);
 }
 
 struct storm {
@@ -481,8 +483,7 @@ static void part_clone(void)
 	CHECK_OK(fdetach(path));
 	close(hold);
 	wait_unrefs(1, 10);
-	CHECK_OK(kill(s, SIGSTOP));
-	wait_stopped(s, 10);
+	stop_server(s);
 	double t0 = now_seconds();
 	int copy = dup(fd);
 	CHECK(copy >= 0);
@@ -529,8 +530,7 @@ static void part_attach(void)
 	snprintf(other, sizeof other, "%s.other", path);
 	make_file(other, 0644);
 	int before = count_fds();
-	CHECK_OK(kill(s, SIGSTOP));
-	wait_stopped(s, 10);
+	stop_server(s);
 	int s_fds = count_fds_of(s);
 	struct attacher a = { .fd = fd, .path = other, .start = now_seconds() };
 	pthread_t t;
@@ -577,8 +577,7 @@ static void part_detach(void)
 	pid_t s = start_server();
 	int fd = open(path, O_RDWR);
 	CHECK(fd >= 0);
-	CHECK_OK(kill(s, SIGSTOP));
-	wait_stopped(s, 10);
+	stop_server(s);
 	int s_fds = count_fds_of(s);
 	double t0 = now_seconds();
 	CHECK_OK(fdetach(path));
@@ -606,8 +605,7 @@ static void part_fork(void)
 		fds[i] = open(path, O_RDWR);
 		CHECK(fds[i] >= 0);
 	}
-	CHECK_OK(kill(s, SIGSTOP));
-	wait_stopped(s, 10);
+	stop_server(s);
 	struct gate forked, continued;
 	gate_init(&forked);
 	gate_init(&continued);
