@@ -73,7 +73,7 @@ pub unsafe fn copy_out(bulk: &Bulk, dst: *mut u8, len: usize) -> Result<()> {
     // SAFETY: len <= the mapping's length, which is sealed against
     // shrinking; dst is writable per the caller. The peer may write the
     // source concurrently: the copy is what the reader uses.
-    unsafe { std::ptr::copy_nonoverlapping(map.ptr(), dst, len) };
+    unsafe { sys::copy_bytes(map.ptr(), dst, len) };
     Ok(())
 }
 
@@ -84,7 +84,7 @@ pub fn copy_in(bulk: &Bulk, bytes: &[u8]) -> Result<()> {
         return Err(Errno(libc::EPROTO));
     }
     // SAFETY: the mapping holds cap >= len bytes.
-    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), map.ptr(), bytes.len()) };
+    unsafe { sys::copy_bytes(bytes.as_ptr(), map.ptr(), bytes.len()) };
     Ok(())
 }
 
@@ -126,7 +126,7 @@ pub fn stream_in(bulk: &Bulk, bytes: &[u8], region: &Region) -> Result<()> {
     let mut done = 0;
     for piece in bytes.chunks(piece_for(bytes.len())) {
         // SAFETY: done + piece.len() <= bytes.len() <= cap, the mapping's length.
-        unsafe { std::ptr::copy_nonoverlapping(piece.as_ptr(), map.ptr().add(done), piece.len()) };
+        unsafe { sys::copy_bytes(piece.as_ptr(), map.ptr().add(done), piece.len()) };
         done += piece.len();
         region.bulk_ready().store(done as u64, Ordering::Release);
         region.bulk_progress().fetch_add(1, Ordering::SeqCst);
@@ -179,7 +179,7 @@ pub unsafe fn stream_out(bulk: &Bulk, region: &Region, sock: libc::c_int, reader
             // SAFETY: done < now_ready <= len <= cap: in the mapping (sealed
             // against shrinking) and in dst. The writer may still write
             // what we copy; only our copy is used.
-            unsafe { std::ptr::copy_nonoverlapping(map.ptr().add(done), dst.add(done), now_ready - done) };
+            unsafe { sys::copy_bytes(map.ptr().add(done), dst.add(done), now_ready - done) };
             done = now_ready;
             progressed = Instant::now();
             continue;
