@@ -104,17 +104,18 @@ pub fn holds(bulk: &Bulk, len: usize) -> bool {
 // One call streams at a time on a channel, in one direction at a time, so
 // both directions share the region's words.
 
-/// How much the writer writes before it says so, for `len` bytes. A
-/// server that follows the client closely, copying each line soon after
-/// it was written, was slow for seconds at a time on the AMD guest of
-/// PERFORMANCE.md (1 MiB across CPUs: 8 of 25 runs over 80 µs to the
-/// procedure with 128 KiB pieces, 1 of 25 with 512 KiB; 4 MiB: 234 µs
-/// against 483). Beyond the caches the closer the better: the server
-/// reads each line before it leaves them (16 MiB in the benchmark:
-/// 3.2–4.1 ms with 128 KiB pieces, 4.4–4.8 ms with 512 KiB).
-fn piece_for(len: usize) -> usize {
-    if len <= 8 << 20 { 512 << 10 } else { 128 << 10 }
-}
+/// How much the writer writes before it says so. Small pieces keep the
+/// reader close behind the writer, so on two CPUs the two copies overlap
+/// almost whole, and the lines are read before they leave the caches.
+/// Both sides copy with `sys::copy_in_vectors`, not `memcpy`: for pieces
+/// under the L2 size glibc's `memcpy` uses `rep movsb`, which was slow
+/// for seconds at a time on AMD's Zen 3 while the other CPU read what it
+/// had just written (1 MiB in 64 KiB pieces across CPUs, to the
+/// procedure: 91–103 µs in most runs, 38–40 µs in the others; with the
+/// vector loop 37–43 µs in every run). Pieces of 512 KiB, which `memcpy`
+/// copies without `rep movsb`, had been the way round it (PERFORMANCE.md,
+/// "Streams without `rep movsb`").
+const PIECE: usize = 64 << 10;
 
 /// Copies `bytes` into `bulk` piece by piece, publishing progress in
 /// `region` and waking the reader if it sleeps waiting for it.
@@ -124,9 +125,9 @@ pub fn stream_in(bulk: &Bulk, bytes: &[u8], region: &Region) -> Result<()> {
         return Err(Errno(libc::EPROTO));
     }
     let mut done = 0;
-    for piece in bytes.chunks(piece_for(bytes.len())) {
+    for piece in bytes.chunks(PIECE) {
         // SAFETY: done + piece.len() <= bytes.len() <= cap, the mapping's length.
-        unsafe { sys::copy_bytes(piece.as_ptr(), map.ptr().add(done), piece.len()) };
+        unsafe { sys::copy_in_vectors(piece.as_ptr(), map.ptr().add(done), piece.len()) };
         done += piece.len();
         region.bulk_ready().store(done as u64, Ordering::Release);
         region.bulk_progress().fetch_add(1, Ordering::SeqCst);
@@ -179,7 +180,7 @@ pub unsafe fn stream_out(bulk: &Bulk, region: &Region, sock: libc::c_int, reader
             // SAFETY: done < now_ready <= len <= cap: in the mapping (sealed
             // against shrinking) and in dst. The writer may still write
             // what we copy; only our copy is used.
-            unsafe { sys::copy_bytes(map.ptr().add(done), dst.add(done), now_ready - done) };
+            unsafe { sys::copy_in_vectors(map.ptr().add(done), dst.add(done), now_ready - done) };
             done = now_ready;
             progressed = Instant::now();
             continue;

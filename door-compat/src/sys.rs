@@ -1067,14 +1067,15 @@ fn just_behind(src: *const u8, dst: *mut u8) -> bool {
 
 /// Copies `n` bytes, 64 at a time, with vector moves that no compiler
 /// turns into a call to `memcpy`: unlike `rep movsb`, these keep their
-/// speed whatever the two addresses are. 32-byte moves where the processor
-/// has AVX (nearly every x86_64 still in use), 16-byte SSE2 moves, which
-/// every x86_64 has, elsewhere.
+/// speed whatever the two addresses are, and while another CPU reads the
+/// lines just written (`bulk::stream_in`). 32-byte moves where the
+/// processor has AVX (nearly every x86_64 still in use), 16-byte SSE2
+/// moves, which every x86_64 has, elsewhere.
 ///
 /// # Safety
 /// As `copy_bytes`.
 #[cfg(target_arch = "x86_64")]
-unsafe fn copy_in_vectors(src: *const u8, dst: *mut u8, n: usize) {
+pub unsafe fn copy_in_vectors(src: *const u8, dst: *mut u8, n: usize) {
     let done = if std::arch::is_x86_feature_detected!("avx") {
         // SAFETY: the caller's guarantee; AVX is there.
         unsafe { copy_blocks_avx(src, dst, n) }
@@ -1132,9 +1133,9 @@ unsafe fn copy_blocks_sse2(src: *const u8, dst: *mut u8, n: usize) -> usize {
     done
 }
 
-/// Elsewhere `just_behind` is false and this is never called.
+/// Elsewhere `memcpy` has no `rep movsb` to avoid.
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn copy_in_vectors(src: *const u8, dst: *mut u8, n: usize) {
+pub unsafe fn copy_in_vectors(src: *const u8, dst: *mut u8, n: usize) {
     // SAFETY: as copy_bytes.
     unsafe { std::ptr::copy_nonoverlapping(src, dst, n) };
 }

@@ -104,7 +104,11 @@ static void server_main(void *arg)
 static void expect_exact(int fd, unsigned char *args, unsigned char *results, size_t size, size_t arg_offset,
     size_t server_offset, size_t rbuf_offset, uint32_t salt)
 {
-	struct ask q = { salt, size, server_offset };
+	struct ask q;
+	memset(&q, 0, sizeof q); /* its padding too: all of it is sent */
+	q.salt = salt;
+	q.result_size = size;
+	q.result_offset = server_offset;
 	size_t arg_size = size < sizeof q ? sizeof q : size;
 	unsigned char *arg = args + arg_offset;
 	memcpy(arg, &q, sizeof q);
