@@ -140,14 +140,24 @@ impl ChannelState {
         }
     }
 
-    /// A pipe for a `len`-byte argument (`splice.rs`), if it should be
+    /// A pipe for the argument `data` (`splice.rs`), if it should be
     /// spliced: it is large, the server last answered from our CPU, so
     /// that streaming's two copies could not overlap, and splicing has been
     /// the faster way here (`shared_cpu.rs`). Notes the way taken in
     /// `trial` when it is one of the two being compared.
-    fn pipe_for(&mut self, len: usize) -> Option<(Fd, Fd)> {
+    ///
+    /// Never when `data` starts a few bytes before a page's end: the
+    /// kernel copies the spliced pages into the server's buffer, which
+    /// starts on a page, with `rep movsb`, and such a copy crawls (1 MiB
+    /// 4080 bytes into a page: 474 µs against 116–148 µs; PERFORMANCE.md,
+    /// "Buffers a few bytes out of step"). Streaming copies it with the
+    /// library's vector loop.
+    fn pipe_for(&mut self, data: &[u8]) -> Option<(Fd, Fd)> {
+        let len = data.len();
         if !(splice::MIN..=wire::BULK_MAX).contains(&len)
             || self.region.server_cpu().load(Ordering::Relaxed) != spin::current_cpu()
+            // (Address 0 stands for any address at a page's start.)
+            || sys::just_behind(data.as_ptr(), std::ptr::null_mut())
         {
             return None;
         }
@@ -441,7 +451,7 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
     // go through a pipe of its own, one copy instead of two that cannot
     // overlap, when that has been the cheaper way.
     ch.trial = None;
-    let pipe = if fits { None } else { ch.pipe_for(req.data.len()) };
+    let pipe = if fits { None } else { ch.pipe_for(req.data) };
     let splices = pipe.is_some();
     let (pipe_write, pipe_read) = pipe.unzip();
     if ch.trial.is_some() {
@@ -835,7 +845,7 @@ impl Results {
                 Ok(())
             }
             // SAFETY: dst is writable for size bytes per the caller.
-            ResultData::Memfd(fd) => unsafe { sys::pread_exact(fd, dst, self.size, 0) },
+            ResultData::Memfd(fd) => unsafe { descriptors::read_data_memfd(fd, dst, self.size) },
             // SAFETY: as above; copy_out checks size against the buffer.
             ResultData::Bulk(ch) => unsafe { bulk::copy_out(&ch.reply_bulk, dst, self.size) },
             ResultData::Streamed { ch, whole } => {

@@ -866,7 +866,7 @@ fn copy_arguments(rec: &mut ServerThread, channel: &Channel, size: usize, source
     match source {
         Source::Memfd(fd) => {
             // SAFETY: dst, the argument buffer, holds at least `size` writable bytes.
-            unsafe { sys::pread_exact(fd, dst, size, 0)? }
+            unsafe { descriptors::read_data_memfd(fd, dst, size)? }
         }
         Source::Bulk => {
             let bulk = channel.bulk.lock().unwrap_or_else(|p| p.into_inner());

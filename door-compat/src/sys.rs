@@ -805,10 +805,15 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// Maps `len` bytes of `fd` shared and writable.
     pub fn shared(fd: &Fd, len: usize) -> Result<Mapping> {
+        Mapping::of_file(fd, len, libc::PROT_READ | libc::PROT_WRITE)
+    }
+    /// Maps `len` bytes of `fd` shared, to be read only.
+    pub fn read_only(fd: &Fd, len: usize) -> Result<Mapping> {
+        Mapping::of_file(fd, len, libc::PROT_READ)
+    }
+    fn of_file(fd: &Fd, len: usize, prot: c_int) -> Result<Mapping> {
         // SAFETY: a fresh mapping chosen by the kernel aliases nothing of ours.
-        let p = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.raw(), 0)
-        };
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd.raw(), 0) };
         if p == libc::MAP_FAILED {
             return Err(Errno::last());
         }
@@ -1061,7 +1066,7 @@ pub unsafe fn copy_bytes(src: *const u8, dst: *mut u8, n: usize) {
 /// and bulk buffers start on a page, and a large `malloc` block 16 bytes
 /// into one (PERFORMANCE.md, "Buffers a few bytes out of step").
 #[inline]
-fn just_behind(src: *const u8, dst: *mut u8) -> bool {
+pub fn just_behind(src: *const u8, dst: *mut u8) -> bool {
     cfg!(target_arch = "x86_64") && (1..64).contains(&((dst as usize).wrapping_sub(src as usize) % 4096))
 }
 
