@@ -76,9 +76,9 @@ pub fn describe(fd: c_int) -> door_desc_t {
 }
 
 /// A sealed memfd holding `bytes`, for data too large for a channel's region
-/// or bulk buffer. The receiver checks its seal against shrinking before it
-/// reads (`check_data_memfd`), so a sender that breaks the others still
-/// cannot fault the receiver.
+/// or bulk buffer. The receiver copies out of it with `pread`
+/// (`read_data_memfd`), so a sender that breaks the seals still cannot
+/// fault the receiver.
 pub fn data_memfd(bytes: &[u8]) -> Result<Fd> {
     let fd = sys::memfd(c"libdoor-data", bytes.len())?;
     // Even from bytes a few bytes before a page's end, where the kernel's
@@ -90,27 +90,37 @@ pub fn data_memfd(bytes: &[u8]) -> Result<Fd> {
 }
 
 /// Copies the first `len` bytes of a peer's data memfd, which
-/// `check_data_memfd` passed, to `dst`: with `pread`, or through a mapping
-/// where `dst` lies a few bytes into a page, as results in a `malloc`ed
-/// `rbuf` do: `pread`'s copy in the kernel is `rep movsb`, which crawls
-/// there (`sys::just_behind`; 80 MiB of results 16 bytes into a page
-/// took 90–118 ms, through the mapping 71–81 ms, on a page 65–81 ms).
-/// The seal against shrinking keeps every page of the mapping there while
-/// we copy; the peer may still write the bytes, and only our copy is used.
+/// `check_data_memfd` passed, to `dst`, with `pread`. Where `dst` lies a
+/// few bytes into a page, as results in a `malloc`ed `rbuf` do, the
+/// kernel's copy (`rep movsb`) crawls (`sys::just_behind`; 80 MiB of
+/// results 16 bytes into a page took 90–118 ms, on a page 65–81 ms): then
+/// the bytes come a piece at a time through a buffer on a page, and go on
+/// with the library's copy (71–90 ms, on a page 68–79 ms in the same
+/// runs). Never through a mapping of the peer's memfd: a sparse one of
+/// huge pages could fault us.
 ///
 /// # Safety
 /// `dst` must be writable for `len` bytes.
 pub unsafe fn read_data_memfd(fd: &Fd, dst: *mut u8, len: usize) -> Result<()> {
-    if len > 0
-        && sys::just_behind(std::ptr::null(), dst) // 0: the memfd's first page
-        && let Ok(map) = Mapping::read_only(fd, len)
-    {
-        // SAFETY: the mapping holds len bytes; dst is writable per the caller.
-        unsafe { sys::copy_bytes(map.ptr(), dst, len) };
-        return Ok(());
+    const PIECE: usize = 256 << 10;
+    // (Address 0 stands for the memfd's first page.)
+    let bounce = if sys::just_behind(std::ptr::null(), dst) { Mapping::anonymous(PIECE.min(len)).ok() } else { None };
+    let Some(bounce) = bounce else {
+        // SAFETY: dst is writable for len bytes per the caller.
+        return unsafe { sys::pread_exact(fd, dst, len, 0) };
+    };
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(PIECE);
+        // SAFETY: the buffer holds PIECE.min(len) >= n bytes; dst + done
+        // is writable for len - done >= n bytes per the caller.
+        unsafe {
+            sys::pread_exact(fd, bounce.ptr(), n, done)?;
+            sys::copy_bytes(bounce.ptr(), dst.add(done), n);
+        }
+        done += n;
     }
-    // SAFETY: as above.
-    unsafe { sys::pread_exact(fd, dst, len, 0) }
+    Ok(())
 }
 
 /// Checks a peer's data memfd before anything is read or allocated for

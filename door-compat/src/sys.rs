@@ -805,15 +805,10 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// Maps `len` bytes of `fd` shared and writable.
     pub fn shared(fd: &Fd, len: usize) -> Result<Mapping> {
-        Mapping::of_file(fd, len, libc::PROT_READ | libc::PROT_WRITE)
-    }
-    /// Maps `len` bytes of `fd` shared, to be read only.
-    pub fn read_only(fd: &Fd, len: usize) -> Result<Mapping> {
-        Mapping::of_file(fd, len, libc::PROT_READ)
-    }
-    fn of_file(fd: &Fd, len: usize, prot: c_int) -> Result<Mapping> {
         // SAFETY: a fresh mapping chosen by the kernel aliases nothing of ours.
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd.raw(), 0) };
+        let p = unsafe {
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.raw(), 0)
+        };
         if p == libc::MAP_FAILED {
             return Err(Errno::last());
         }
