@@ -1286,12 +1286,29 @@ mod tests {
             for n in [17, 63, 64, 65, 200, 4109, 5000] {
                 space.fill(0xee);
                 let dst = &mut space[start..];
-                // SAFETY: src holds 5000 bytes, dst at least 5000 + 8; they do not overlap.
+                // SAFETY: src holds 5000 bytes; dst, under two pages into
+                // space, at least 5000 more; they do not overlap.
                 unsafe { copy_bytes(src.as_ptr(), dst.as_mut_ptr(), n) };
                 assert_eq!(&dst[..n], &src[..n], "distance {distance}, n={n}");
                 assert!(dst[n..].iter().all(|&b| b == 0xee), "distance {distance}, n={n}: wrote past the end");
                 assert!(space[..start].iter().all(|&b| b == 0xee), "distance {distance}, n={n}: wrote before the start");
             }
+        }
+    }
+
+    /// The SSE2 loop, which runs only where AVX is missing: whole blocks,
+    /// nothing past them.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn sse2_blocks_copy_whole_blocks_only() {
+        let src: Vec<u8> = (0..1000u32).map(|i| (i % 253) as u8 + 1).collect();
+        for n in [0, 63, 64, 65, 127, 128, 1000] {
+            let mut dst = vec![0xeeu8; 1000];
+            // SAFETY: both hold 1000 >= n bytes and do not overlap.
+            let done = unsafe { copy_blocks_sse2(src.as_ptr(), dst.as_mut_ptr(), n) };
+            assert_eq!(done, n / 64 * 64, "n={n}");
+            assert_eq!(&dst[..done], &src[..done], "n={n}");
+            assert!(dst[done..].iter().all(|&b| b == 0xee), "n={n}: wrote past the blocks");
         }
     }
 
