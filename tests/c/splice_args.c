@@ -18,8 +18,8 @@
  *   them (door-compat/src/shared_cpu.rs): its arguments arrive exact call
  *   after call, and the server maps a bulk buffer for the streamed ones. */
 #include "door_test.h"
+#include "pinned_server.h"
 
-#include <sched.h>
 #include <sys/resource.h>
 
 #define MIB (1L << 20)
@@ -154,14 +154,10 @@ int main(int argc, char **argv)
 	test_name = "splice_args";
 	watchdog(120);
 	/* Both processes, and every thread they make, on this one CPU. */
-	cpu_set_t mask;
-	CHECK_OK(sched_getaffinity(0, sizeof mask, &mask));
-	int cpu = 0;
-	while (!CPU_ISSET(cpu, &mask))
-		cpu++;
-	CPU_ZERO(&mask);
-	CPU_SET(cpu, &mask);
-	CHECK_OK(sched_setaffinity(0, sizeof mask, &mask));
+	cpu_set_t all;
+	int first, second;
+	usable_cpus(&all, &first, &second);
+	pin_to(first, &all);
 	/* Read at this process's first large call; the server does not choose. */
 	CHECK_OK(setenv("LIBDOOR_SPLICE", "1", 1));
 

@@ -19,8 +19,7 @@
  *   the call ends with EINTR and never hangs; the fresh mapping it would
  *   have returned is gone. */
 #include "door_test.h"
-
-#include <sched.h>
+#include "pinned_server.h"
 
 #define MIB (1L << 20)
 #define BIG (20 * MIB)
@@ -102,49 +101,12 @@ static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, 
 	door_return((char *)out, a.size, NULL, 0);
 }
 
-/* Pins this process (and the threads it makes after) to `cpu`, or frees
- * it to every CPU in `all` when cpu is -1. */
-static void pin(int cpu, const cpu_set_t *all)
-{
-	cpu_set_t m;
-	if (cpu < 0) {
-		m = *all;
-	} else {
-		CPU_ZERO(&m);
-		CPU_SET(cpu, &m);
-	}
-	CHECK_OK(sched_setaffinity(0, sizeof m, &m));
-}
-
-struct server {
-	int cpu;
-	const cpu_set_t *all;
-	struct gate *ready;
-};
-
-static void server_main(void *arg)
-{
-	struct server *s = arg;
-	pin(s->cpu, s->all);
-	serve_attached(&(struct attached){ path, server_proc, s->ready });
-}
-
-/* Pins this process to `client_cpu` and starts a new server pinned to
- * `server_cpu` (-1: free), its door at a path of its own; returns a
- * descriptor of the door and the server's pid in *server. */
+/* A new server, its door at a path of its own (see open_pinned_server). */
 static int open_new_server(int client_cpu, int server_cpu, const cpu_set_t *all, pid_t *server)
 {
-	pin(client_cpu, all);
 	static int servers;
 	snprintf(path, sizeof path, "%s/door%d", dir, servers++);
-	struct gate ready;
-	gate_init(&ready);
-	*server = spawn_tied(server_main, &(struct server){ server_cpu, all, &ready });
-	gate_wait_within(&ready, 20);
-	gate_close(&ready);
-	int fd = open(path, O_RDONLY);
-	CHECK(fd >= 0);
-	return fd;
+	return open_pinned_server(path, server_proc, client_cpu, server_cpu, all, server);
 }
 
 /* One call for `size` bytes of results with salt `salt`, into `rbuf` of
@@ -254,15 +216,8 @@ int main(void)
 	watchdog(240);
 	dir = test_dir();
 	cpu_set_t all;
-	CHECK_OK(sched_getaffinity(0, sizeof all, &all));
-	int first = -1, second = -1;
-	for (int c = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, &all)) {
-			if (first < 0)
-				first = c;
-			else if (second < 0)
-				second = c;
-		}
+	int first, second;
+	usable_cpus(&all, &first, &second);
 	/* The server's faults mid-copy need a copy that resumes where it
 	 * faulted once the handler returns. Under valgrind (memcheck 3.19) it
 	 * does not: a program that copies 1 MiB in 128 KiB memcpys from a

@@ -18,8 +18,7 @@
  *   valgrind, where it would take minutes);
  * with the client and server on different CPUs, on one CPU, and free. */
 #include "door_test.h"
-
-#include <sched.h>
+#include "pinned_server.h"
 
 #define MIB (1L << 20)
 #define BEYOND_BULK (64 * MIB + 4099)
@@ -80,31 +79,6 @@ static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, 
 	door_return((char *)out, a.result_size, NULL, 0);
 }
 
-static void pin(int cpu, const cpu_set_t *all)
-{
-	cpu_set_t m;
-	if (cpu < 0) {
-		m = *all;
-	} else {
-		CPU_ZERO(&m);
-		CPU_SET(cpu, &m);
-	}
-	CHECK_OK(sched_setaffinity(0, sizeof m, &m));
-}
-
-struct server {
-	int cpu;
-	const cpu_set_t *all;
-	struct gate *ready;
-};
-
-static void server_main(void *arg)
-{
-	struct server *s = arg;
-	pin(s->cpu, s->all);
-	serve_attached(&(struct attached){ path, server_proc, s->ready });
-}
-
 /* One call: `size` argument bytes from `arg_offset` into a page, as many
  * bytes of results from `server_offset` into rbuf at `rbuf_offset`. */
 static void expect_exact(int fd, unsigned char *args, unsigned char *results, size_t size, size_t arg_offset,
@@ -146,16 +120,10 @@ static void expect_exact(int fd, unsigned char *args, unsigned char *results, si
  * ways), client and server placed as given. */
 static void all_offsets(int client_cpu, int server_cpu, const cpu_set_t *all, const char *how)
 {
-	pin(client_cpu, all);
 	static int servers;
 	snprintf(path, sizeof path, "%s/door%d", dir, servers++);
-	struct gate ready;
-	gate_init(&ready);
-	pid_t s = spawn_tied(server_main, &(struct server){ server_cpu, all, &ready });
-	gate_wait_within(&ready, 20);
-	gate_close(&ready);
-	int fd = open(path, O_RDONLY);
-	CHECK(fd >= 0);
+	pid_t s;
+	int fd = open_pinned_server(path, server_proc, client_cpu, server_cpu, all, &s);
 	unsigned char *args = new_area(), *results = new_area();
 	uint32_t salt = 1;
 	for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++)
@@ -179,15 +147,8 @@ int main(void)
 	watchdog(240);
 	dir = test_dir();
 	cpu_set_t all;
-	CHECK_OK(sched_getaffinity(0, sizeof all, &all));
-	int first = -1, second = -1;
-	for (int c = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, &all)) {
-			if (first < 0)
-				first = c;
-			else if (second < 0)
-				second = c;
-		}
+	int first, second;
+	usable_cpus(&all, &first, &second);
 	if (second >= 0)
 		all_offsets(first, second, &all, "different CPUs");
 	all_offsets(first, first, &all, "one CPU");
