@@ -785,6 +785,25 @@ static int calls_for_size(const struct plan *p, size_t size)
 	return calls(p, size <= (4u << 10) ? 1000 : size <= (64u << 10) ? 500 : size <= (1u << 20) ? 100 : 10);
 }
 
+/* One SKEW_SIZE configuration of the size or result section (report.c,
+ * "Buffers a few bytes out of step"). */
+static void add_skew_bench(struct plan *p, const char *id, enum section section, const char *transport,
+    const char *label, int (*run)(struct bench *, double *))
+{
+	struct bench *b = plan_add(p);
+	b->id = id;
+	b->section = section;
+	b->transport = transport;
+	b->label = label;
+	b->pin = PIN_FREE;
+	b->bytes = SKEW_SIZE;
+	b->clients = 1;
+	b->n = calls_for_size(p, SKEW_SIZE);
+	b->warm = b->n / 10;
+	b->setup = setup_big;
+	b->run = run;
+}
+
 void add_size_benches(struct plan *p)
 {
 	static const char *const transports[] = { "door", "touch", "stream", "memcpy", "copysum" };
@@ -809,18 +828,8 @@ void add_size_benches(struct plan *p)
 			b->run = run_size;
 		}
 	}
-	struct bench *b = plan_add(p);
-	b->id = "size.door-skew.64K";
-	b->section = SEC_SIZE;
-	b->transport = "door-skew";
-	b->label = "door_call, the argument " STR(SKEW_ARG) " bytes into a page";
-	b->pin = PIN_FREE;
-	b->bytes = SKEW_SIZE;
-	b->clients = 1;
-	b->n = calls_for_size(p, SKEW_SIZE);
-	b->warm = b->n / 10;
-	b->setup = setup_big;
-	b->run = run_size;
+	add_skew_bench(p, "size.door-skew.64K", SEC_SIZE, "door-skew",
+	    "door_call, the argument " STR(SKEW_ARG) " bytes into a page", run_size);
 }
 
 /* Results: into a small rbuf (the overflow mapping, unmapped each call),
@@ -903,18 +912,8 @@ void add_result_benches(struct plan *p)
 			b->run = run_result;
 		}
 	}
-	struct bench *b = plan_add(p);
-	b->id = "result.door-rbuf-skew.64K";
-	b->section = SEC_RESULT;
-	b->transport = "door-rbuf-skew";
-	b->label = "door_call, result in rbuf " STR(SKEW_RESULT) " bytes into a page";
-	b->pin = PIN_FREE;
-	b->bytes = SKEW_SIZE;
-	b->clients = 1;
-	b->n = calls_for_size(p, SKEW_SIZE);
-	b->warm = b->n / 10;
-	b->setup = setup_big;
-	b->run = run_result;
+	add_skew_bench(p, "result.door-rbuf-skew.64K", SEC_RESULT, "door-rbuf-skew",
+	    "door_call, result in rbuf " STR(SKEW_RESULT) " bytes into a page", run_result);
 }
 
 /* ------------------------------------------------------------------ */
