@@ -79,6 +79,12 @@ pub fn describe(fd: c_int) -> door_desc_t {
 /// the kernel's copy between the memfd and the caller's buffer would crawl.
 const BOUNCE: usize = 256 << 10;
 
+/// A buffer on a page for the pieces of `len` bytes, if `crawls` (and
+/// one can be made; else the kernel's copy it is, slow but right).
+fn bounce_buffer(crawls: bool, len: usize) -> Option<Mapping> {
+    if crawls { Mapping::anonymous(BOUNCE.min(len)).ok() } else { None }
+}
+
 /// A sealed memfd holding `bytes`, for data too large for a channel's region
 /// or bulk buffer. The receiver copies out of it with `pread`
 /// (`read_data_memfd`), so a sender that breaks the seals still cannot
@@ -91,8 +97,7 @@ pub fn data_memfd(bytes: &[u8]) -> Result<Fd> {
     // so; 64–68 ms on a page). Not through a mapping of the memfd: every
     // page would then be made by a fault, which costs more (106–128 ms).
     // (Address 0 stands for the memfd's first page.)
-    let bounce = sys::just_behind(bytes.as_ptr(), std::ptr::null_mut()).then(|| Mapping::anonymous(BOUNCE.min(bytes.len())).ok());
-    match bounce.flatten() {
+    match bounce_buffer(sys::just_behind(bytes.as_ptr(), std::ptr::null_mut()), bytes.len()) {
         Some(bounce) => {
             for (i, piece) in bytes.chunks(BOUNCE).enumerate() {
                 // SAFETY: the buffer holds BOUNCE.min(bytes.len()) >= piece.len() bytes.
@@ -123,8 +128,7 @@ pub fn data_memfd(bytes: &[u8]) -> Result<Fd> {
 /// `dst` must be writable for `len` bytes.
 pub unsafe fn read_data_memfd(fd: &Fd, dst: *mut u8, len: usize) -> Result<()> {
     // (Address 0 stands for the memfd's first page.)
-    let bounce = if sys::just_behind(std::ptr::null(), dst) { Mapping::anonymous(BOUNCE.min(len)).ok() } else { None };
-    let Some(bounce) = bounce else {
+    let Some(bounce) = bounce_buffer(sys::just_behind(std::ptr::null(), dst), len) else {
         // SAFETY: dst is writable for len bytes per the caller.
         return unsafe { sys::pread_exact(fd, dst, len, 0) };
     };
