@@ -1040,6 +1040,9 @@ fn send_results(channel: &Channel, seq: u64, bytes: &[u8], descs: &[door_desc_t]
     };
     let (descs, _copies) = descriptors::for_passing(descs);
     let sent = descriptors::send_message(channel.sock.raw(), m, &descs, data_fd.as_ref());
+    // Where we run, as `post_reply` says it: a client that has not seen it
+    // does not spin (`spin::wait_began`).
+    channel.region.server_cpu().store(crate::spin::current_cpu(), Ordering::Relaxed);
     channel.region.notify_client();
     sent
 }

@@ -34,9 +34,16 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where a waiter that may learn from its sleep notes when the wait began
-/// (monotonic ns): only a wait toward a peer on another CPU.
+/// (monotonic ns): only a wait toward a peer seen on another CPU.
+///
+/// A peer not seen yet (0: a channel's first call) does not count as on
+/// another CPU. That call went on the socket, whose wake-up is a "sync"
+/// one: the kernel tends to queue the server thread on the caller's own
+/// CPU, where a spin only keeps it from running (a fresh process's first
+/// call spun its whole 100 µs budget so, PERFORMANCE.md, "A channel's
+/// first call").
 pub fn wait_began(peer_cpu: u32, my_cpu: u32) -> Option<u64> {
-    (peer_cpu != my_cpu).then(crate::sys::monotonic_ns)
+    (peer_cpu != 0 && peer_cpu != my_cpu).then(crate::sys::monotonic_ns)
 }
 
 /// The most a waiter spins before it sleeps.
@@ -100,8 +107,12 @@ impl Budget {
     /// A server's budget, for its lingering wait for the next call. It
     /// spins through crowding: cutting those spins short cost null calls
     /// from 100 processes an eighth of their throughput (PERFORMANCE.md).
+    ///
+    /// Whether this machine can spin at all is asked at the first spin,
+    /// not here: a process that makes one call never asks (glibc's sysconf
+    /// reads a file in /sys for it, 25–30 µs in a fresh process).
     pub fn new() -> Budget {
-        Budget { ns: if spinning_possible() { MAX_NS } else { 0 }, ..Budget::default() }
+        Budget { ns: MAX_NS, ..Budget::default() }
     }
 
     /// A client's budget, for its wait for the reply: cut short while the
@@ -122,6 +133,9 @@ impl Budget {
             }
             self.idle_waits = 0;
             ns = MIN_NS * 2;
+        } else if !spinning_possible() {
+            self.ns = 0;
+            return done();
         }
         let start = crate::sys::monotonic_ns();
         // (Relaxed: a stale deadline costs one spin of the wrong length.)
@@ -209,7 +223,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_a_peer_seen_on_another_cpu_is_spun_for() {
+        assert!(wait_began(0, 1).is_none(), "a peer not seen yet");
+        assert!(wait_began(2, 2).is_none(), "a peer on our CPU");
+        assert!(wait_began(2, 1).is_some());
+    }
+
+    #[test]
     fn budget_adapts() {
+        if !spinning_possible() {
+            return;
+        }
         let mut b = Budget { ns: MAX_NS, ..Budget::default() };
         assert!(b.spin(|| true));
         assert_eq!(b.ns, MAX_NS);
