@@ -43,7 +43,7 @@ static void refresh(int sig)
 		__atomic_fetch_and(&restarting, ~bit, __ATOMIC_SEQ_CST);
 }
 
-/* Reads every signal's disposition (at load, and when a thread opens a
+/* Reads every signal's disposition (when a thread opens a
  * channel, which also catches handlers installed behind libc's back). */
 void libdoor_sigwatch_scan(void)
 {

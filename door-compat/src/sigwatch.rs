@@ -9,19 +9,20 @@
 //! mask of such handlers; while it is not empty, waits keep a timeout
 //! (which the kernel never restarts).
 //!
-//! A handler installed behind libc's back (a raw `rt_sigaction`) is seen
-//! when the library loads and whenever a thread opens a channel to a door
-//! (not when it takes an ended thread's, spare.rs), which reads every
-//! disposition again; one installed in between, and
-//! caught during a wait, lets that wait go on until the reply instead of
-//! failing with EINTR.
+//! Every disposition is read again whenever a thread opens a channel to a
+//! door (not when it takes an ended thread's, spare.rs). That is also how
+//! a handler installed behind libc's back (a raw `rt_sigaction`) is seen;
+//! one installed after the channel opened, and caught during a wait, lets
+//! that wait go on until the reply instead of failing with EINTR. Nothing
+//! reads the mask before a channel has opened, so the library does not
+//! read the dispositions when it loads.
 
 unsafe extern "C" {
     fn libdoor_sigwatch_scan();
     fn libdoor_sigwatch_restarting() -> libc::c_int;
 }
 
-/// Reads every signal's disposition (at load; when a channel opens).
+/// Reads every signal's disposition (when a channel opens).
 pub fn scan() {
     // SAFETY: reads dispositions and updates an atomic mask; no arguments.
     unsafe { libdoor_sigwatch_scan() };
