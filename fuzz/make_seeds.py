@@ -9,13 +9,13 @@ kind, in each target's framing:
   memfd, 4 eventfd, ...).
 
 The message layout is docs/ARCHITECTURE.md's "Wire protocol": 48 bytes,
-magic "DOR3", kind, seq, a, b, c (u64), d, e (u32). Run from anywhere; it
+magic "DOR4", kind, seq, a, b, c (u64), d, e (u32). Run from anywhere; it
 replaces fuzz/corpus/*/seed-*."""
 import os
 import struct
 
-MAGIC = 0x33524F44
-DATA_MEMFD, NO_RESULTS, DATA_BULK, NEW_BULK = 1, 2, 4, 8
+MAGIC = 0x34524F44
+DATA_MEMFD, NO_RESULTS, DATA_BULK, NEW_BULK, DATA_STREAMED = 1, 2, 4, 8, 32
 
 
 def msg(kind, seq=0, a=0, b=0, c=0, d=0, e=0):
@@ -39,7 +39,8 @@ MESSAGES = [
     ("call-descs", [(253, msg(10, seq=2, d=253)), (2, msg(8, seq=2, a=16, d=255))]),
     ("call-memfd", [(1, msg(8, seq=3, a=128 << 20, e=DATA_MEMFD))]),
     ("call-bulk", [(1, msg(8, seq=4, a=1 << 20, e=DATA_BULK | NEW_BULK)),
-                   (0, msg(8, seq=5, a=1 << 20, e=DATA_BULK))]),
+                   (0, msg(8, seq=5, a=1 << 20, e=DATA_BULK)),
+                   (0, msg(8, seq=6, a=4 << 20, e=DATA_BULK | DATA_STREAMED))]),
     ("reply", [(0, msg(9, seq=1, a=10)), (0, msg(9, seq=2, c=9)), (1, msg(9, seq=3, a=70000, e=DATA_MEMFD))]),
     ("clone-abandon", [(1, msg(12)), (0, msg(13, seq=9, a=3))]),
 ]

@@ -117,23 +117,103 @@ pub fn holds(bulk: &Bulk, len: usize) -> bool {
 /// "Streams without `rep movsb`").
 const PIECE: usize = 64 << 10;
 
-/// Copies `bytes` into `bulk` piece by piece, publishing progress in
-/// `region` and waking the reader if it sleeps waiting for it.
-pub fn stream_in(bulk: &Bulk, bytes: &[u8], region: &Region) -> Result<()> {
+/// An argument toward a server on another CPU is streamed through a
+/// window of the bulk buffer, its first `WINDOW` bytes (all of it when
+/// smaller), written again as the server takes each piece out: byte `i`
+/// of the argument goes at `i % window`, and the client writes a piece
+/// only once the server has taken what was there (`bulk_taken`). Through
+/// the whole buffer, a 16 MiB argument passed through 16 MiB that no cache
+/// holds, on both sides; through a window the size of an L2 cache it
+/// stays in the caches (PERFORMANCE.md, "A window for streamed
+/// arguments"). Toward a server on our own CPU, which cannot take a piece
+/// until we stop, the window is the whole buffer: each time it filled,
+/// the two would take turns. The client says which in the region
+/// (`bulk_window`). Results, which the server would have to hold its
+/// thread to write this way, go through the whole buffer.
+pub const WINDOW: usize = 512 << 10;
+
+/// The window for an argument in a buffer of `cap` bytes toward a server
+/// on another CPU (`far`) or on ours.
+pub fn window_for(cap: usize, far: bool) -> usize {
+    if far { cap.min(WINDOW) } else { cap }
+}
+
+/// The part of `bulk` a stream toward `reader` goes through: the window
+/// the client chose for an argument, checked (whole pieces, within the
+/// buffer: a bad one is the client breaking the protocol); all of it
+/// for results.
+fn span(reader: Reader, cap: usize, region: &Region) -> Result<usize> {
+    match reader {
+        Reader::Server => {
+            let w = usize::try_from(region.bulk_window().load(Ordering::Acquire)).unwrap_or(0);
+            if w >= PIECE && w <= cap && w.is_multiple_of(PIECE) { Ok(w) } else { Err(Errno(libc::EPROTO)) }
+        }
+        Reader::Client => Ok(cap),
+    }
+}
+
+/// Copies `bytes` into `bulk` piece by piece, toward `reader` (through the
+/// window in the region or the whole buffer, `span`), publishing progress
+/// in `region` and waking the reader if it sleeps waiting for it. When the
+/// next piece would overwrite bytes the reader has not taken yet,
+/// `no_room` waits (for the predicate it is given, which says whether
+/// there is room now) or fails, which ends the stream.
+pub fn stream_in(
+    bulk: &Bulk,
+    bytes: &[u8],
+    region: &Region,
+    reader: Reader,
+    mut no_room: impl FnMut(&dyn Fn() -> bool) -> Result<()>,
+) -> Result<()> {
     let (map, cap) = bulk.as_ref().ok_or(Errno(libc::EPROTO))?;
+    let window = span(reader, *cap, region)?;
     if bytes.len() > *cap {
         return Err(Errno(libc::EPROTO));
     }
     let mut done = 0;
     for piece in bytes.chunks(PIECE) {
-        // SAFETY: done + piece.len() <= bytes.len() <= cap, the mapping's length.
-        unsafe { sys::copy_in_vectors(piece.as_ptr(), map.ptr().add(done), piece.len()) };
+        let room = || done + piece.len() <= (region.bulk_taken().load(Ordering::Acquire) as usize).saturating_add(window);
+        while !room() {
+            no_room(&room)?;
+        }
+        // SAFETY: done % window + piece.len() <= window <= cap, the
+        // mapping's length: pieces are PIECE long but the last, and the
+        // window a multiple of PIECE, so none wraps round its end.
+        unsafe { sys::copy_in_vectors(piece.as_ptr(), map.ptr().add(done % window), piece.len()) };
         done += piece.len();
         region.bulk_ready().store(done as u64, Ordering::Release);
         region.bulk_progress().fetch_add(1, Ordering::SeqCst);
         if region.bulk_waiting().load(Ordering::SeqCst) != 0 {
             sys::futex_wake(region.bulk_progress());
         }
+    }
+    Ok(())
+}
+
+/// A client's wait for room in the window of a streamed argument (the
+/// `no_room` of `stream_in`): spins briefly toward a server on another
+/// CPU, then sleeps until the server takes a piece. `EPIPE` when the
+/// server is gone; `EINTR` when a signal handler ran during the sleep, as
+/// while the client waits for the reply.
+pub fn await_room(region: &Region, sock: libc::c_int, want: &dyn Fn() -> bool) -> Result<()> {
+    if region.server_cpu().load(Ordering::Relaxed) != spin::current_cpu() {
+        let until = Instant::now() + Duration::from_micros(20);
+        while !want() && Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        if want() {
+            return Ok(());
+        }
+    }
+    let word = region.bulk_room().load(Ordering::SeqCst);
+    region.bulk_room_waiting().store(1, Ordering::SeqCst);
+    let slept = if want() { Ok(()) } else { sys::futex_wait(region.bulk_room(), word, Duration::from_millis(10)) };
+    region.bulk_room_waiting().store(0, Ordering::SeqCst);
+    if slept == Err(Errno(libc::EINTR)) {
+        return Err(Errno(libc::EINTR));
+    }
+    if !want() && sys::peer_gone(sock) {
+        return Err(Errno(libc::EPIPE));
     }
     Ok(())
 }
@@ -156,13 +236,18 @@ pub enum Reader {
 }
 
 /// Copies the `len` bytes of a stream out of `bulk` to `dst` as the other
-/// side writes them. `sock` is the channel's socket: a writer that dies
-/// meanwhile ends the wait (`EPIPE`).
+/// side writes them (through the part of the buffer `span` says, as
+/// `stream_in`), saying after each copy how far it has taken them, and
+/// waking a writer that waits for room. `sock` is the channel's socket: a
+/// writer that dies meanwhile ends the wait (`EPIPE`).
 ///
 /// # Safety
 /// `dst` must be writable for `len` bytes.
 pub unsafe fn stream_out(bulk: &Bulk, region: &Region, sock: libc::c_int, reader: Reader, dst: *mut u8, len: usize) -> Result<()> {
     let (map, cap) = bulk.as_ref().ok_or(Errno(libc::EPROTO))?;
+    // (Read once: a client that changes it mid-stream only garbles its
+    // own argument.)
+    let window = span(reader, *cap, region)?;
     if len > *cap {
         return Err(Errno(libc::EPROTO));
     }
@@ -177,11 +262,19 @@ pub unsafe fn stream_out(bulk: &Bulk, region: &Region, sock: libc::c_int, reader
     while done < len {
         let now_ready = ready();
         if now_ready > done {
-            // SAFETY: done < now_ready <= len <= cap: in the mapping (sealed
-            // against shrinking) and in dst. The writer may still write
-            // what we copy; only our copy is used.
-            unsafe { sys::copy_in_vectors(map.ptr().add(done), dst.add(done), now_ready - done) };
-            done = now_ready;
+            // Up to the window's end at most; the rest on the next turn.
+            let at = done % window;
+            let n = (now_ready - done).min(window - at);
+            // SAFETY: at + n <= window <= cap: in the mapping (sealed
+            // against shrinking); done + n <= now_ready <= len: in dst. The
+            // writer may still write what we copy; only our copy is used.
+            unsafe { sys::copy_in_vectors(map.ptr().add(at), dst.add(done), n) };
+            done += n;
+            region.bulk_taken().store(done as u64, Ordering::Release);
+            if region.bulk_room_waiting().load(Ordering::SeqCst) != 0 {
+                region.bulk_room().fetch_add(1, Ordering::SeqCst);
+                sys::futex_wake(region.bulk_room());
+            }
             progressed = Instant::now();
             continue;
         }

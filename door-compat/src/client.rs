@@ -481,10 +481,16 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
         && r.mode().load(Ordering::SeqCst) == region::LINGER
     {
         if streams {
-            msg.e |= wire::DATA_BULK;
+            msg.e |= wire::DATA_BULK | wire::DATA_STREAMED;
             r.bulk_ready().store(0, Ordering::SeqCst);
-            // Where we write from, for the server's choice to spin.
-            r.client_cpu().store(spin::current_cpu(), Ordering::Relaxed);
+            r.bulk_taken().store(0, Ordering::SeqCst);
+            // Where we write from, for the server's choice to spin, and
+            // the window: a small one toward a server on another CPU.
+            let cpu = spin::current_cpu();
+            r.client_cpu().store(cpu, Ordering::Relaxed);
+            let cap = ch.bulk.as_ref().map_or(0, |(_, cap)| *cap);
+            let far = r.server_cpu().load(Ordering::Relaxed) != cpu;
+            r.bulk_window().store(bulk::window_for(cap, far) as u64, Ordering::Relaxed);
         }
         // (The state store publishes these: a server that sees the call
         // pending sees them. Relaxed stores are plain moves; a SeqCst store
@@ -494,13 +500,30 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
         r.req_via().store(region::VIA_REGION, Ordering::Relaxed);
         r.state().store(wire::pending(seq), Ordering::SeqCst);
         r.notify_server();
-        if streams {
-            bulk::stream_in(&ch.bulk, req.data, r)?;
-        }
         // If the server stopped lingering meanwhile, it looks at the region
         // once more after saying so; if it missed us, the socket carries
-        // the call too (the state word makes sure only one copy runs; the
-        // data is all in place by now).
+        // the call too (the state word makes sure only one copy runs). A
+        // streamed argument larger than the window needs a thread copying
+        // it out before it can all be written: its socket copy goes as soon
+        // as the window is full and no thread lingers.
+        let mut on_socket = false;
+        if streams {
+            let sock = ch.sock.raw();
+            bulk::stream_in(&ch.bulk, req.data, r, bulk::Reader::Server, |room| {
+                if !on_socket && r.mode().load(Ordering::SeqCst) != region::LINGER {
+                    if descriptors::send_message(sock, msg, &[], None).is_err() {
+                        return Err(gone(r, seq));
+                    }
+                    r.notify_server();
+                    on_socket = true;
+                }
+                bulk::await_room(r, sock, room).map_err(|e| if e == Errno(libc::EPIPE) { gone(r, seq) } else { e })
+            })?;
+        }
+        if on_socket {
+            ch.stated = Some(me);
+            return Ok(Pending { ch, seq, word, fds: Vec::new() });
+        }
         if r.mode().load(Ordering::SeqCst) == region::LINGER {
             return Ok(Pending { ch, seq, word, fds: Vec::new() });
         }
@@ -528,11 +551,7 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
         r.state().store(wire::pending(seq), Ordering::SeqCst);
     }
     if descriptors::send_message(ch.sock.raw(), msg, &descs, data_fd.as_ref()).is_err() {
-        // The server is gone, or dropped this channel: the door is unusable.
-        // A call posted in the region may have been taken from there before
-        // the server went; it was cut short (EINTR), as in `server_gone`.
-        let taken = posted && r.state().load(Ordering::SeqCst) == wire::picked(seq);
-        return Err(Errno(if taken { libc::EINTR } else { libc::EBADF }));
+        return Err(if posted { gone(r, seq) } else { Errno(libc::EBADF) });
     }
     // (A pipe's read end is the server's now: with ours closed, a server
     // that drops it fails our `vmsplice` instead of leaving it waiting.)
@@ -547,6 +566,14 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
         let _ = splice::push(&write, req.data, ch.sock.raw());
     }
     Ok(Pending { ch, seq, word, fds: Vec::new() })
+}
+
+/// The error of call `seq`, posted in region `r`, whose server is gone or
+/// dropped the channel: the door is unusable (EBADF), unless a server
+/// thread had taken the call from the region before; then it was cut
+/// short (EINTR), as in `server_gone`.
+fn gone(r: &Region, seq: u64) -> Errno {
+    Errno(if r.state().load(Ordering::SeqCst) == wire::picked(seq) { libc::EINTR } else { libc::EBADF })
 }
 
 /// How long a waiting client sleeps before it checks that its server is

@@ -165,6 +165,23 @@ impl Region {
     pub fn bulk_waiting(&self) -> &AtomicU32 {
         self.u32_at(wire::BULK_WAITING_OFF)
     }
+    /// Bytes of a streamed argument the server has copied out so far.
+    pub fn bulk_taken(&self) -> &AtomicU64 {
+        self.u64_at(wire::BULK_TAKEN_OFF)
+    }
+    /// Bumped by the server when it frees room in the window for a client
+    /// that sleeps waiting for it.
+    pub fn bulk_room(&self) -> &AtomicU32 {
+        self.u32_at(wire::BULK_ROOM_OFF)
+    }
+    /// Set while the client sleeps on `bulk_room`.
+    pub fn bulk_room_waiting(&self) -> &AtomicU32 {
+        self.u32_at(wire::BULK_ROOM_WAITING_OFF)
+    }
+    /// The window a streamed argument goes through (`bulk::WINDOW`).
+    pub fn bulk_window(&self) -> &AtomicU64 {
+        self.u64_at(wire::BULK_WINDOW_OFF)
+    }
     /// When the client last woke a sleeping server with a request.
     pub fn req_posted_ns(&self) -> &AtomicU64 {
         self.u64_at(wire::REQ_POSTED_NS_OFF)

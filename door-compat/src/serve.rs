@@ -729,6 +729,10 @@ fn take_call(rec: &mut ServerThread, channel: &Arc<Channel>) -> Taken {
                 // then drops its buffer and sends a new one next time).
                 Err(_) => Source::Unmappable,
                 Ok(()) if mine.as_ref().is_none_or(|(_, cap)| size > *cap) => return Taken::Closed,
+                // The socket copy of a call posted in the region, its
+                // argument still streaming in (Payload::of: never with a
+                // new buffer).
+                Ok(()) if msg.e & wire::DATA_STREAMED != 0 => Source::Streamed,
                 Ok(()) => Source::Bulk,
             }
         }
@@ -1065,7 +1069,8 @@ fn stream_results(channel: &Channel, seq: u64, bytes: &[u8]) -> bool {
         r.bulk_ready().store(0, Ordering::Relaxed);
         r.post_reply(seq, 0, bytes.len());
         // (Cannot fail: the buffer holds the bytes, checked above.)
-        let _ = bulk::stream_in(&bulk, bytes, r);
+        // (Results go through the whole buffer: never short of room.)
+        let _ = bulk::stream_in(&bulk, bytes, r, bulk::Reader::Client, |_| Err(Errno(libc::EPROTO)));
     } else {
         let _ = bulk::copy_in(&bulk, bytes);
         r.bulk_ready().store(bytes.len() as u64, Ordering::Relaxed);

@@ -10,8 +10,8 @@ use libc::c_int;
 
 use crate::abi::DOOR_MAX_DESC;
 
-/// "DOR3", little-endian; a new protocol version gets a new magic.
-pub const MAGIC: u32 = 0x3352_4f44;
+/// "DOR4", little-endian; a new protocol version gets a new magic.
+pub const MAGIC: u32 = 0x3452_4f44;
 /// Every message's size.
 pub const MSG_LEN: usize = 48;
 
@@ -95,6 +95,12 @@ pub const NEW_BULK: u32 = 8;
 /// read end comes with the message as its last descriptor; the client
 /// splices them in from its memory (`splice.rs`).
 pub const DATA_PIPE: u32 = 16;
+/// Call flag: with DATA_BULK (the buffer the server has), the argument is
+/// being streamed through the buffer's window while the call travels
+/// (`bulk::stream_in`): the server copies it out as the client writes it,
+/// never from the buffer whole. Set on the socket copy of a call first
+/// posted in the region.
+pub const DATA_STREAMED: u32 = 32;
 /// The largest bulk buffer a channel keeps; larger data uses a memfd per call.
 pub const BULK_MAX: usize = 64 << 20;
 
@@ -136,6 +142,9 @@ impl Payload {
             (false, false, false) => Data::Region,
             _ => return None,
         };
+        if msg.e & DATA_STREAMED != 0 && (msg.kind != Kind::Call || data != (Data::Bulk { new: false })) {
+            return None;
+        }
         let extra = usize::from(matches!(data, Data::Memfd | Data::Bulk { new: true } | Data::Pipe));
         let descs = msg.d as usize;
         let size = usize::try_from(msg.a).ok()?;
@@ -308,6 +317,16 @@ pub const REP_POSTED_NS_OFF: usize = 160;
 /// call): how long the way it was sent took, for the client's choice
 /// between the two (`shared_cpu.rs`). A lying server only misleads that.
 pub const ARG_TAKEN_NS_OFF: usize = 168;
+/// A streamed argument (`bulk.rs`): how many of its bytes the server has
+/// copied out so far (u64), which frees their place in the buffer's
+/// window for the client's next piece; a futex word the server bumps when
+/// it frees room; a flag the client sets while it sleeps on that word.
+pub const BULK_TAKEN_OFF: usize = 176;
+pub const BULK_ROOM_OFF: usize = 184;
+pub const BULK_ROOM_WAITING_OFF: usize = 188;
+/// The window of the bulk buffer a streamed argument goes through, bytes
+/// (u64; `bulk::WINDOW`), chosen by the client for each such call.
+pub const BULK_WINDOW_OFF: usize = 192;
 pub const REQUEST_OFF: usize = 4096;
 pub const REQUEST_CAP: usize = 64 * 1024;
 pub const REPLY_OFF: usize = REQUEST_OFF + REQUEST_CAP;
@@ -391,6 +410,14 @@ mod tests {
         reply.kind = Kind::Reply;
         reply.e = DATA_PIPE;
         assert_eq!(Payload::of(&reply, 3, 64), None, "results never come through a pipe");
+        m.e = DATA_BULK | DATA_STREAMED;
+        assert_eq!(Payload::of(&m, 2, 64), Some(Payload { size: 65, descs: 2, data: Data::Bulk { new: false } }));
+        for bad in [DATA_STREAMED, DATA_BULK | NEW_BULK | DATA_STREAMED, DATA_MEMFD | DATA_STREAMED] {
+            m.e = bad;
+            assert_eq!(Payload::of(&m, 3, 64), None, "streamed only through the bulk buffer the server has");
+        }
+        reply.e = DATA_BULK | DATA_STREAMED;
+        assert_eq!(Payload::of(&reply, 2, 64), None, "streamed results are announced in the region");
         m.e = 0;
         m.a = 0;
         m.d = DOOR_MAX_DESC as u32 + 1;

@@ -48,10 +48,13 @@ static void bad_call(uint64_t size, uint32_t flags, const int *fds, int n, uint3
 	after(what);
 }
 
-/* Posts call `seq` of `size` bytes in the region as a streamed bulk call,
- * with `ready` of its bytes announced, and wakes a lingering thread. */
-static void post_streamed(struct rchan *c, uint64_t seq, uint64_t size, uint64_t ready)
+/* Posts call `seq` of `size` bytes in the region as a streamed bulk call
+ * through a window of `window` bytes of the buffer, with `ready` of its
+ * bytes announced, and wakes a lingering thread. */
+static void post_streamed_window(struct rchan *c, uint64_t seq, uint64_t size, uint64_t ready, uint64_t window)
 {
+	atomic_store(word64(c, R_BULK_WINDOW), window);
+	atomic_store(word64(c, R_BULK_TAKEN), 0);
 	atomic_store(word64(c, R_BULK_READY), ready);
 	atomic_store(word64(c, R_REQ_SIZE), size);
 	atomic_store(word32(c, R_REQ_FLAGS), F_DATA_BULK);
@@ -59,6 +62,12 @@ static void post_streamed(struct rchan *c, uint64_t seq, uint64_t size, uint64_t
 	atomic_store(word64(c, R_STATE), seq << 2 | 1);
 	atomic_fetch_add(word32(c, R_REQ_WORD), 1);
 	futex_wake_all(c->region + R_REQ_WORD);
+}
+
+/* The same through the whole of a streaming_channel's 1 MiB buffer. */
+static void post_streamed(struct rchan *c, uint64_t seq, uint64_t size, uint64_t ready)
+{
+	post_streamed_window(c, seq, size, ready, 1 << 20);
 }
 
 /* The socket copy of a call already posted (its state word left alone). */
@@ -520,6 +529,21 @@ int main(void)
 		/* 'Z': the procedure saw its 300000 bytes and zeros after them to
 		 * the page's end, none of the 0xFF beyond. */
 		CHECK(e == 0 && size == 1 && c.region[R_REPLY] == 'Z');
+
+		/* A window that is not whole 64 KiB pieces, or larger than the
+		 * buffer: refused, taken from the region or from its socket copy
+		 * (which says the argument streams). */
+		const uint64_t bad_windows[] = { 0, 3, 100000, 2 << 20, UINT64_MAX };
+		for (size_t i = 0; i < sizeof bad_windows / sizeof bad_windows[0]; i++) {
+			seq = ++c.seq;
+			post_streamed_window(&c, seq, 300000, 300000, bad_windows[i]);
+			e = region_answer(&c, seq, &size, 0.2);
+			if (e == -1) {
+				raw_call_keep_state(&c, seq, 300000, F_DATA_BULK | F_DATA_STREAMED);
+				e = region_answer(&c, seq, &size, 30);
+			}
+			CHECK(e == EPROTO);
+		}
 
 		/* Data that never comes, and the client goes away. */
 		seq = ++c.seq;

@@ -6,7 +6,9 @@
  * a data memfd far smaller than claimed or unsealed, an unsealed bulk
  * buffer, results announced in the region for the bulk buffer with a wild
  * progress count, beyond the buffer, cut off by a hang-up, or never
- * written (a signal frees the caller), descriptor
+ * written (a signal frees the caller), a streamed argument it never
+ * copies out (a signal frees the caller) or hangs up on, or takes late,
+ * once the window is full, from the call's socket copy, descriptor
  * counts that do not match, thousands of descriptors, garbage. Each call fails with an error (never a crash or a hang), every
  * descriptor the fake sent is closed in the client (the client's count of
  * open descriptors comes back to what it was), and afterwards a proper
@@ -34,7 +36,21 @@ enum scenario {
 	S_STREAM_BEYOND,   /* 2 MiB announced for the 1 MiB bulk buffer */
 	S_STREAM_HANGUP,   /* 200,000 bytes announced, 1000 written, hang-up */
 	S_STREAM_SILENT,   /* 200,000 bytes announced, 1000 written, then nothing */
+	S_BIG_GOOD,        /* a proper reply to a call whose 2 MiB argument
+	                    * brought the client's bulk buffer */
+	S_ARG_UNTAKEN,     /* a thread said to linger, which never copies out
+	                    * a 2 MiB argument streamed to it */
+	S_ARG_HANGUP,      /* the same, and the channel closes meanwhile */
+	S_ARG_LATE,        /* the thread said to linger stops before it takes
+	                    * the call, once the window is full: the socket
+	                    * copy comes, and the fake copies the argument out
+	                    * of the window as a pool thread would */
 };
+
+/* The scenario the fake has applied to the channel's region (whether a
+ * thread is said to linger on it: only for S_ARG_*). */
+static _Atomic int *applied;
+static const uint32_t LINGER = 1;
 
 /* The results each scenario that succeeds gives: "fine", then zeros. */
 static size_t results_of(int s)
@@ -49,6 +65,47 @@ static void send_fake(int sock, struct wmsg m, const int *fds, int n)
 	(void)raw_send(sock, &m, sizeof m, fds, n);
 }
 
+static _Atomic uint64_t *word64_at(char *region, size_t off)
+{
+	return (_Atomic uint64_t *)(region + off);
+}
+
+static _Atomic uint32_t *word32_at(char *region, size_t off)
+{
+	return (_Atomic uint32_t *)(region + off);
+}
+
+/* Copies a streamed argument of `size` bytes out of the client's bulk
+ * buffer `bulk`, through the window the client chose, as libdoor's server
+ * does (door-compat/src/bulk.rs, stream_out); whether it is the one
+ * call_sized sends: 'x', then zeros. */
+static int take_streamed(char *region, const unsigned char *bulk, size_t bulk_len, uint64_t size)
+{
+	uint64_t window = atomic_load(word64_at(region, R_BULK_WINDOW));
+	CHECK(window >= 65536 && window <= bulk_len && window % 65536 == 0);
+	int right = 1;
+	uint64_t done = 0;
+	double end = now_seconds() + 30;
+	while (done < size) {
+		CHECK(now_seconds() < end);
+		uint64_t ready = atomic_load(word64_at(region, R_BULK_READY));
+		if (ready > size)
+			ready = size;
+		if (ready <= done)
+			continue; /* spinning, with a deadline */
+		uint64_t at = done % window, n = ready - done < window - at ? ready - done : window - at;
+		for (uint64_t i = 0; i < n; i++)
+			right &= bulk[at + i] == (done + i == 0 ? 'x' : 0);
+		done += n;
+		atomic_store(word64_at(region, R_BULK_TAKEN), done);
+		if (atomic_load(word32_at(region, R_BULK_ROOM_WAITING))) {
+			atomic_fetch_add(word32_at(region, R_BULK_ROOM), 1);
+			futex_wake_all(region + R_BULK_ROOM);
+		}
+	}
+	return right;
+}
+
 /* Answers call `seq` on channel `ch` as scenario `s` says. */
 static void answer(int s, int ch, char *region, uint64_t seq)
 {
@@ -56,6 +113,7 @@ static void answer(int s, int ch, char *region, uint64_t seq)
 	struct wmsg r = wmsg(K_REPLY, seq);
 	switch (s) {
 	case S_GOOD:
+	case S_BIG_GOOD:
 		memcpy(region + R_REPLY, "fine", 4);
 		fake_post(region, seq, 0, 4);
 		break;
@@ -172,9 +230,33 @@ static void fake_server(void *arg)
 	/* Serves Hellos and calls as the test asks. */
 	int ch = -1;
 	char *region = NULL;
+	unsigned char *bulk = NULL;
+	size_t bulk_len = 0;
 	for (;;) {
+		/* Says a thread lingers only under S_ARG_*; under S_ARG_HANGUP,
+		 * once the call is posted in the region, hangs up. */
+		int now = atomic_load(next_scenario);
+		if (region != NULL) {
+			int untaken = now == S_ARG_UNTAKEN || now == S_ARG_HANGUP || now == S_ARG_LATE;
+			/* Under S_ARG_LATE, no longer once the window is full. */
+			if (now == S_ARG_LATE && atomic_load(word32_at(region, R_REQ_VIA)) == 1 &&
+			    atomic_load(word64_at(region, R_BULK_READY)) >= atomic_load(word64_at(region, R_BULK_WINDOW)))
+				untaken = 0;
+			atomic_store((_Atomic uint32_t *)(region + R_MODE), untaken ? LINGER : 0);
+			if (now == S_ARG_HANGUP && (atomic_load((_Atomic uint64_t *)(region + R_STATE)) & 3) == 1 &&
+			    atomic_load((_Atomic uint32_t *)(region + R_REQ_VIA)) == 1) {
+				close(ch);
+				munmap(region, R_LEN);
+				ch = -1;
+				region = NULL;
+			}
+		}
+		atomic_store(applied, now);
 		struct pollfd p[2] = { { door, POLLIN, 0 }, { ch, POLLIN, 0 } };
-		CHECK(poll(p, ch >= 0 ? 2 : 1, -1) > 0);
+		int ready = poll(p, ch >= 0 ? 2 : 1, 20);
+		CHECK(ready >= 0);
+		if (ready == 0)
+			continue;
 		int fds[253], n = 0;
 		if (p[0].revents) {
 			ssize_t k = raw_recv(door, &m, sizeof m, fds, 253, &n, 1);
@@ -184,10 +266,10 @@ static void fake_server(void *arg)
 				close_all(fds, n);
 				continue;
 			}
-			if (ch >= 0) {
+			if (ch >= 0)
 				close(ch);
+			if (region != NULL)
 				munmap(region, R_LEN);
-			}
 			ch = fds[0];
 			region = fake_adopt(fds);
 			if (atomic_load(next_scenario) == S_HELLO_GARBAGE)
@@ -197,13 +279,38 @@ static void fake_server(void *arg)
 			continue;
 		}
 		ssize_t k = raw_recv(ch, &m, sizeof m, fds, 253, &n, 1);
+		int s = atomic_load(next_scenario);
+		if (k == sizeof m && m.kind == K_CALL && s == S_BIG_GOOD && n == 1 && (m.e & F_NEW_BULK)) {
+			/* The client's bulk buffer, kept for S_ARG_LATE. */
+			struct stat bst;
+			CHECK_OK(fstat(fds[0], &bst));
+			if (bulk != NULL)
+				munmap(bulk, bulk_len);
+			bulk_len = (size_t)bst.st_size;
+			bulk = mmap(NULL, bulk_len, PROT_READ, MAP_SHARED, fds[0], 0);
+			CHECK(bulk != MAP_FAILED);
+		}
 		close_all(fds, n);
 		if (k <= 0 || m.kind != K_CALL) {
 			close(ch);
 			ch = -1;
 			continue;
 		}
-		int s = atomic_load(next_scenario);
+		if (s == S_ARG_LATE) {
+			/* The socket copy of the call posted in the region, its
+			 * argument still streaming: taken from the state word as a
+			 * pool thread takes it, then copied out. */
+			CHECK((m.e & (F_DATA_BULK | F_DATA_STREAMED)) == (F_DATA_BULK | F_DATA_STREAMED));
+			CHECK(atomic_compare_exchange_strong(word64_at(region, R_STATE), &(uint64_t){ m.seq << 2 | 1 }, m.seq << 2 | 2));
+			CHECK(bulk != NULL && m.a <= bulk_len);
+			if (take_streamed(region, bulk, bulk_len, m.a)) {
+				memcpy(region + R_REPLY, "fine", 4);
+				fake_post(region, m.seq, 0, 4);
+			} else {
+				fake_post(region, m.seq, EPROTO, 0);
+			}
+			continue;
+		}
 		if (s == S_HANGUP) {
 			close(ch);
 			ch = -1;
@@ -222,12 +329,17 @@ static void ignore_signal(int sig)
 	(void)sig;
 }
 
-/* One call under scenario `s`; its errno, or 0 with the results "fine". */
-static int call_as(int d, int s)
+/* One call under scenario `s` with an argument of `size` bytes; its
+ * errno, or 0 with the results "fine". */
+static int call_sized(int d, int s, size_t size)
 {
+	static char arg[2 << 20] = "x";
 	atomic_store(next_scenario, s);
+	double end = now_seconds() + 30;
+	while (atomic_load(applied) != s)
+		CHECK(now_seconds() < end);
 	char res[64];
-	door_arg_t a = { "x", 1, NULL, 0, res, sizeof res };
+	door_arg_t a = { arg, size, NULL, 0, res, sizeof res };
 	if (door_call(d, &a) == -1)
 		return errno;
 	CHECK(a.data_size == results_of(s) && memcmp(a.data_ptr, "fine", 4) == 0);
@@ -238,13 +350,21 @@ static int call_as(int d, int s)
 	return 0;
 }
 
+static int call_as(int d, int s)
+{
+	int big = s == S_BIG_GOOD || s == S_ARG_UNTAKEN || s == S_ARG_HANGUP || s == S_ARG_LATE;
+	return call_sized(d, s, big ? sizeof(char[2 << 20]) : 1);
+}
+
 int main(void)
 {
 	test_name = "hostile_fake_server";
 	watchdog(100);
 	signal(SIGPIPE, SIG_IGN);
-	next_scenario = mmap(NULL, sizeof *next_scenario, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	next_scenario = mmap(NULL, 2 * sizeof *next_scenario, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(next_scenario != MAP_FAILED);
+	applied = next_scenario + 1;
+	atomic_store(applied, -1);
 	snprintf(door_path, sizeof door_path, "%s/door", test_dir());
 	struct gate ready;
 	gate_init(&ready);
@@ -276,6 +396,12 @@ int main(void)
 		{ S_STREAM_HANGUP, EINTR },
 		{ S_BULK_GOOD, 0 },
 		{ S_STREAM_SILENT, EINTR },
+		{ S_BIG_GOOD, 0 },
+		{ S_ARG_UNTAKEN, EINTR },
+		{ S_BIG_GOOD, 0 },
+		{ S_ARG_HANGUP, EBADF },
+		{ S_BIG_GOOD, 0 },
+		{ S_ARG_LATE, 0 },
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		int s = want[i].scenario;
@@ -285,7 +411,7 @@ int main(void)
 			/* A channel the fake drops mid-call: the call fails. */
 			int e = call_as(d, s);
 			CHECK(e == EBADF || e == EINTR);
-		} else if (s == S_STREAM_SILENT) {
+		} else if (s == S_STREAM_SILENT || s == S_ARG_UNTAKEN) {
 			/* A fake that never writes the rest of what it announced
 			 * holds the caller only until a signal: a timer every 50 ms,
 			 * caught by a handler without SA_RESTART. */

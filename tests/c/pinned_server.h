@@ -37,6 +37,20 @@ static inline void usable_cpus(cpu_set_t *all, int *first, int *second)
 		}
 }
 
+typedef void placement_run(int client_cpu, int server_cpu, const cpu_set_t *all, const char *how);
+
+/* Runs `run` with the client and server on two different CPUs (when there
+ * are two), on one CPU, and free; *all is left holding every usable CPU. */
+static inline void on_each_placement(placement_run *run, cpu_set_t *all)
+{
+	int first, second;
+	usable_cpus(all, &first, &second);
+	if (second >= 0)
+		run(first, second, all, "different CPUs");
+	run(first, first, all, "one CPU");
+	run(-1, -1, all, "free");
+}
+
 struct pinned_server {
 	int cpu;
 	const cpu_set_t *all;

@@ -147,11 +147,6 @@ int main(void)
 	watchdog(240);
 	dir = test_dir();
 	cpu_set_t all;
-	int first, second;
-	usable_cpus(&all, &first, &second);
-	if (second >= 0)
-		all_offsets(first, second, &all, "different CPUs");
-	all_offsets(first, first, &all, "one CPU");
-	all_offsets(-1, -1, &all, "free");
+	on_each_placement(all_offsets, &all);
 	PASS();
 }
