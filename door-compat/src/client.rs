@@ -505,12 +505,16 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
         // the call too (the state word makes sure only one copy runs). A
         // streamed argument larger than the window needs a thread copying
         // it out before it can all be written: its socket copy goes as soon
-        // as the window is full and no thread lingers.
+        // as the window is full, no thread lingers and none has taken the
+        // call. (A thread takes it, then says POOL: one that did is seen.)
         let mut on_socket = false;
         if streams {
             let sock = ch.sock.raw();
             bulk::stream_in(&ch.bulk, req.data, r, bulk::Reader::Server, |room| {
-                if !on_socket && r.mode().load(Ordering::SeqCst) != region::LINGER {
+                if !on_socket
+                    && r.mode().load(Ordering::SeqCst) != region::LINGER
+                    && r.state().load(Ordering::SeqCst) == wire::pending(seq)
+                {
                     if descriptors::send_message(sock, msg, &[], None).is_err() {
                         return Err(gone(r, seq));
                     }
