@@ -27,7 +27,7 @@ done
 rm -f "$fuzz_log"
 tests/c/run.sh release
 tests/c/valgrind.sh release call_basic unref_flood revoke_waiters nested fork_exec cancel private_pool server_death fd_reuse \
-	fault_client_kill fault_memory splice_args unaligned_buffers
+	fault_client_kill fault_memory splice_args unaligned_buffers stream_window
 # Every program under AddressSanitizer but the two just run under valgrind,
 # which measure what ASan changes (a process's mappings; memory under a low
 # RLIMIT_AS); ASan runs the two valgrind cannot (docs/RELIABILITY.md). So
