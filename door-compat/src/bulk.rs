@@ -7,7 +7,7 @@
 //! reader checks the seals and the size before mapping it, so reading can
 //! never fault, and copies out what it needs.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::region::Region;
@@ -182,21 +182,30 @@ pub fn stream_in(
         unsafe { sys::copy_in_vectors(piece.as_ptr(), map.ptr().add(done % window), piece.len()) };
         done += piece.len();
         region.bulk_ready().store(done as u64, Ordering::Release);
-        region.bulk_progress().fetch_add(1, Ordering::SeqCst);
-        if region.bulk_waiting().load(Ordering::SeqCst) != 0 {
-            sys::futex_wake(region.bulk_progress());
-        }
+        wake(region.bulk_progress(), region.bulk_waiting());
     }
     Ok(())
 }
 
-/// A client's wait for room in the window of a streamed argument (the
-/// `no_room` of `stream_in`): spins briefly toward a server on another
-/// CPU, then sleeps until the server takes a piece. `EPIPE` when the
-/// server is gone; `EINTR` when a signal handler ran during the sleep, as
-/// while the client waits for the reply.
-pub fn await_room(region: &Region, sock: libc::c_int, want: &dyn Fn() -> bool) -> Result<()> {
-    if region.server_cpu().load(Ordering::Relaxed) != spin::current_cpu() {
+/// After a side of a stream has said it moved on (bytes written, or taken
+/// out): bumps the futex word `word`, and wakes the other side if it
+/// sleeps on it (`waiting`). The bump comes first and always: it orders
+/// what was said before the look at `waiting` (a locked instruction), and
+/// a sleeper that read the word before the bump does not sleep.
+fn wake(word: &AtomicU32, waiting: &AtomicU32) {
+    word.fetch_add(1, Ordering::SeqCst);
+    if waiting.load(Ordering::SeqCst) != 0 {
+        sys::futex_wake(word);
+    }
+}
+
+/// A side of a stream waits for `want()` (bytes to copy out, or room to
+/// write): spins up to 20 µs when the other side last ran on another CPU
+/// (`peer_cpu`), then sleeps on `word` for up to 10 ms, with `waiting` set
+/// so that the other side's `wake` wakes it. The sleep's result:
+/// `Err(EINTR)` when a signal handler ran meanwhile.
+fn wait_briefly(peer_cpu: &AtomicU32, word: &AtomicU32, waiting: &AtomicU32, want: &dyn Fn() -> bool) -> Result<()> {
+    if peer_cpu.load(Ordering::Relaxed) != spin::current_cpu() {
         let until = Instant::now() + Duration::from_micros(20);
         while !want() && Instant::now() < until {
             std::hint::spin_loop();
@@ -205,10 +214,20 @@ pub fn await_room(region: &Region, sock: libc::c_int, want: &dyn Fn() -> bool) -
             return Ok(());
         }
     }
-    let word = region.bulk_room().load(Ordering::SeqCst);
-    region.bulk_room_waiting().store(1, Ordering::SeqCst);
-    let slept = if want() { Ok(()) } else { sys::futex_wait(region.bulk_room(), word, Duration::from_millis(10)) };
-    region.bulk_room_waiting().store(0, Ordering::SeqCst);
+    let seen = word.load(Ordering::SeqCst);
+    waiting.store(1, Ordering::SeqCst);
+    let slept = if want() { Ok(()) } else { sys::futex_wait(word, seen, Duration::from_millis(10)) };
+    waiting.store(0, Ordering::SeqCst);
+    slept
+}
+
+/// A client's wait for room in the window of a streamed argument (the
+/// `no_room` of `stream_in`): spins briefly toward a server on another
+/// CPU, then sleeps until the server takes a piece. `EPIPE` when the
+/// server is gone; `EINTR` when a signal handler ran during the sleep, as
+/// while the client waits for the reply.
+pub fn await_room(region: &Region, sock: libc::c_int, want: &dyn Fn() -> bool) -> Result<()> {
+    let slept = wait_briefly(region.server_cpu(), region.bulk_room(), region.bulk_room_waiting(), want);
     if slept == Err(Errno(libc::EINTR)) {
         return Err(Errno(libc::EINTR));
     }
@@ -255,7 +274,6 @@ pub unsafe fn stream_out(bulk: &Bulk, region: &Region, sock: libc::c_int, reader
         Reader::Server => region.client_cpu(),
         Reader::Client => region.server_cpu(),
     };
-    let cpu = spin::current_cpu();
     let mut done = 0;
     let mut progressed = Instant::now();
     let ready = || (region.bulk_ready().load(Ordering::Acquire) as usize).min(len);
@@ -271,28 +289,12 @@ pub unsafe fn stream_out(bulk: &Bulk, region: &Region, sock: libc::c_int, reader
             unsafe { sys::copy_in_vectors(map.ptr().add(at), dst.add(done), n) };
             done += n;
             region.bulk_taken().store(done as u64, Ordering::Release);
-            if region.bulk_room_waiting().load(Ordering::SeqCst) != 0 {
-                region.bulk_room().fetch_add(1, Ordering::SeqCst);
-                sys::futex_wake(region.bulk_room());
-            }
+            wake(region.bulk_room(), region.bulk_room_waiting());
             progressed = Instant::now();
             continue;
         }
-        // Nothing new. A writer on another CPU is writing: wait briefly
-        // by spinning; otherwise (or then) sleep until it says more.
-        if writer_cpu.load(Ordering::Relaxed) != cpu {
-            let until = Instant::now() + Duration::from_micros(20);
-            while ready() <= done && Instant::now() < until {
-                std::hint::spin_loop();
-            }
-            if ready() > done {
-                continue;
-            }
-        }
-        let word = region.bulk_progress().load(Ordering::SeqCst);
-        region.bulk_waiting().store(1, Ordering::SeqCst);
-        let slept = if ready() <= done { sys::futex_wait(region.bulk_progress(), word, Duration::from_millis(10)) } else { Ok(()) };
-        region.bulk_waiting().store(0, Ordering::SeqCst);
+        // Nothing new: wait for the writer to say more.
+        let slept = wait_briefly(writer_cpu, region.bulk_progress(), region.bulk_waiting(), &|| ready() > done);
         // A signal handler ran while we slept: a client's call ends
         // (EINTR), as while it waits for the reply, so that a server that
         // stalls (or never writes what it announced) cannot hold a caller
