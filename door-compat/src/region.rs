@@ -169,8 +169,8 @@ impl Region {
     pub fn bulk_taken(&self) -> &AtomicU64 {
         self.u64_at(wire::BULK_TAKEN_OFF)
     }
-    /// Bumped by the server when it frees room in the window for a client
-    /// that sleeps waiting for it.
+    /// Bumped by the server whenever it frees room in the window, which
+    /// wakes a client sleeping on it (`bulk_room_waiting`).
     pub fn bulk_room(&self) -> &AtomicU32 {
         self.u32_at(wire::BULK_ROOM_OFF)
     }

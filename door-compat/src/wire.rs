@@ -319,8 +319,8 @@ pub const REP_POSTED_NS_OFF: usize = 160;
 pub const ARG_TAKEN_NS_OFF: usize = 168;
 /// A streamed argument (`bulk.rs`): how many of its bytes the server has
 /// copied out so far (u64), which frees their place in the buffer's
-/// window for the client's next piece; a futex word the server bumps when
-/// it frees room; a flag the client sets while it sleeps on that word.
+/// window for the client's next piece; a futex word the server bumps
+/// whenever it frees room; a flag the client sets while it sleeps on it.
 pub const BULK_TAKEN_OFF: usize = 176;
 pub const BULK_ROOM_OFF: usize = 184;
 pub const BULK_ROOM_WAITING_OFF: usize = 188;
