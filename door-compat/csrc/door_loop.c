@@ -331,5 +331,9 @@ int libdoor_door_call(int d, void *params)
 		r = libdoor_ops->call_step(&in_flight, interrupted, slept, &s, &w);
 	}
 	pthread_cleanup_pop(0);
+	/* A call cut short before it was all sent (a signal while the
+	 * server's socket or pipe was full): a cancellation acts now. */
+	if (r == -1 && (errno == EINTR || errno == EAGAIN))
+		pthread_testcancel();
 	return r;
 }

@@ -228,6 +228,7 @@ pub fn revoke(d: c_int) -> Result<(), Errno> {
     server::publish_limits(uniq);
     server::fail_waiting_calls(uniq);
     trace!("revoke door={uniq:016x} fd={d}");
+    crate::fdmemo::forget(d);
     sys::close_raw(d);
     Ok(())
 }

@@ -82,8 +82,7 @@ impl ChannelState {
     /// Hello; the server's answer is awaited like a reply, see `start`).
     /// `EBADF` when the door's server is gone.
     fn open(door_fd: c_int, door: DoorName) -> Result<ClientChannel> {
-        let (mine, theirs) = sys::seqpacket_pair()?;
-        sys::mark_internal(&mine);
+        let (mine, theirs) = sys::internal_pair()?;
         let region_fd = sys::memfd(c"libdoor-channel", wire::REGION_LEN)?;
         sys::add_seals(&region_fd, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL)?;
         let region = Region::map(&region_fd)?;
@@ -92,12 +91,15 @@ impl ChannelState {
         // The server's end must ask for credentials before our first call
         // is queued on it, or that call would arrive without them.
         sys::pass_credentials(&theirs);
+        // (A signal while the server does not read its door's socket: the
+        // call was never sent, as when one comes while Hello's answer is
+        // awaited.)
         sys::send_with_fds(
             door_fd,
             &Msg::new(Kind::Hello).encode(),
             &[theirs.raw(), region_fd.raw()],
         )
-            .map_err(|_| Errno(libc::EBADF))?;
+            .map_err(|e| Errno(if e.0 == libc::EINTR { libc::EAGAIN } else { libc::EBADF }))?;
         drop(theirs);
         let sock_ino = sys::fstat(mine.raw())?.st_ino;
         Ok(Box::new(ChannelState {
@@ -515,13 +517,17 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
                     && r.mode().load(Ordering::SeqCst) != region::LINGER
                     && r.state().load(Ordering::SeqCst) == wire::pending(seq)
                 {
-                    if descriptors::send_message(sock, msg, &[], None).is_err() {
-                        return Err(gone(r, seq));
+                    if let Err(e) = descriptors::send_message(sock, msg, &[], None) {
+                        return Err(if e == Errno(libc::EINTR) { cut_short(r, seq) } else { gone(r, seq) });
                     }
                     r.notify_server();
                     on_socket = true;
                 }
-                bulk::await_room(r, sock, room).map_err(|e| if e == Errno(libc::EPIPE) { gone(r, seq) } else { e })
+                bulk::await_room(r, sock, room).map_err(|e| match e.0 {
+                    libc::EPIPE => gone(r, seq),
+                    libc::EINTR => cut_short(r, seq),
+                    _ => e,
+                })
             })?;
         }
         if on_socket {
@@ -554,8 +560,14 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
         r.req_via().store(region::VIA_SOCKET, Ordering::Relaxed);
         r.state().store(wire::pending(seq), Ordering::SeqCst);
     }
-    if descriptors::send_message(ch.sock.raw(), msg, &descs, data_fd.as_ref()).is_err() {
-        return Err(if posted { gone(r, seq) } else { Errno(libc::EBADF) });
+    if let Err(e) = descriptors::send_message(ch.sock.raw(), msg, &descs, data_fd.as_ref()) {
+        return Err(if e == Errno(libc::EINTR) {
+            cut_short(r, seq)
+        } else if posted {
+            gone(r, seq)
+        } else {
+            Errno(libc::EBADF)
+        });
     }
     // (A pipe's read end is the server's now: with ours closed, a server
     // that drops it fails our `vmsplice` instead of leaving it waiting.)
@@ -567,9 +579,27 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
         // If not all the bytes go in, the server refused the call (its
         // answer says why) or is gone, or the bytes could not be read: the
         // pipe closes with `write`, early, and the server answers EFAULT.
-        let _ = splice::push(&write, req.data, ch.sock.raw());
+        if splice::push(&write, req.data, ch.sock.raw()) == Err(Errno(libc::EINTR)) {
+            // A signal while the server takes none of it (stopped, or all
+            // its threads busy): closing the pipe and the channel ends the
+            // call there.
+            return Err(cut_short(&ch.region, seq));
+        }
     }
     Ok(Pending { ch, seq, word, fds: Vec::new() })
+}
+
+/// Call `seq`, posted in region `r` and not all sent, is given up because
+/// a signal handler ran while we waited to send the rest (the channel is
+/// then dropped, which tells the server): withdrawn if no server thread had
+/// taken it (`EAGAIN`: it never runs), else `EINTR`, as in `interrupted`.
+fn cut_short(r: &Region, seq: u64) -> Errno {
+    let state = r.state();
+    if state.compare_exchange(wire::pending(seq), wire::withdrawn(seq), Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+        return Errno(libc::EAGAIN);
+    }
+    let _ = state.compare_exchange(wire::picked(seq), wire::abandoned(seq), Ordering::SeqCst, Ordering::SeqCst);
+    Errno(libc::EINTR)
 }
 
 /// The error of call `seq`, posted in region `r`, whose server is gone or
@@ -707,11 +737,14 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
         return Step::Done(Ok(Results { data: ResultData::Region(ch), size, fds }));
     }
     let mut buf = [0u8; MSG_LEN + 1];
-    let r = match sys::recv_with_fds(ch.sock.raw(), &mut buf, libc::MSG_DONTWAIT, false) {
+    // (Close-on-exec and libdoor's own until the caller has them:
+    // `Fd::give_to_application`.)
+    let r = match sys::recv_with_fds(ch.sock.raw(), &mut buf, libc::MSG_DONTWAIT, true) {
         Err(Errno(libc::EAGAIN)) => return Step::Wait(Pending { ch, seq, word, fds }),
         Err(_) => return Step::Done(Err(server_gone(ch, seq))),
         Ok(r) => r,
     };
+    r.fds.iter().for_each(sys::mark_internal);
     if r.len == 0 && r.fds.is_empty() {
         return Step::Done(Err(server_gone(ch, seq)));
     }
@@ -769,6 +802,9 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
                     // as on illumos). The channel is given up, since its
                     // server now counts on our having the buffer.
                     drop(ch);
+                    if descriptors::check_data_memfd(&fd, size).is_err() {
+                        return Step::Done(Err(Errno(libc::EPROTO)));
+                    }
                     return Step::Done(Ok(Results { data: ResultData::Memfd(fd), size, fds }));
                 }
             }
@@ -778,6 +814,13 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
         // (`Payload::of` admits pipes for Calls only.)
         Data::Pipe => return Step::Done(Err(Errno(libc::EPROTO))),
     };
+    // A size beyond the bulk buffer is refused here, before placing the
+    // results could make a mapping of that size for them.
+    if let ResultData::Bulk(ch) = &data
+        && !bulk::holds(&ch.reply_bulk, size)
+    {
+        return Step::Done(Err(Errno(libc::EPROTO)));
+    }
     Step::Done(Ok(Results { data, size, fds }))
 }
 
@@ -823,7 +866,9 @@ pub fn interrupted(p: Pending, door_fd: c_int) -> Errno {
         let mut m = Msg::new(Kind::Abandon);
         m.seq = seq;
         m.a = ch.server_id();
-        let _ = sys::send_with_fds(door_fd, &m.encode(), &[]);
+        // (Never waiting: if the server's socket is full, closing the
+        // channel below tells its thread it has no client all the same.)
+        let _ = sys::send_now(door_fd, &m.encode(), &[]);
     }
     if withdrawn {
         put_channel(ch);
@@ -901,11 +946,12 @@ impl Results {
 /// Asks a live server to describe its door (`door_info` and
 /// `door_getparam` from another process): its identity and its limits.
 fn query(door_fd: c_int) -> Result<(Identity, Msg)> {
-    let (mine, theirs) = sys::seqpacket_pair()?;
-    sys::send_with_fds(door_fd, &Msg::new(Kind::Info).encode(), &[theirs.raw()])?;
+    let (mine, theirs) = sys::internal_pair()?;
+    let deadline = std::time::Instant::now() + descriptors::ANSWER_WAIT;
+    sys::send_before(door_fd, &Msg::new(Kind::Info).encode(), &[theirs.raw()], deadline)?;
     drop(theirs);
     // The control thread answers at once, with no descriptors.
-    let deadline = Some(std::time::Instant::now() + descriptors::ANSWER_WAIT);
+    let deadline = Some(deadline);
     let read = || -> Result<Msg> {
         let (msg, fds) = descriptors::await_message(&mine, deadline)?;
         if fds.is_empty() { Ok(msg) } else { Err(Errno(libc::EPROTO)) }

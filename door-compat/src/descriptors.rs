@@ -46,6 +46,8 @@ pub fn check_outgoing(descs: &[door_desc_t]) -> Result<()> {
 pub fn release(descs: &[door_desc_t]) {
     for d in descs {
         if d.d_attributes & (DOOR_DESCRIPTOR | DOOR_RELEASE) == DOOR_DESCRIPTOR | DOOR_RELEASE {
+            // The number is free again: what door_call remembered of it goes.
+            crate::fdmemo::forget(fd_of(d));
             sys::close_raw(fd_of(d));
         }
     }
@@ -241,8 +243,8 @@ enum Copy {
 
 /// Sends Clone to the server of the door behind `fd`.
 fn ask_copy(fd: c_int, uniq: u64) -> Result<Copy> {
-    let (mine, theirs) = sys::seqpacket_pair()?;
-    sys::send_with_fds(fd, &Msg::new(Kind::Clone).encode(), &[theirs.raw()])?;
+    let (mine, theirs) = sys::internal_pair()?;
+    sys::send_before(fd, &Msg::new(Kind::Clone).encode(), &[theirs.raw()], std::time::Instant::now() + ANSWER_WAIT)?;
     Ok(Copy::Asked { uniq, mine })
 }
 

@@ -116,14 +116,19 @@ pub fn tick() -> Option<Duration> {
     // (A channel gone is no thread's any more: a path that failed to say so
     // would otherwise keep this thread ticking.)
     all.retain(|w| w.strong_count() > 0);
-    for ch in all.iter().filter_map(Weak::upgrade) {
+    let channels: Vec<Arc<Channel>> = all.iter().filter_map(Weak::upgrade).collect();
+    let any = !all.is_empty();
+    // Our upgrade may be a channel's last reference, and dropping a channel
+    // takes the death watch's lock, which `fork` takes before this one.
+    drop(all);
+    for ch in &channels {
         let calls = ch.linger_calls.load(Ordering::Relaxed);
         if ch.linger_seen.swap(calls, Ordering::Relaxed) == calls {
             ch.linger_kick.store(true, Ordering::SeqCst);
             sys::futex_wake_all(ch.region.req_word());
         }
     }
-    (!all.is_empty()).then_some(LINGER)
+    any.then_some(LINGER)
 }
 
 /// Holds the registry's lock across `fork` (server.rs's atfork handlers).

@@ -264,6 +264,7 @@ fn dead_door(meta: &Meta, flags: c_int) -> Result<Fd> {
         return Err(Errno(libc::EACCES));
     }
     let (client, server) = sys::seqpacket_pair()?;
+    sys::mark_internal(&server);
     label::bind(&client, meta.uniq)?;
     label::put_nameplate(&server, Identity { uniq: meta.uniq, proc_: 0, cookie: 0, pid: -1, attributes: DOOR_REVOKED, seal: 0 })?;
     Ok(client)

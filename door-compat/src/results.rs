@@ -48,7 +48,7 @@ pub fn place(arg: &mut door_arg_t, results: &mut Results) -> Result<()> {
         }
         // The descriptors now belong to the caller.
         for f in std::mem::take(&mut results.fds) {
-            f.into_raw();
+            f.give_to_application();
         }
     }
     arg.data_size = size;

@@ -511,6 +511,11 @@ fn linger(rec: &mut ServerThread, pool: Option<&Arc<Pool>>, ch: Arc<Channel>) ->
             // a wait for it teaches the spin nothing: no clock needed).
             let began = crate::spin::wait_began(r.client_cpu().load(Ordering::Relaxed), cpu);
             if began.is_some() && ch.spin.lock().unwrap_or_else(|p| p.into_inner()).spin(|| r.req_word().load(Ordering::Relaxed) != word) {
+                // (A client that bumps the word without ever posting a
+                // call wins every spin: the kick must still end the stay.)
+                if crate::linger::kicked(&ch) {
+                    break;
+                }
                 continue;
             }
             // A client that died meanwhile is noticed when the channel goes
@@ -667,7 +672,9 @@ fn take_call(rec: &mut ServerThread, channel: &Arc<Channel>) -> Taken {
     let mut fds: Vec<Fd> = std::mem::take(&mut *channel.partial.lock().unwrap_or_else(|p| p.into_inner()));
     let (msg, caller) = loop {
         let mut buf = [0u8; MSG_LEN + 1];
-        let r = match sys::recv_with_fds(channel.sock.raw(), &mut buf, libc::MSG_DONTWAIT, false) {
+        // (Close-on-exec and libdoor's own until the procedure has them:
+        // `Fd::give_to_application`.)
+        let r = match sys::recv_with_fds(channel.sock.raw(), &mut buf, libc::MSG_DONTWAIT, true) {
             Err(Errno(libc::EAGAIN)) => {
                 *channel.partial.lock().unwrap_or_else(|p| p.into_inner()) = fds;
                 return Taken::Nothing;
@@ -675,6 +682,7 @@ fn take_call(rec: &mut ServerThread, channel: &Arc<Channel>) -> Taken {
             Err(_) => return Taken::Closed,
             Ok(r) => r,
         };
+        r.fds.iter().for_each(sys::mark_internal);
         if r.len == 0 && r.fds.is_empty() {
             return Taken::Closed;
         }
@@ -819,7 +827,7 @@ fn prepare(
         // drop glue costs 25 instructions a call, freeing nothing.)
         std::mem::forget(fds);
     } else {
-        rec.descs.extend(fds.into_iter().map(|fd| descriptors::describe(fd.into_raw())));
+        rec.descs.extend(fds.into_iter().map(|fd| descriptors::describe(fd.give_to_application())));
     }
     channel.start_serving(msg_seq);
     trace!(

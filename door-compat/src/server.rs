@@ -1202,6 +1202,8 @@ pub fn new_descriptor(door: &Arc<Door>, counted: bool) -> Result<Fd> {
 /// `new_descriptor`, with the token of the server end's source.
 fn new_watched_descriptor(door: &Arc<Door>, counted: bool) -> Result<(Fd, u64)> {
     let (client, server) = sys::seqpacket_pair()?;
+    // (The client end is the application's, once it has it.)
+    sys::mark_internal(&server);
     let nonce = label::bind(&client, door.uniq)?;
     let seal = label::seal(door.uniq, nonce);
     label::put_nameplate(&server, label::Identity { seal, ..door.identity() })?;

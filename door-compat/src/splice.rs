@@ -60,7 +60,8 @@ pub fn make() -> Result<(Fd, Fd)> {
 /// `sock` is the channel's socket, to notice a server that died.
 ///
 /// `Err(EPIPE)`: the server closed the pipe (it refused the call; its
-/// answer says why) or is gone. Any other error: the bytes could not be
+/// answer says why) or is gone. `Err(EINTR)`: a signal handler ran while
+/// the pipe was full (the caller gives the call up). Any other error: the bytes could not be
 /// referenced nor copied; the caller closes the pipe, so the server sees
 /// it end before the data and answers `EFAULT`.
 pub fn push(write: &Fd, bytes: &[u8], sock: libc::c_int) -> Result<()> {
@@ -101,13 +102,15 @@ pub fn push(write: &Fd, bytes: &[u8], sock: libc::c_int) -> Result<()> {
 }
 
 /// Waits until the pipe has room, the server drops it (`EPIPE`), or the
-/// server is gone (`EPIPE`).
+/// server is gone (`EPIPE`). A caught signal ends the wait (`EINTR`), as
+/// it ends the wait for a reply: a server that takes none of the argument
+/// (stopped, or every thread busy) must not hold the caller past it.
 fn wait_for_room(write: &Fd, sock: libc::c_int) -> Result<()> {
     loop {
         match sys::poll_for(write.raw(), libc::POLLOUT, LIVENESS_CHECK) {
             Ok(ev) if ev & libc::POLLERR != 0 => return Err(Errno(libc::EPIPE)),
             Ok(ev) if ev & libc::POLLOUT != 0 => return Ok(()),
-            Ok(_) | Err(Errno(libc::EINTR)) => {}
+            Ok(_) => {}
             Err(e) => return Err(e),
         }
         if sys::peer_gone(sock) {
@@ -169,9 +172,11 @@ fn sigpipe_pending() -> bool {
 /// The server's check of a pipe a client sent: the read end of a pipe (or
 /// FIFO), which it makes non-blocking. `EPROTO` for anything else.
 pub fn adopt(fd: &Fd) -> Result<()> {
-    let st = sys::fstat(fd.raw()).map_err(|_| Errno(libc::EPROTO))?;
+    // (A pipe's size is asked, not its `fstat`, which on a FUSE file would
+    // wait for its daemon.)
+    let is_pipe = sys::fcntl_int(fd.raw(), libc::F_GETPIPE_SZ, 0).is_ok();
     let flags = sys::fcntl_int(fd.raw(), libc::F_GETFL, 0).map_err(|_| Errno(libc::EPROTO))?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFIFO || flags & libc::O_ACCMODE != libc::O_RDONLY {
+    if !is_pipe || flags & libc::O_ACCMODE != libc::O_RDONLY {
         return Err(Errno(libc::EPROTO));
     }
     sys::set_nonblocking(fd.raw()).map_err(|_| Errno(libc::EPROTO))
@@ -189,7 +194,7 @@ pub unsafe fn pull(pipe: &Fd, sock: libc::c_int, dst: *mut u8, len: usize) -> Re
     let mut progressed = Instant::now();
     while done < len {
         // SAFETY: done < len: dst + done is writable for len - done bytes.
-        let r = unsafe { libc::syscall(libc::SYS_read, pipe.raw(), dst.add(done), len - done) };
+        let r = unsafe { read_now(pipe.raw(), dst.add(done), len - done) };
         if r > 0 {
             done += r as usize;
             progressed = Instant::now();
@@ -212,6 +217,26 @@ pub unsafe fn pull(pipe: &Fd, sock: libc::c_int, dst: *mut u8, len: usize) -> Re
         }
     }
     Ok(())
+}
+
+/// Reads what the pipe holds without waiting, whatever its `O_NONBLOCK`
+/// says: the client shares that flag with us and may clear it, and a plain
+/// `read` of an empty pipe would then hold this thread for as long as the
+/// client keeps the pipe open. (`RWF_NOWAIT`; on a kernel whose pipes do
+/// not take it, a plain `read`, trusting the flag.)
+///
+/// # Safety
+/// `dst` must be writable for `len` bytes.
+unsafe fn read_now(fd: libc::c_int, dst: *mut u8, len: usize) -> libc::c_long {
+    let iov = libc::iovec { iov_base: dst.cast(), iov_len: len };
+    // SAFETY: iov describes dst, writable for len bytes per the caller;
+    // offset -1 reads at the pipe's position, as `read` does.
+    let r = unsafe { libc::syscall(libc::SYS_preadv2, fd, &raw const iov, 1, -1 as libc::c_long, 0 as libc::c_long, libc::RWF_NOWAIT) };
+    if r < 0 && Errno::last() == Errno(libc::EOPNOTSUPP) {
+        // SAFETY: as above.
+        return unsafe { libc::syscall(libc::SYS_read, fd, dst, len) };
+    }
+    r
 }
 
 #[cfg(test)]

@@ -115,8 +115,19 @@ impl Fd {
     pub fn into_raw(self) -> c_int {
         let fd = self.0;
         FOREIGN_FDS.remove(fd);
+        unmark_internal(fd);
         std::mem::forget(self);
         fd
+    }
+
+    /// Hands a descriptor received from another process to the
+    /// application, as illumos does: no longer close-on-exec (it was
+    /// received close-on-exec, and libdoor's own, so that no program that
+    /// another thread spawned meanwhile, nor a forked child, kept it).
+    pub fn give_to_application(self) -> c_int {
+        // SAFETY: fcntl(F_SETFD) takes no pointers; the descriptor is ours.
+        unsafe { libc::fcntl(self.0, libc::F_SETFD, 0) };
+        self.into_raw()
     }
 }
 
@@ -158,17 +169,16 @@ impl Drop for Fd {
 
 static FOREIGN_FDS: FdSet = FdSet::new();
 
-/// Whether closing `fd` cannot block: a pipe, a memfd (it answers
-/// F_GET_SEALS), or an anonymous inode (eventfd, epoll...). Not a socket,
-/// not even a local one: descriptors in flight in its queue are released
-/// with it.
+/// Whether closing `fd` cannot block: a pipe (it answers F_GETPIPE_SZ)
+/// or a memfd (F_GET_SEALS). Not a socket, not even a local one:
+/// descriptors in flight in its queue are released with it. Anything else
+/// (an eventfd too, whose close never blocks) is told apart only by
+/// `fstat`, which on a FUSE file waits for its daemon, so it goes to the
+/// reaper.
 fn closes_at_once(fd: c_int) -> bool {
-    let Ok(st) = fstat(fd) else { return true };
-    match st.st_mode & libc::S_IFMT {
-        0 | libc::S_IFIFO => true,
-        libc::S_IFREG => fcntl_int(fd, libc::F_GET_SEALS, 0).is_ok(),
-        _ => false,
-    }
+    // (Asked without `fstat`, which on a FUSE file waits for its daemon.
+    // Anything else, an eventfd included, goes to the reaper.)
+    fcntl_int(fd, libc::F_GET_SEALS, 0).is_ok() || fcntl_int(fd, libc::F_GETPIPE_SZ, 0).is_ok()
 }
 
 /// The thread that closes foreign descriptors whose close may block, so
@@ -342,6 +352,16 @@ pub fn seqpacket_pair() -> Result<(Fd, Fd)> {
     Ok((Fd(sv[0]), Fd(sv[1])))
 }
 
+/// `seqpacket_pair`, both ends libdoor's own from the start: a child that
+/// another thread forks meanwhile must not keep either (holding the
+/// peer's end, it would keep the peer from ever seeing us hang up).
+pub fn internal_pair() -> Result<(Fd, Fd)> {
+    let (a, b) = seqpacket_pair()?;
+    mark_internal(&a);
+    mark_internal(&b);
+    Ok((a, b))
+}
+
 /// A new close-on-exec AF_UNIX SOCK_SEQPACKET socket.
 pub fn seqpacket_socket() -> Result<Fd> {
     // SAFETY: socket(2) takes no pointers.
@@ -476,8 +496,44 @@ pub fn peer_groups(fd: &Fd) -> Result<Vec<libc::gid_t>> {
 pub const MAX_FDS_PER_MSG: usize = 253;
 
 /// Sends one message with `fds` attached. Never raises SIGPIPE.
+///
+/// The reader is another process, which may never read: while the
+/// socket's buffer is full this waits for room in `poll`, and a caught
+/// signal ends that wait with `EINTR` (the kernel never restarts a `poll`
+/// after a handler), as it ends a blocking `door_call`; a cancellation
+/// acts once the caller is back in C. (A blocking `sendmsg` would be
+/// restarted after an `SA_RESTART` handler, and is no cancellation point.)
 pub fn send_with_fds(sock: c_int, bytes: &[u8], fds: &[c_int]) -> Result<()> {
-    send(sock, bytes, fds, false, 0)
+    send_when_room(sock, bytes, fds, false, None)
+}
+
+/// Like `send_with_fds` for a message whose answer is awaited until
+/// `deadline` at most: signals do not end the wait for room, the deadline
+/// does (`ETIMEDOUT`).
+pub fn send_before(sock: c_int, bytes: &[u8], fds: &[c_int], deadline: std::time::Instant) -> Result<()> {
+    send_when_room(sock, bytes, fds, false, Some(deadline))
+}
+
+fn send_when_room(sock: c_int, bytes: &[u8], fds: &[c_int], creds: bool, deadline: Option<std::time::Instant>) -> Result<()> {
+    loop {
+        match send(sock, bytes, fds, creds, libc::MSG_DONTWAIT) {
+            Err(Errno(libc::EAGAIN)) => {}
+            sent => return sent,
+        }
+        let wait = match deadline {
+            // (Woken by room, a hang-up or a signal; the timeout only bounds one poll.)
+            None => std::time::Duration::from_secs(1),
+            Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
+                Some(left) if !left.is_zero() => left,
+                _ => return Err(Errno(libc::ETIMEDOUT)),
+            },
+        };
+        match poll_for(sock, libc::POLLOUT, wait) {
+            Err(Errno(libc::EINTR)) if deadline.is_none() => return Err(Errno(libc::EINTR)),
+            Ok(_) | Err(Errno(libc::EINTR)) => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Like `send_with_fds`, but never waits: `EAGAIN` when the socket's send
@@ -492,7 +548,7 @@ pub fn send_now(sock: c_int, bytes: &[u8], fds: &[c_int]) -> Result<()> {
 /// gid (`SCM_CREDENTIALS`); the kernel refuses ids the sender does not hold
 /// at this moment, so the receiver learns them as of the send.
 pub fn send_with_creds(sock: c_int, bytes: &[u8], fds: &[c_int]) -> Result<()> {
-    send(sock, bytes, fds, true, 0)
+    send_when_room(sock, bytes, fds, true, None)
 }
 
 fn send(sock: c_int, bytes: &[u8], fds: &[c_int], creds: bool, flags: c_int) -> Result<()> {
@@ -703,13 +759,14 @@ fn poll_now(fd: c_int, events: libc::c_short) -> libc::c_short {
 // ---------------------------------------------------------------------------
 // Shared memory.
 
-/// A new close-on-exec memfd of `size` bytes, sealable.
+/// A new close-on-exec memfd of `size` bytes, sealable, libdoor's own
+/// (every memfd libdoor makes is, until it is closed).
 pub fn memfd(name: &std::ffi::CStr, size: usize) -> Result<Fd> {
     // SAFETY: name is NUL-terminated.
     let fd = check(unsafe {
         libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) as libc::c_long
     })?;
-    let fd = Fd(fd as c_int);
+    let fd = internal(fd as c_int);
     // SAFETY: ftruncate takes no pointers.
     retry(|| unsafe { libc::ftruncate(fd.raw(), size as libc::off_t) as libc::c_long })?;
     Ok(fd)
@@ -722,13 +779,27 @@ pub fn add_seals(fd: &Fd, seals: c_int) -> Result<()> {
 /// The length of a memfd a peer sent, if it carries every seal in `need`
 /// (so it cannot shrink, or grow, under us). `EPROTO` otherwise: only a
 /// memfd has seals, so no pipe, socket, directory or slow file passes.
+/// The seals are asked first: `fstat` of a file on a FUSE mount would wait
+/// for its daemon, which the peer may be. A memfd of huge pages passes
+/// not: its owner can punch its pages out, and the huge pages it freed
+/// may then be gone when we read our mapping of it (SIGBUS).
 pub fn sealed_len(fd: &Fd, need: c_int) -> Result<usize> {
-    let sealed = fcntl_int(fd.raw(), libc::F_GET_SEALS, 0).is_ok_and(|s| s & need == need);
+    if !fcntl_int(fd.raw(), libc::F_GET_SEALS, 0).is_ok_and(|s| s & need == need) {
+        return Err(Errno(libc::EPROTO));
+    }
+    let mut fs = MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: fs is writable storage for one struct statfs.
+    let on_hugetlbfs = unsafe { libc::fstatfs(fd.raw(), fs.as_mut_ptr()) } != 0
+        // SAFETY: fstatfs succeeded, so fs is initialised.
+        || unsafe { fs.assume_init() }.f_type == HUGETLBFS_MAGIC;
     match fstat(fd.raw()) {
-        Ok(st) if sealed && st.st_mode & libc::S_IFMT == libc::S_IFREG => Ok(st.st_size as usize),
+        Ok(st) if !on_hugetlbfs && st.st_mode & libc::S_IFMT == libc::S_IFREG => Ok(st.st_size as usize),
         _ => Err(Errno(libc::EPROTO)),
     }
 }
+
+/// `f_type` of hugetlbfs (linux/magic.h).
+const HUGETLBFS_MAGIC: libc::__fsword_t = 0x9584_58f6;
 
 // On x86_64, glibc's `struct stat` is the kernel's, so the raw system calls
 // below fill it directly.
@@ -1346,9 +1417,14 @@ mod tests {
         assert!(!closes_at_once(a.raw()), "a socket may carry descriptors in flight");
         let m = memfd(c"test", 4096).unwrap();
         assert!(closes_at_once(m.raw()));
+        let mut ends = [0 as c_int; 2];
+        // SAFETY: ends has room for the two descriptors pipe2 writes.
+        assert_eq!(unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        let (r, w) = (Fd(ends[0]), Fd(ends[1]));
+        assert!(closes_at_once(r.raw()) && closes_at_once(w.raw()));
         // SAFETY: eventfd takes no pointers.
         let e = Fd(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) });
-        assert!(closes_at_once(e.raw()));
+        assert!(!closes_at_once(e.raw()), "told apart only by fstat");
         let dir = openat(libc::AT_FDCWD, c"/", libc::O_RDONLY | libc::O_DIRECTORY, 0).unwrap();
         assert!(!closes_at_once(dir.raw()));
     }

@@ -25,8 +25,11 @@ static void outer_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, u
 	case 'r': {
 		uint_t i;
 		for (i = 0; i < n; i++) {
+			/* (Not close-on-exec, as on illumos: '!' if it is.) */
 			if (!(dp[i].d_attributes & DOOR_DESCRIPTOR) || read(dp[i].d_data.d_desc.d_descriptor, &out[i], 1) != 1)
 				out[i] = '?';
+			else if (fcntl(dp[i].d_data.d_desc.d_descriptor, F_GETFD) != 0)
+				out[i] = '!';
 			close(dp[i].d_data.d_desc.d_descriptor);
 		}
 		door_return(out, n, NULL, 0);

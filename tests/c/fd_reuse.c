@@ -1,7 +1,8 @@
 /* A descriptor number that named a door and was closed, or replaced, names
  * the door no more: libdoor remembers which door a number names (so a call
  * need not ask the kernel), and must forget it whenever the number is
- * freed: close, close_range, closefrom, and dup2 or dup3 onto it. After
+ * freed: close, close_range, closefrom, dup2 or dup3 onto it, and a
+ * door_call that passes it with DOOR_RELEASE (libdoor closes it). After
  * each, door_call on the number fails with EBADF, or reaches the door that
  * now has the number (received over the test's own socket, a way libdoor
  * does not see), never the door it named before. */
@@ -13,7 +14,9 @@ static char path_a[512], path_b[512];
 
 static void tag_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
 {
-	(void)argp; (void)size; (void)dp; (void)n;
+	(void)argp; (void)size;
+	for (uint_t i = 0; i < n; i++)
+		CHECK_OK(close(dp[i].d_data.d_desc.d_descriptor));
 	door_return((char *)cookie, 1, NULL, 0);
 }
 
@@ -101,6 +104,27 @@ static void client(void *arg)
 		exit(1);
 	}
 	CHECK_OK(close(got));
+
+	/* Passed to door B with DOOR_RELEASE (libdoor closes the number),
+	 * then door B arrives at the number by the program's own recvmsg. */
+	b = open(path_b, O_RDONLY);
+	CHECK(b >= 0);
+	fd = open_a();
+	door_desc_t passed = { .d_attributes = DOOR_DESCRIPTOR | DOOR_RELEASE, .d_data.d_desc.d_descriptor = fd };
+	char rbuf[8];
+	door_arg_t call = { "?", 1, &passed, 1, rbuf, sizeof rbuf };
+	CHECK_OK(door_call(b, &call));
+	CHECK(fcntl(fd, F_GETFD) == -1 && errno == EBADF);
+	send_fd(sv[0], b);
+	got = recv_fd(sv[1]);
+	CHECK(got == fd);
+	if (tag_of(got) != 'B') {
+		fprintf(stderr, "FAIL %s: door received at the number %d a DOOR_RELEASE freed: the call reached the old door or failed (errno %d)\n",
+		    test_name, got, errno);
+		exit(1);
+	}
+	CHECK_OK(close(got));
+	CHECK_OK(close(b));
 
 	/* close, then something else at the number. */
 	fd = open_a();

@@ -38,6 +38,29 @@ static void bad_message(const void *buf, size_t len, const int *fds, int n, cons
 
 /* A call claiming `size` bytes with these flags and descriptors, which the
  * server must refuse by closing the channel. */
+/* How many of the server's threads are in system call `nr` now. */
+static int server_threads_in(long nr)
+{
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/task", (int)server_pid);
+	DIR *d = opendir(dir);
+	CHECK(d != NULL);
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[384], line[256] = "";
+		snprintf(path, sizeof path, "%s/%s/syscall", dir, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f != NULL && fgets(line, sizeof line, f) != NULL && strchr(line, ' ') != NULL && atol(line) == nr)
+			n++;
+		if (f != NULL)
+			fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
 static void bad_call(uint64_t size, uint32_t flags, const int *fds, int n, uint32_t ndesc, const char *what)
 {
 	struct rchan c;
@@ -240,6 +263,16 @@ int main(void)
 		int unsealed = region_memfd(1 << 20, 0);
 		bad_call(100000, F_DATA_BULK | F_NEW_BULK, &unsealed, 1, 0, "an unsealed bulk buffer");
 		close(unsealed);
+		/* A memfd of huge pages, sealed: its owner could punch its pages
+		 * out and use up the huge pages, and the server's mapping would
+		 * then fault (SIGBUS). (Skipped where there is no hugetlbfs.) */
+		int huge = memfd_create("hostile-huge", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB);
+		if (huge >= 0) {
+			CHECK_OK(ftruncate(huge, 2 << 20));
+			CHECK_OK(fcntl(huge, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW));
+			bad_call(100000, F_DATA_BULK | F_NEW_BULK, &huge, 1, 0, "a bulk buffer of huge pages");
+			close(huge);
+		}
 		int b;
 		char *p = bulk_buffer(1 << 20, &b);
 		bad_call(2 << 20, F_DATA_BULK | F_NEW_BULK, &b, 1, 0, "more than the bulk buffer holds");
@@ -282,6 +315,33 @@ int main(void)
 		CHECK(region_call(&c, "z", 1) == 'Z');
 		close_channel(&c);
 		after("a pipe that ends early");
+	}
+	{
+		/* A client that keeps a copy of the pipe's read end and clears
+		 * O_NONBLOCK on it (the server shares that flag) once the server
+		 * waits for the rest: no server thread may then sleep in read()
+		 * for as long as the client keeps the write end open. */
+		struct rchan c;
+		fresh(&c);
+		int p[2];
+		CHECK_OK(pipe(p));
+		CHECK(write(p[1], "e", 1) == 1);
+		raw_call(&c, ++c.seq, 600000, F_DATA_PIPE, &p[0], 1, 0);
+		double end = now_seconds() + 30;
+		while (!(fcntl(p[0], F_GETFL) & O_NONBLOCK)) /* the server adopted it */
+			CHECK(now_seconds() < end);
+		CHECK_OK(fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) & ~O_NONBLOCK));
+		usleep(300000); /* time to reach its next read */
+		int reading = server_threads_in(SYS_read);
+		if (reading != 0) {
+			fprintf(stderr, "FAIL %s: %d server threads sleep in read() on a pipe whose client cleared O_NONBLOCK\n", test_name, reading);
+			exit(1);
+		}
+		close_all(p, 2);
+		uint64_t size;
+		CHECK(region_answer(&c, c.seq, &size, 30) == EFAULT);
+		close_channel(&c);
+		after("a pipe made blocking by its client");
 	}
 
 	/* Stray descriptors, and thousands of descriptors. */

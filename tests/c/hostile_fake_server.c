@@ -38,14 +38,26 @@ enum scenario {
 	S_STREAM_SILENT,   /* 200,000 bytes announced, 1000 written, then nothing */
 	S_BIG_GOOD,        /* a proper reply to a call whose 2 MiB argument
 	                    * brought the client's bulk buffer */
-	S_ARG_UNTAKEN,     /* a thread said to linger, which never copies out
+	S_ARG_UNTAKEN,     /* a thread said to linger, which never takes the call
+	                    * nor copies out
 	                    * a 2 MiB argument streamed to it */
 	S_ARG_HANGUP,      /* the same, and the channel closes meanwhile */
 	S_ARG_LATE,        /* the thread said to linger stops before it takes
 	                    * the call, once the window is full: the socket
 	                    * copy comes, and the fake copies the argument out
 	                    * of the window as a pool thread would */
+	S_BULK_HUGE,       /* a new 1 MiB bulk buffer said to hold 4 GiB */
+	S_BULK_HUGE_OLD,   /* the bulk buffer the client has (1 MiB) said to
+	                    * hold 4 GiB */
+	S_DESCS_HELD,      /* a descriptor sent ahead of a reply that never
+	                    * comes: while the client holds it, it is
+	                    * close-on-exec and a forked child has no copy */
 };
+
+/* The read end of a pipe that only the fake keeps: the descriptor of
+ * S_DESCS_HELD, recognised in the client by its inode. */
+static int held_pipe = -1;
+static ino_t held_ino;
 
 /* The scenario the fake has applied to the channel's region (whether a
  * thread is said to linger on it: only for S_ARG_*). */
@@ -145,13 +157,27 @@ static void answer(int s, int ch, char *region, uint64_t seq)
 	case S_BULK_GOOD:
 	case S_BULK_UNSEALED:
 	case S_BULK_BEYOND:
+	case S_BULK_HUGE:
 		fds[0] = region_memfd(1 << 20, s == S_BULK_UNSEALED ? 0 : F_SEAL_SHRINK | F_SEAL_GROW);
 		if (s == S_BULK_GOOD)
 			CHECK(pwrite(fds[0], "fine", 4, 0) == 4);
-		r.a = s == S_BULK_GOOD ? 4 : s == S_BULK_BEYOND ? 2 << 20 : 100000;
+		r.a = s == S_BULK_GOOD ? 4 : s == S_BULK_BEYOND ? 2 << 20 : s == S_BULK_HUGE ? 4ull << 30 : 100000;
 		r.e = F_DATA_BULK | F_NEW_BULK;
 		send_fake(ch, r, fds, 1);
 		close(fds[0]);
+		fake_post(region, 0, 0, 0);
+		break;
+	case S_DESCS_HELD: {
+		struct wmsg m = wmsg(K_DESCS, seq);
+		m.d = 1;
+		send_fake(ch, m, &held_pipe, 1);
+		fake_post(region, 0, 0, 0); /* wakes the client to read them */
+		break;
+	}
+	case S_BULK_HUGE_OLD:
+		r.a = 4ull << 30;
+		r.e = F_DATA_BULK;
+		send_fake(ch, r, NULL, 0);
 		fake_post(region, 0, 0, 0);
 		break;
 	case S_COUNT:
@@ -350,6 +376,50 @@ static int call_sized(int d, int s, size_t size)
 	return 0;
 }
 
+/* The descriptor of this process with the inode `ino`, or -1. */
+static int fd_with_inode(ino_t ino)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	CHECK(dir != NULL);
+	int found = -1;
+	for (struct dirent *e; found < 0 && (e = readdir(dir)) != NULL;) {
+		struct stat st;
+		int fd = atoi(e->d_name);
+		if (e->d_name[0] != '.' && fd != dirfd(dir) && fstat(fd, &st) == 0 && st.st_ino == ino)
+			found = fd;
+	}
+	closedir(dir);
+	return found;
+}
+
+/* Under S_DESCS_HELD, beside the caller: once libdoor holds the
+ * descriptor sent ahead, checks it, then interrupts the call. */
+static void *inspect_held(void *caller)
+{
+	int fd = -1;
+	double end = now_seconds() + 30;
+	while ((fd = fd_with_inode(held_ino)) < 0) {
+		CHECK(now_seconds() < end);
+		usleep(1000); /* polling with a deadline */
+	}
+	if (!(fcntl(fd, F_GETFD) & FD_CLOEXEC)) {
+		fprintf(stderr, "FAIL %s: a descriptor libdoor holds for a call (%d) is not close-on-exec\n", test_name, fd);
+		exit(1);
+	}
+	pid_t child = fork();
+	CHECK(child >= 0);
+	if (child == 0)
+		_exit(fd_with_inode(held_ino) >= 0);
+	int status;
+	CHECK(waitpid(child, &status, 0) == child);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "FAIL %s: a child forked during a call kept a descriptor libdoor holds for it\n", test_name);
+		exit(1);
+	}
+	CHECK(pthread_kill(*(pthread_t *)caller, SIGALRM) == 0);
+	return NULL;
+}
+
 static int call_as(int d, int s)
 {
 	int big = s == S_BIG_GOOD || s == S_ARG_UNTAKEN || s == S_ARG_HANGUP || s == S_ARG_LATE;
@@ -366,9 +436,16 @@ int main(void)
 	applied = next_scenario + 1;
 	atomic_store(applied, -1);
 	snprintf(door_path, sizeof door_path, "%s/door", test_dir());
+	int p[2];
+	CHECK_OK(pipe(p));
+	struct stat pst;
+	CHECK_OK(fstat(p[0], &pst));
+	held_pipe = p[0];
+	held_ino = pst.st_ino;
 	struct gate ready;
 	gate_init(&ready);
 	pid_t fake = spawn_tied(fake_server, &ready);
+	close_all(p, 2); /* the fake's now */
 	gate_wait_within(&ready, 30);
 
 	int d = open(door_path, O_RDONLY);
@@ -397,11 +474,15 @@ int main(void)
 		{ S_BULK_GOOD, 0 },
 		{ S_STREAM_SILENT, EINTR },
 		{ S_BIG_GOOD, 0 },
-		{ S_ARG_UNTAKEN, EINTR },
+		{ S_ARG_UNTAKEN, EAGAIN },
 		{ S_BIG_GOOD, 0 },
 		{ S_ARG_HANGUP, EBADF },
 		{ S_BIG_GOOD, 0 },
 		{ S_ARG_LATE, 0 },
+		{ S_BULK_HUGE, EPROTO },
+		{ S_BULK_GOOD, 0 },
+		{ S_BULK_HUGE_OLD, EPROTO },
+		{ S_DESCS_HELD, EAGAIN },
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		int s = want[i].scenario;
@@ -411,10 +492,23 @@ int main(void)
 			/* A channel the fake drops mid-call: the call fails. */
 			int e = call_as(d, s);
 			CHECK(e == EBADF || e == EINTR);
+		} else if (s == S_DESCS_HELD) {
+			struct sigaction sa = { .sa_handler = ignore_signal }, old;
+			CHECK_OK(sigaction(SIGALRM, &sa, &old));
+			pthread_t me = pthread_self(), inspector;
+			CHECK(pthread_create(&inspector, NULL, inspect_held, &me) == 0);
+			int e = call_as(d, s);
+			CHECK(pthread_join(inspector, NULL) == 0);
+			CHECK_OK(sigaction(SIGALRM, &old, NULL));
+			/* (EAGAIN: the fake never marks the call taken.) */
+			CHECK(e == EAGAIN);
 		} else if (s == S_STREAM_SILENT || s == S_ARG_UNTAKEN) {
-			/* A fake that never writes the rest of what it announced
-			 * holds the caller only until a signal: a timer every 50 ms,
-			 * caught by a handler without SA_RESTART. */
+			/* A fake that never writes the rest of what it announced,
+			 * or never takes the rest of an argument, holds the caller
+			 * only until a signal: a timer every 50 ms, caught by a
+			 * handler without SA_RESTART. EINTR for results; EAGAIN for
+			 * an argument no thread took (the call is withdrawn and never
+			 * runs, as on illumos). */
 			struct sigaction sa = { .sa_handler = ignore_signal }, old;
 			CHECK_OK(sigaction(SIGALRM, &sa, &old));
 			struct itimerval every = { { 0, 50000 }, { 0, 50000 } }, off = { { 0, 0 }, { 0, 0 } };
@@ -422,9 +516,16 @@ int main(void)
 			int e = call_as(d, s);
 			CHECK_OK(setitimer(ITIMER_REAL, &off, NULL));
 			CHECK_OK(sigaction(SIGALRM, &old, NULL));
-			CHECK(e == EINTR);
+			CHECK(e == want[i].err);
 		} else {
+			/* A size beyond the bulk buffer is refused before any
+			 * memory is made for results of that size. */
+			long peak = proc_status_kib("VmHWM");
 			int e = call_as(d, s);
+			if (proc_status_kib("VmHWM") - peak > 256 << 10) {
+				fprintf(stderr, "FAIL %s: scenario %d: peak memory grew from %ld to %ld KiB\n", test_name, s, peak, proc_status_kib("VmHWM"));
+				exit(1);
+			}
 			if (e != want[i].err) {
 				fprintf(stderr, "FAIL %s: scenario %d: errno %d (%s), wanted %d\n", test_name, s, e, strerror(e), want[i].err);
 				exit(1);
