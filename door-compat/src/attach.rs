@@ -186,6 +186,82 @@ fn clear_stale_stash(stash: &Path) -> Result<()> {
     path_op(unsafe { libc::rmdir(c.as_ptr()) }).map_err(|_| Errno(libc::EBUSY))
 }
 
+/// A lock on an attachment's stash (`flock` on its directory, which the
+/// kernel drops with its holder), held by the `fattach` that builds the
+/// attachment and the `fdetach` that takes it down: two of them on one
+/// path take turns, and a stash nobody holds is a finished attachment or
+/// what a crashed one left.
+struct StashLock {
+    /// Held for its close, which unlocks.
+    _dir: Fd,
+}
+
+/// Locks the stash directory `dir`; `EWOULDBLOCK` if another holds it and
+/// `wait` is false.
+fn lock_stash(dir: &Path, wait: bool) -> Result<StashLock> {
+    let fd = sys::openat(libc::AT_FDCWD, &cstr(dir)?, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0)?;
+    let op = if wait { libc::LOCK_EX } else { libc::LOCK_EX | libc::LOCK_NB };
+    loop {
+        // SAFETY: flock takes no pointers; fd is ours.
+        match path_op(unsafe { libc::flock(fd.raw(), op) }) {
+            Err(Errno(libc::EINTR)) => continue,
+            r => return r.map(|()| StashLock { _dir: fd }),
+        }
+    }
+}
+
+/// Makes the stash of an attachment at `path`, locked: a directory made
+/// under a name of our own and locked, then renamed into place unless
+/// something is there already (so no other `fattach` ever sees it
+/// unlocked). A stash there that nobody holds and that is no attachment
+/// at `path` is stale (what a crashed `fattach` left, or the stash of a
+/// path removed by hand): it is cleared, once. `EBUSY` when another
+/// `fattach` or `fdetach` of the path is under way or won.
+fn claim_stash(path: &Path, stash: &Path) -> Result<StashLock> {
+    let mut name = stash.file_name().ok_or(Errno(libc::EINVAL))?.to_os_string();
+    name.push(format!(".{}.{}", sys::getpid(), sys::gettid()));
+    let fresh = stash.with_file_name(name);
+    let (cfresh, cstash) = (cstr(&fresh)?, cstr(stash)?);
+    for attempt in 0..2 {
+        // SAFETY: cfresh is NUL-terminated. (A leftover of a crashed
+        // fattach by a thread of the same id goes first.)
+        unsafe { libc::rmdir(cfresh.as_ptr()) };
+        // SAFETY: as above.
+        path_op(unsafe { libc::mkdir(cfresh.as_ptr(), 0o700) })?;
+        let lock = lock_stash(&fresh, false).inspect_err(|_| {
+            // SAFETY: cfresh is NUL-terminated.
+            unsafe { libc::rmdir(cfresh.as_ptr()) };
+        })?;
+        // SAFETY: both are NUL-terminated.
+        let refused = match path_op(unsafe {
+            libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, cfresh.as_ptr(), libc::AT_FDCWD, cstash.as_ptr(), libc::RENAME_NOREPLACE) as c_int
+        }) {
+            Ok(()) => return Ok(lock),
+            Err(e) => e,
+        };
+        drop(lock);
+        // SAFETY: cfresh is NUL-terminated.
+        unsafe { libc::rmdir(cfresh.as_ptr()) };
+        let taken = matches!(refused.0, libc::EEXIST | libc::ENOTEMPTY);
+        if !taken || attempt == 1 {
+            return Err(if taken { Errno(libc::EBUSY) } else { refused });
+        }
+        let held = match lock_stash(stash, false) {
+            Ok(held) => held,
+            // Taken down meanwhile: try again.
+            Err(Errno(libc::ENOENT)) => continue,
+            Err(Errno(libc::EWOULDBLOCK)) => return Err(Errno(libc::EBUSY)),
+            Err(e) => return Err(e),
+        };
+        if stat_path(path).is_ok_and(|st| attachment(path, &st).is_some()) {
+            return Err(Errno(libc::EBUSY));
+        }
+        clear_stale_stash(stash)?;
+        drop(held);
+    }
+    Err(Errno(libc::EBUSY))
+}
+
 /// `fattach(fd, path)`.
 pub fn fattach(fd: c_int, path: *const libc::c_char) -> Result<()> {
     sys::fcntl_int(fd, libc::F_GETFD, 0).map_err(|_| Errno(libc::EBADF))?;
@@ -210,17 +286,8 @@ pub fn fattach(fd: c_int, path: *const libc::c_char) -> Result<()> {
 
     let stash = stash_of(&path)?;
     let cstash = cstr(&stash)?;
-    // SAFETY: cstash is NUL-terminated.
-    if unsafe { libc::mkdir(cstash.as_ptr(), 0o700) } != 0 {
-        match Errno::last() {
-            Errno(libc::EEXIST) => {
-                clear_stale_stash(&stash)?;
-                // SAFETY: as above.
-                path_op(unsafe { libc::mkdir(cstash.as_ptr(), 0o700) })?;
-            }
-            e => return Err(e),
-        }
-    }
+    // Held until the attachment is built, or taken down again.
+    let _lock = claim_stash(&path, &stash)?;
     if euid == 0 {
         // The attachment belongs to the covered file's owner, who may
         // fdetach it (illumos' rule), so the stash is theirs too.
@@ -320,12 +387,15 @@ pub fn fdetach(path: *const libc::c_char) -> Result<()> {
     if euid != 0 && euid != meta.perm.1 {
         return Err(Errno(libc::EPERM));
     }
+    // Another fdetach of the path may have taken it down meanwhile.
+    let stash = stash_of(&path)?;
+    let _lock = lock_stash(&stash, true).map_err(|_| Errno(libc::EINVAL))?;
+    let meta = stat_path(&path).ok().and_then(|st| attachment(&path, &st)).ok_or(Errno(libc::EINVAL))?;
     // Connect to a live server first (a dead one has nothing to hear), put
     // the covered file back, and only then tell the server to stop serving
     // the attachment (it drops its reference): a failed rename leaves the
     // attachment working.
     let conn = connect_attachment(&path).ok();
-    let stash = stash_of(&path)?;
     let (cpath, ccovered) = (cstr(&path)?, cstr(&stash.join("covered"))?);
     // SAFETY: both are NUL-terminated.
     path_op(unsafe { libc::rename(ccovered.as_ptr(), cpath.as_ptr()) })?;

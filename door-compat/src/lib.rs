@@ -23,6 +23,7 @@
 //! - `trace`: the `LIBDOOR_DEBUG` trace of door operations.
 
 pub mod abi;
+mod acceptwatch;
 mod api;
 mod api_pool;
 mod api_cred;

@@ -914,7 +914,9 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
             // counts, so fattach returns with the door referenced by it.
             // The listener is made non-blocking: the attacher keeps a copy
             // and could take a connection first, which must not leave the
-            // control thread waiting in accept.
+            // control thread waiting in accept. (It can clear the flag
+            // again, on the description we share: `acceptwatch` then ends
+            // the wait and the attachment.)
             let mut fds = fds;
             if !is_listening_seqpacket(fds[0].raw()) || sys::set_nonblocking(fds[0].raw()).is_err() {
                 with_server(|s| s.unwatch(token));
@@ -1050,7 +1052,7 @@ fn serve_listener(door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm, events
     // SAFETY: fd stays open while this thread works on it (see serve_source);
     // the temporary Fd is forgotten, not closed.
     let l = std::mem::ManuallyDrop::new(unsafe { Fd::from_raw(fd) });
-    match sys::accept(&l) {
+    match crate::acceptwatch::accept(&l) {
         Ok(sock) => {
             let conn = sock.raw();
             if let Ok(token) = with_server(|s| s.watch_opener(Source::Opener { door: door.clone(), sock, listener, perm })) {
@@ -1075,7 +1077,7 @@ fn serve_listener(door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm, events
 /// and the opener could see the server's count one lower than it is.
 fn refuse_opener(listener: &Fd, spare: &mut Option<Fd>) {
     *spare = None;
-    match sys::accept(listener) {
+    match crate::acceptwatch::accept(listener) {
         Ok(conn) => {
             let mut refusal = Msg::new(Kind::Opened);
             refusal.d = libc::EMFILE as u32;

@@ -4,7 +4,8 @@
  * truncated, oversized and empty messages, a message of the wrong kind;
  * an Open carrying stray descriptors of every kind (a memfd shrunk after
  * sending, pipes, sockets, a directory); thousands of descriptors; a flood
- * of silent connections. Each time: the server lives, a good client's calls
+ * of silent connections; a listener attached by another holder of the door
+ * that makes it blocking again and races the server to accept. Each time: the server lives, a good client's calls
  * go on with the right bytes, the server's descriptor count comes back to
  * its baseline, and the offender's connection is closed. */
 #include "hostile.h"
@@ -19,6 +20,66 @@ static void bad_message(const void *buf, size_t len, const int *fds, int n, cons
 	expect_closed(s, 20, what);
 	close(s);
 	after(what);
+}
+
+static void ignore_signal(int sig)
+{
+	(void)sig;
+}
+
+/* Sends SIGUSR1 to `target` every 10 ms until `stop`. */
+struct kicker {
+	pthread_t target;
+	_Atomic int stop;
+	double end;
+};
+
+/* Whether the server's control thread is in system call `nr` now and
+ * still half a second later (an accept the server's watchdog ends takes
+ * 100 ms at most). */
+static int control_thread_stuck_in(long nr)
+{
+	for (double until = now_seconds() + 0.002; now_seconds() < until;)
+		usleep(1000); /* lets it reach its accept */
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/task", (int)server_pid);
+	DIR *d = opendir(dir);
+	CHECK(d != NULL);
+	char syscall_path[384] = "";
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		char path[384], comm[64] = "";
+		snprintf(path, sizeof path, "%s/%s/comm", dir, e->d_name);
+		FILE *f = e->d_name[0] == '.' ? NULL : fopen(path, "r");
+		if (f != NULL && fgets(comm, sizeof comm, f) != NULL && strncmp(comm, "libdoor-control", 15) == 0)
+			snprintf(syscall_path, sizeof syscall_path, "%s/%s/syscall", dir, e->d_name);
+		if (f != NULL)
+			fclose(f);
+	}
+	closedir(d);
+	for (int look = 0; look < 2; look++) {
+		char line[256] = "";
+		FILE *f = fopen(syscall_path, "r");
+		int in = f != NULL && fgets(line, sizeof line, f) != NULL && strchr(line, ' ') != NULL && atol(line) == nr;
+		if (f != NULL)
+			fclose(f);
+		if (!in)
+			return 0;
+		/* Still there a moment later? (Slept to a deadline: signals
+		 * interrupt usleep.) */
+		for (double until = now_seconds() + 0.5; look == 0 && now_seconds() < until;)
+			usleep(10000);
+	}
+	return 1;
+}
+
+static void *kick_every_10ms(void *arg)
+{
+	struct kicker *k = arg;
+	while (!atomic_load(&k->stop)) {
+		pthread_kill(k->target, SIGUSR1);
+		usleep(10000); /* the period */
+	}
+	return NULL;
 }
 
 int main(void)
@@ -138,6 +199,73 @@ int main(void)
 		require_progress("unread answer", 5, 60);
 		close(s);
 		after("unread answer");
+	}
+
+	/* A listener attached by another holder of the door, which clears the
+	 * O_NONBLOCK the server set on the description they share, then
+	 * connects to it and takes each connection itself, racing the
+	 * server's accept (which then finds nothing to take): the server's
+	 * control thread must never wait there for good, or no open, Hello
+	 * or door_info of any of its doors would be answered again. */
+	{
+		int door = raw_open(door_path);
+		struct sockaddr_un addr = { .sun_family = AF_UNIX };
+		snprintf(addr.sun_path + 1, sizeof addr.sun_path - 1, "hostile-attach-%d", (int)getpid());
+		socklen_t alen = offsetof(struct sockaddr_un, sun_path) + 1 + strlen(addr.sun_path + 1);
+		int l = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+		CHECK_OK(bind(l, (struct sockaddr *)&addr, alen));
+		CHECK_OK(listen(l, 16));
+		int rp[2];
+		CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, rp));
+		struct wmsg m = wmsg(K_ATTACH, 0);
+		m.a = 0666;
+		m.b = getuid();
+		m.c = getgid();
+		int fds[2] = { l, rp[1] };
+		send_msg(door, m, fds, 2);
+		struct wmsg r;
+		CHECK(raw_recv(rp[0], &r, sizeof r, NULL, 0, NULL, 10) == (ssize_t)sizeof r && r.d == 0);
+		close_all(rp, 2);
+		CHECK_OK(fcntl(l, F_SETFL, fcntl(l, F_GETFL) & ~O_NONBLOCK));
+		/* Our own accept, should the server take a connection first, is
+		 * ended by a signal every 10 ms. */
+		struct sigaction sa = { .sa_handler = ignore_signal };
+		CHECK_OK(sigaction(SIGUSR1, &sa, NULL));
+		struct kicker k = { pthread_self(), 0, now_seconds() + 10 };
+		pthread_t kt;
+		CHECK(pthread_create(&kt, NULL, kick_every_10ms, &k) == 0);
+		unsigned seed = 1;
+		int refused = 0;
+		for (long i = 1; !refused && now_seconds() < k.end; i++) {
+			int c = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+			if (connect(c, (struct sockaddr *)&addr, alen) != 0) {
+				/* The server shut the listener down (ECONNREFUSED):
+				 * it caught the tampering. */
+				CHECK(errno == ECONNREFUSED);
+				refused = 1;
+			}
+			for (double until = now_seconds() + (rand_r(&seed) % 80) * 1e-6; now_seconds() < until;)
+				; /* a random moment after the server's epoll_wait saw it */
+			struct pollfd pf = { l, POLLIN, 0 };
+			if (!refused && poll(&pf, 1, 0) == 1) {
+				int a = accept(l, NULL, NULL);
+				if (a >= 0)
+					close(a);
+			}
+			close(c);
+			if (i % 20 == 0 && control_thread_stuck_in(SYS_accept4)) {
+				fprintf(stderr, "FAIL %s: the control thread waits in accept4 on a listener its attacher made blocking\n", test_name);
+				exit(1);
+			}
+		}
+		printf("note: %s\n", refused ? "the server shut the tampered listener down" : "the race was not met in 10 s");
+		atomic_store(&k.stop, 1);
+		CHECK(pthread_join(kt, NULL) == 0);
+		/* Done: the server drops a listener its attacher shut down. */
+		CHECK_OK(shutdown(l, SHUT_RDWR));
+		close(l);
+		close(door);
+		after("a listener made blocking by its attacher");
 	}
 
 	hostile_teardown();

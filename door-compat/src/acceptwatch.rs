@@ -1,0 +1,98 @@
+//! Accepting on an attachment's listener without ever waiting for good.
+//!
+//! The listener comes from the attacher (`Attach`), which may keep a copy:
+//! the same socket and the same open file description. The server makes it
+//! non-blocking, but `O_NONBLOCK` belongs to that description, so an
+//! attacher can clear it again, connect to its own listener and take the
+//! connection first, after `epoll_wait` reported it and before the control
+//! thread's `accept4`: that would then wait for good, and the control
+//! thread serves every door of the process. No per-call flag makes
+//! `accept4` non-blocking, so a watchdog thread stands by: an accept that
+//! takes longer than `PATIENCE` can only be on a listener someone made
+//! blocking, and the watchdog shuts that listener's receiving side down,
+//! which ends the wait (`EINVAL`); the control thread then drops the
+//! attachment. One watchdog per process, made on first use; a forked child
+//! makes its own.
+
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use libc::c_int;
+
+use crate::sys::{self, Fd, Result};
+use crate::trace::trace;
+
+/// How long an accept may take. One on a non-blocking listener takes
+/// microseconds, even on a loaded machine well under this.
+const PATIENCE: Duration = Duration::from_millis(100);
+
+struct Watch {
+    pid: libc::pid_t,
+    /// The listener being accepted on, if any, and the number of the
+    /// latest accept (so that one accept is never taken for the next).
+    accepting: Mutex<(Option<c_int>, u64)>,
+    changed: Condvar,
+}
+
+static WATCH: AtomicPtr<Watch> = AtomicPtr::new(std::ptr::null_mut());
+
+fn watch() -> Option<&'static Watch> {
+    let me = sys::getpid();
+    let p = WATCH.load(Ordering::Acquire);
+    // SAFETY: a published Watch is leaked, never freed.
+    if let Some(w) = unsafe { p.as_ref() }
+        && w.pid == me
+    {
+        return Some(w);
+    }
+    // First use in this process (a forked child's copy is its parent's: its
+    // thread and lock state are not ours, so it is left alone).
+    let fresh: &'static Watch = Box::leak(Box::new(Watch { pid: me, accepting: Mutex::new((None, 0)), changed: Condvar::new() }));
+    if WATCH.compare_exchange(p, (fresh as *const Watch).cast_mut(), Ordering::AcqRel, Ordering::Acquire).is_err() {
+        // Another thread made one meanwhile.
+        // SAFETY: as above.
+        return unsafe { WATCH.load(Ordering::Acquire).as_ref() };
+    }
+    std::thread::Builder::new().name("libdoor-acceptwatch".into()).spawn(move || stand_by(fresh)).ok()?;
+    Some(fresh)
+}
+
+fn stand_by(w: &'static Watch) {
+    crate::server::block_all_signals();
+    let mut accepting = w.accepting.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        while accepting.0.is_none() {
+            accepting = w.changed.wait(accepting).unwrap_or_else(|p| p.into_inner());
+        }
+        let seen = *accepting;
+        let (now, waited) = w.changed.wait_timeout_while(accepting, PATIENCE, |a| *a == seen).unwrap_or_else(|p| p.into_inner());
+        accepting = now;
+        if waited.timed_out()
+            && let (Some(fd), _) = *accepting
+        {
+            // The accepting thread clears the slot under this lock before
+            // it does anything else with the listener, so `fd` is still
+            // that listener here.
+            trace!("listener-tampered fd={fd}");
+            // SAFETY: shutdown takes no pointers.
+            unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+            accepting = w.changed.wait_while(accepting, |a| *a == seen).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// `sys::accept` on a listener another process may share, under the
+/// watchdog's eye (without a watchdog, a plain one).
+pub fn accept(listener: &Fd) -> Result<Fd> {
+    let Some(w) = watch() else { return sys::accept(listener) };
+    {
+        let mut a = w.accepting.lock().unwrap_or_else(|p| p.into_inner());
+        *a = (Some(listener.raw()), a.1 + 1);
+    }
+    w.changed.notify_one();
+    let r = sys::accept(listener);
+    w.accepting.lock().unwrap_or_else(|p| p.into_inner()).0 = None;
+    w.changed.notify_one();
+    r
+}
