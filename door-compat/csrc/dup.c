@@ -4,8 +4,11 @@
  * each descriptor counts). The next definition runs first; only when it
  * succeeded is Rust asked, which replaces the new descriptor by a fresh
  * counted copy if the old one is a door, and does nothing otherwise (one
- * getsockname: no lock, no allocation, so it is safe in forked children and
- * signal handlers).
+ * getsockname: no lock, no allocation, so a dup of anything but a door is
+ * safe in forked children and signal handlers). A dup of a door is not
+ * async-signal-safe: it asks the door's server for the copy (allocating,
+ * and waiting up to a second), and for a door of this process it takes
+ * the server table's lock.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>

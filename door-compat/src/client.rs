@@ -38,7 +38,7 @@ pub struct ChannelState {
     sock: Fd,
     /// `sock`'s inode: whether the number still names our socket, after
     /// the thread that used it ended (the application may have closed
-    /// every descriptor since, `closefrom`, and reused the number).
+    /// every descriptor since with plain `close`s, and reused the number).
     sock_ino: u64,
     region: Region,
     seq: u64,

@@ -108,7 +108,11 @@ pub fn handed_out(fd: c_int) {
 }
 
 unsafe extern "C" {
-    fn libdoor_set_close_hooks(forget: extern "C" fn(c_int), forget_range: extern "C" fn(c_int, c_int));
+    fn libdoor_set_close_hooks(
+        forget: extern "C" fn(c_int),
+        forget_range: extern "C" fn(c_int, c_int),
+        next_internal: extern "C" fn(c_int) -> c_int,
+    );
 }
 
 extern "C" fn forget_hook(fd: c_int) {
@@ -119,11 +123,17 @@ extern "C" fn forget_range_hook(lo: c_int, hi: c_int) {
     forget_range(lo, hi);
 }
 
+/// The lowest of libdoor's own descriptors at `from` or above, or -1:
+/// `close_range` and `closefrom` leave those open (`csrc/close.c`).
+extern "C" fn next_internal_hook(from: c_int) -> c_int {
+    crate::sys::next_internal(from).unwrap_or(-1)
+}
+
 /// Arms the close interposers and the dup family's report (from the
 /// library's constructor).
 pub fn install() {
-    // SAFETY: both hooks have the signatures C expects and live forever.
-    unsafe { libdoor_set_close_hooks(forget_hook, forget_range_hook) };
+    // SAFETY: the hooks have the signatures C expects and live forever.
+    unsafe { libdoor_set_close_hooks(forget_hook, forget_range_hook, next_internal_hook) };
 }
 
 #[cfg(test)]

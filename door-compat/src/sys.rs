@@ -291,6 +291,21 @@ impl FdSet {
         fd < FD_SET_LIMIT && self.0[fd / 64].load(Ordering::Relaxed) & (1 << (fd % 64)) != 0
     }
 
+    /// The lowest member at `from` or above. Atomics only.
+    fn next_member(&self, from: c_int) -> Option<c_int> {
+        let from = usize::try_from(from).ok()?;
+        for i in from / 64..self.0.len() {
+            let mut bits = self.0[i].load(Ordering::Relaxed);
+            if i == from / 64 {
+                bits &= !0u64 << (from % 64);
+            }
+            if bits != 0 {
+                return Some((i * 64 + bits.trailing_zeros() as usize) as c_int);
+            }
+        }
+        None
+    }
+
     /// Empties the set, calling `f` on each member. Atomics only.
     pub fn drain(&self, mut f: impl FnMut(c_int)) {
         for (i, word) in self.0.iter().enumerate() {
@@ -324,6 +339,13 @@ pub fn mark_internal(fd: &Fd) {
 
 fn unmark_internal(fd: c_int) {
     INTERNAL_FDS.remove(fd);
+}
+
+/// The lowest descriptor libdoor keeps for itself at `from` or above.
+/// Atomics only (called from the `close_range` interposer, which may run
+/// in a signal handler or a forked child).
+pub fn next_internal(from: c_int) -> Option<c_int> {
+    INTERNAL_FDS.next_member(from)
 }
 
 /// In a forked child: closes every descriptor libdoor owned in the parent.
@@ -1399,6 +1421,21 @@ mod tests {
         assert_eq!(recv_with_fds(b.raw(), &mut buf, libc::MSG_DONTWAIT, true).err(), Some(Errno(libc::EAGAIN)));
         drop(a);
         assert!(peer_gone(b.raw()));
+    }
+
+    #[test]
+    fn the_next_member_is_found_across_words() {
+        let set = FdSet::new();
+        assert_eq!(set.next_member(0), None);
+        set.insert(5);
+        set.insert(64);
+        set.insert(700);
+        assert_eq!(set.next_member(0), Some(5));
+        assert_eq!(set.next_member(5), Some(5));
+        assert_eq!(set.next_member(6), Some(64));
+        assert_eq!(set.next_member(65), Some(700));
+        assert_eq!(set.next_member(701), None);
+        assert_eq!(set.next_member(-1), None);
     }
 
     #[test]

@@ -169,6 +169,60 @@ static void client(void *arg)
 	CHECK_OK(close(sv[1]));
 }
 
+/* Whether the 8 descriptors in `files` are open, here and in a child
+ * forked now. */
+static int files_open(const int *files)
+{
+	pid_t child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		for (int i = 0; i < 8; i++)
+			if (fcntl(files[i], F_GETFD) == -1)
+				_exit(1);
+		_exit(0);
+	}
+	int status, open_here = 1;
+	CHECK(waitpid(child, &status, 0) == child);
+	for (int i = 0; i < 8; i++)
+		open_here &= fcntl(files[i], F_GETFD) != -1;
+	return open_here && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* close_range and closefrom of everything the program has above stderr
+ * leave libdoor's own descriptors (its channel to the door, made by the
+ * calls before) open: files the program then opens at the freed numbers
+ * stay its own, in a forked child too, and calls go on. */
+static void closes_everything(void *arg)
+{
+	(void)arg;
+	for (int way = 0; way < 2; way++) {
+		int fd = open_a();
+		CHECK(tag_of(fd) == 'A');
+		int high = fcntl(fd, F_DUPFD, 900);
+		CHECK(high >= 900);
+		if (way == 0)
+			CHECK_OK(close_range(3, 899, 0));
+		else
+			closefrom(3);
+		int files[8];
+		for (int i = 0; i < 8; i++)
+			CHECK((files[i] = open("/dev/null", O_RDONLY)) >= 0);
+		if (!files_open(files)) {
+			fprintf(stderr, "FAIL %s: after %s, a fork closed files the program opened\n", test_name, way ? "closefrom" : "close_range");
+			exit(1);
+		}
+		int door = way == 0 ? high : open_a();
+		if (tag_of(door) != 'A' || !files_open(files)) {
+			fprintf(stderr, "FAIL %s: after %s, a call failed (errno %d) or closed files the program opened\n", test_name,
+			    way ? "closefrom" : "close_range", errno);
+			exit(1);
+		}
+		for (int i = 0; i < 8; i++)
+			CHECK_OK(close(files[i]));
+		CHECK_OK(close(door));
+	}
+}
+
 int main(void)
 {
 	test_name = "fd_reuse";
@@ -184,6 +238,7 @@ int main(void)
 	CHECK_OK(fattach(b, path_b));
 	int fds = count_fds();
 	reap_ok(spawn_fd_neutral(client, NULL));
+	reap_ok(spawn(closes_everything, NULL));
 	fds_back(fds, 10, "server, after its client");
 	CHECK_OK(fdetach(path_a));
 	CHECK_OK(fdetach(path_b));
