@@ -218,13 +218,15 @@ pub fn copy_door(fd: c_int, uniq: u64) -> Result<Fd> {
 /// silent one costs `ANSWER_WAIT` once, not once per door (a forked child
 /// copies every door it inherited).
 pub fn copy_doors(doors: impl Iterator<Item = (c_int, u64)>) -> Vec<Result<Fd>> {
+    // (One deadline for the asking and the answers: a server whose socket
+    // is full costs it once too.)
+    let deadline = std::time::Instant::now() + ANSWER_WAIT;
     let asked: Vec<Result<Copy>> = doors
         .map(|(fd, uniq)| match server::local_door_of(fd, uniq) {
             Some(door) => server::new_descriptor(&door, true).map(Copy::Made),
-            None => ask_copy(fd, uniq),
+            None => ask_copy(fd, uniq, deadline),
         })
         .collect();
-    let deadline = std::time::Instant::now() + ANSWER_WAIT;
     asked
         .into_iter()
         .map(|copy| match copy? {
@@ -241,10 +243,11 @@ enum Copy {
     Asked { uniq: u64, mine: Fd },
 }
 
-/// Sends Clone to the server of the door behind `fd`.
-fn ask_copy(fd: c_int, uniq: u64) -> Result<Copy> {
+/// Sends Clone to the server of the door behind `fd`, waiting for room in
+/// its socket until `deadline` at most.
+fn ask_copy(fd: c_int, uniq: u64, deadline: std::time::Instant) -> Result<Copy> {
     let (mine, theirs) = sys::internal_pair()?;
-    sys::send_before(fd, &Msg::new(Kind::Clone).encode(), &[theirs.raw()], std::time::Instant::now() + ANSWER_WAIT)?;
+    sys::send_before(fd, &Msg::new(Kind::Clone).encode(), &[theirs.raw()], deadline)?;
     Ok(Copy::Asked { uniq, mine })
 }
 
