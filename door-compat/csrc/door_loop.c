@@ -226,6 +226,14 @@ struct xstart *libdoor_xstart_new(uint64_t door, void (*setup)(void *), void *cr
 	return x;
 }
 
+/* Frees a record no thread was started with (door_xcreate failed). */
+void libdoor_xstart_free(struct xstart *x)
+{
+	pthread_cond_destroy(&x->cond);
+	pthread_mutex_destroy(&x->lock);
+	free(x);
+}
+
 /* Names the door the record's threads bind to. */
 void libdoor_xstart_set_door(struct xstart *x, uint64_t door)
 {

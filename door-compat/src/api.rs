@@ -92,7 +92,7 @@ pub fn create(
         return Err(Errno(libc::EINVAL));
     }
     let private = attributes & DOOR_PRIVATE != 0;
-    let (door, first) = with_server(|s| {
+    let door = with_server(|s| {
         let pool = if private { Pool::new(depletion)? } else { s.global_pool()? };
         let uniq = loop {
             let u = sys::random_u64();
@@ -113,11 +113,16 @@ pub fn create(
             unref_queued: AtomicBool::new(false),
         });
         s.add_door(door.clone())?;
-        let first = !private && !s.first_door_done;
-        s.first_door_done |= !private;
-        Ok::<_, Errno>((door, first))
+        Ok::<_, Errno>(door)
     })?;
-    let fd = server::new_descriptor(&door, true)?;
+    let fd = server::new_descriptor(&door, true).inspect_err(|_| {
+        // (A private door's pool goes with it, its descriptors closed.)
+        server::discard_door(door.uniq);
+    })?;
+    // Only a door that was made counts as the first (illumos decides after
+    // `__door_create` succeeded): one that failed (no descriptor left)
+    // must not leave the process's pool without its first thread.
+    let first = !private && with_server(|s| !std::mem::replace(&mut s.first_door_done, true));
     trace!(
         "create door={uniq:016x} fd={} attributes={attributes:#x} procedure={procedure:#x} cookie={cookie:#x}",
         fd.raw(),

@@ -117,7 +117,10 @@ pub unsafe extern "C" fn door_xcreate(
             crcookie: crcookie as usize,
             enabled: attributes & DOOR_NO_DEPLETION_CB == 0,
         };
-        let (door, fd, _) = create(server_procedure as usize, cookie as usize, attributes, depletion)?;
+        let (door, fd, _) = create(server_procedure as usize, cookie as usize, attributes, depletion).inspect_err(|_| {
+            // SAFETY: start is a live start record no thread has seen.
+            unsafe { csrc::libdoor_xstart_free(start) };
+        })?;
         // The start record names the door; it lives as long as the process,
         // since depletion callbacks may pass it to new threads at any time.
         // SAFETY: start is a live start record.
@@ -211,6 +214,7 @@ pub unsafe extern "C" fn door_setparam(d: c_int, param: c_int, val: usize) -> c_
             return Err(Errno(libc::EBADF));
         }
         let p = &door.params;
+        let _setting = p.setting.lock().unwrap_or_else(|e| e.into_inner());
         match param {
             DOOR_PARAM_DESC_MAX => {
                 if val > c_int::MAX as usize {

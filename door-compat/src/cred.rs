@@ -119,8 +119,9 @@ pub fn of_self() -> Result<Creds> {
 /// The current credentials of process `pid`, read as the module describes
 /// (steps 1 to 3). `ESRCH` when there is no such process (or `pid` is a
 /// thread that is not a process); `EMFILE`, `ENFILE`, `ENOMEM`; `EAGAIN`
-/// when its credentials kept changing while being read; `EACCES` when
-/// `/proc` hides it.
+/// when its credentials kept changing while being read. A process that
+/// `/proc` hides (hidepid) is described by its pidfd, without its groups
+/// (`of_hidden`; `EACCES` on kernels before 6.13).
 pub fn of_process(pid: pid_t) -> Result<Creds> {
     if pid <= 0 {
         return Err(Errno(libc::ESRCH));
@@ -134,7 +135,13 @@ pub fn of_process(pid: pid_t) -> Result<Creds> {
         Err(e) => return Err(e),
     };
     for _ in 0..4 {
-        let creds = read_status(pid)?;
+        let creds = match (read_status(pid), &pidfd) {
+            (Ok(creds), _) => creds,
+            // The process lives (its pidfd was had), but /proc hides it
+            // (mounted with hidepid): its ids as its pidfd tells them.
+            (Err(Errno(libc::ESRCH | libc::EACCES | libc::EPERM)), Some(pidfd)) => return of_hidden(pid, pidfd),
+            (Err(e), _) => return Err(e),
+        };
         let Some(pidfd) = &pidfd else { return Ok(creds) };
         match pidfd_info(pidfd) {
             Ok(info) => {
@@ -158,6 +165,23 @@ pub fn of_process(pid: pid_t) -> Result<Creds> {
         }
     }
     Err(Errno(libc::EAGAIN))
+}
+
+/// The credentials of live process `pid`, which /proc hides from us, from
+/// its pidfd (Linux 6.13): its ids, but not its groups, which are unknown.
+/// `EACCES` on an older kernel, `ESRCH` once it is gone.
+fn of_hidden(pid: pid_t, pidfd: &Fd) -> Result<Creds> {
+    match pidfd_info(pidfd) {
+        Ok(info) if info.pid as pid_t == pid => {
+            Ok(Creds { pid, uid: [info.ruid, info.euid, info.suid], gid: [info.rgid, info.egid, info.sgid], groups: None })
+        }
+        Ok(_) => Err(Errno(libc::ESRCH)),
+        Err(Errno(libc::ENOTTY | libc::EINVAL)) => match pidfd_send_signal0(pidfd) {
+            Ok(()) | Err(Errno(libc::EPERM)) => Err(Errno(libc::EACCES)),
+            Err(_) => Err(Errno(libc::ESRCH)),
+        },
+        Err(e) => Err(e),
+    }
 }
 
 /// The peer of the connected AF_UNIX socket `fd` (`getpeerucred`).

@@ -121,6 +121,8 @@ mod csrc {
         /// A start record for door_xcreate's threads (`door_loop.c`).
         pub fn libdoor_xstart_new(door: u64, setup: Option<unsafe extern "C" fn(*mut c_void)>, crcookie: *mut c_void)
         -> *mut c_void;
+        /// Frees a start record no thread was started with.
+        pub fn libdoor_xstart_free(x: *mut c_void);
         /// Names the door a start record's threads bind to.
         pub fn libdoor_xstart_set_door(x: *mut c_void, door: u64);
         /// Waits for `n` started threads to report; how many failed to bind.

@@ -942,6 +942,16 @@ pub extern "C" fn reply(data: *mut c_char, size: usize, desc: *mut door_desc_t, 
             descriptors::release(&descs);
             return Ok(());
         };
+        if cur.channel.state().load(Ordering::SeqCst) != wire::picked(cur.seq) {
+            // The caller gave up (a signal, a cancellation): as on illumos
+            // the results go nowhere, whatever they are (no E2BIG for a
+            // caller that wanted none), and the thread serves on. (A caller
+            // that died is found when the results cannot be sent.)
+            descriptors::release(&descs);
+            cur.channel.stop_serving();
+            with_server(|s| s.drop_channel(cur.channel.id));
+            return Ok(());
+        }
         if cur.no_results && (size > 0 || n_desc > 0) {
             rec.current = Some(cur);
             return Err(Errno(libc::E2BIG));

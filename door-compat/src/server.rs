@@ -45,12 +45,20 @@ pub struct Params {
     pub data_max: AtomicUsize,
     pub data_min: AtomicUsize,
     pub desc_max: AtomicUsize,
+    /// Held by `door_setparam` from its check to its store, so that two at
+    /// once never leave DATA_MIN above DATA_MAX (illumos holds a lock too).
+    pub setting: Mutex<()>,
 }
 
 impl Params {
     pub fn new(attributes: u32) -> Params {
         let desc_max = if attributes & DOOR_REFUSE_DESC != 0 { 0 } else { c_int::MAX as usize };
-        Params { data_max: AtomicUsize::new(usize::MAX), data_min: AtomicUsize::new(0), desc_max: AtomicUsize::new(desc_max) }
+        Params {
+            data_max: AtomicUsize::new(usize::MAX),
+            data_min: AtomicUsize::new(0),
+            desc_max: AtomicUsize::new(desc_max),
+            setting: Mutex::new(()),
+        }
     }
 }
 

@@ -897,6 +897,12 @@ unsafe impl Sync for Mapping {}
 
 impl Mapping {
     /// Maps `len` bytes of `fd` shared and writable.
+    /// A shared mapping of `len` bytes of `fd`: a region or a bulk buffer,
+    /// which a forked child does not inherit (`MADV_DONTFORK`): a child
+    /// could otherwise post calls in its parent's region, which the
+    /// server would take for the parent's, credentials and all, and read
+    /// its parent's later arguments and results. (A child never touches
+    /// its parent's channels: it forgets them, `ChannelState::abandon`.)
     pub fn shared(fd: &Fd, len: usize) -> Result<Mapping> {
         // SAFETY: a fresh mapping chosen by the kernel aliases nothing of ours.
         let p = unsafe {
@@ -905,7 +911,12 @@ impl Mapping {
         if p == libc::MAP_FAILED {
             return Err(Errno::last());
         }
-        Ok(Mapping { ptr: p.cast(), len })
+        let map = Mapping { ptr: p.cast(), len };
+        // SAFETY: the range is the mapping just made, ours.
+        if unsafe { libc::madvise(p, len, libc::MADV_DONTFORK) } != 0 {
+            return Err(Errno::last());
+        }
+        Ok(map)
     }
     /// A fresh private anonymous mapping of `len` bytes, zero-filled.
     pub fn anonymous(len: usize) -> Result<Mapping> {

@@ -16,7 +16,9 @@
  * answered EPERM by the server itself, and the attachment stays. Nor can a
  * server forge who it is: a process serving a door by hand that claims to
  * be pid 1 in its nameplate and its Info answers is reported as itself by
- * door_info's di_target.
+ * door_info's di_target. Nor can a forked child pose as its parent: it has
+ * none of the parent's channel regions or bulk buffers mapped, in which
+ * it could post calls the server would take for the parent's.
  *
  * Root is needed to switch ids; without it only the unprivileged cases run. */
 #include "cred_test.h"
@@ -314,6 +316,44 @@ static void server_poses(void)
 	close(sv[1]);
 }
 
+/* How many of this process's mappings are libdoor's channel regions or
+ * bulk buffers. */
+static int channel_mappings(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	CHECK(f != NULL);
+	char line[512];
+	int n = 0;
+	while (fgets(line, sizeof line, f) != NULL)
+		n += strstr(line, "libdoor-channel") != NULL || strstr(line, "libdoor-bulk") != NULL;
+	fclose(f);
+	return n;
+}
+
+static void forked_child(void *arg)
+{
+	(void)arg;
+	int d = open(path, O_RDONLY);
+	CHECK(d >= 0);
+	static char big[2 << 20];
+	door_arg_t a = { big, sizeof big, NULL, 0, NULL, 0 }; /* brings a bulk buffer */
+	CHECK_OK(door_call(d, &a));
+	CHECK(channel_mappings() >= 2);
+	pid_t child = fork();
+	CHECK(child >= 0);
+	if (child == 0)
+		_exit(channel_mappings() == 0 ? 0 : 1);
+	int status;
+	CHECK(waitpid(child, &status, 0) == child);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "FAIL %s: a forked child has its parent's channel region or bulk buffer mapped\n", test_name);
+		exit(1);
+	}
+	if (a.rbuf != NULL)
+		munmap(a.rbuf, a.rsize);
+	CHECK_OK(close(d));
+}
+
 int main(void)
 {
 	test_name = "cred_forgery";
@@ -335,6 +375,8 @@ int main(void)
 	 * client, whether the server closed the channel as forged or the
 	 * client's exit did. */
 	int s_fds = count_fds_of(srv);
+	reap_ok_within(spawn_tied(forked_child, NULL), 30, "a client that forks");
+	fds_back_of(srv, s_fds, 10, "server, after the client that forks");
 	reap_ok_within(spawn_tied_fd_neutral(user_forges, &v), 30, "unprivileged forger");
 	fds_back_of(srv, s_fds, 10, "server, after the unprivileged forger");
 	if (am_root()) {
