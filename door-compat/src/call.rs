@@ -111,12 +111,8 @@ fn send(d: c_int, params: *mut door_arg_t) -> Result<InFlight> {
             (data, descs)
         }
     };
-    // The server checks its limits (EBADF, ENOBUFS, ENOTSUP, ENFILE, in
-    // illumos' order); a malformed descriptor list fails here, releasing.
-    if let Err(e) = descriptors::check_outgoing(&descs) {
-        descriptors::release(&descs);
-        return Err(e);
-    }
+    // (A malformed descriptor list fails once the door's limits passed, as
+    // on illumos: `client::send_call`.)
     let req = Request { data, descs, accepts_results: arg.is_some() };
     let pending = client::start(d, door, &req)?;
     Ok(InFlight { d, params, descs: req.descs, pending })

@@ -440,6 +440,13 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
         }
         return Err(e);
     }
+    // Then the descriptors, as illumos translates them only after its
+    // limit checks: a malformed list fails (EINVAL), releasing them.
+    if let Err(e) = descriptors::check_outgoing(&req.descs) {
+        descriptors::release(&req.descs);
+        put_channel(ch);
+        return Err(e);
+    }
     ch.seq += 1;
     let seq = ch.seq;
     let mut msg = Msg::new(Kind::Call);

@@ -3,8 +3,11 @@
  * that are not doors, for closed descriptors, -1 and revoked doors; E2BIG
  * for more than 1024 descriptors, consuming none of them; EINVAL for
  * attributes door_create does not accept; EBADF for DOOR_QUERY from a
- * thread bound to no door. The server and its clients are separate
- * processes. */
+ * thread bound to no door. A malformed descriptor list (an entry without
+ * DOOR_DESCRIPTOR) to a revoked door fails with EBADF, not EINVAL, and
+ * leaves its DOOR_RELEASE descriptors open (illumos checks the door before
+ * it translates descriptors); to a live door it fails with EINVAL and
+ * releases them. The server and its clients are separate processes. */
 #include "door_test.h"
 
 static char path[512];
@@ -138,6 +141,30 @@ static void check_query(int d)
 	}
 }
 
+/* door_call(d) with a malformed list: a pipe's read end marked
+ * DOOR_RELEASE, and its write end without DOOR_DESCRIPTOR. Wants `want`,
+ * and the read end closed (released) or not. */
+static void malformed_list(int d, int want, int released)
+{
+	int p[2];
+	CHECK_OK(pipe(p));
+	door_desc_t descs[2] = {
+		{ .d_attributes = DOOR_DESCRIPTOR | DOOR_RELEASE, .d_data.d_desc.d_descriptor = p[0] },
+		{ .d_attributes = 0, .d_data.d_desc.d_descriptor = p[1] },
+	};
+	char rbuf[16];
+	door_arg_t a = { "x", 1, descs, 2, rbuf, sizeof rbuf };
+	CHECK_ERR(door_call(d, &a), want);
+	if ((fcntl(p[0], F_GETFD) == -1) != released) {
+		fprintf(stderr, "FAIL %s: a malformed list failing with %s: its DOOR_RELEASE descriptor was %s\n", test_name, strerror(want),
+		    released ? "left open" : "closed");
+		exit(1);
+	}
+	if (!released)
+		CHECK_OK(close(p[0]));
+	CHECK_OK(close(p[1]));
+}
+
 static void client(void *arg)
 {
 	(void)arg;
@@ -152,6 +179,7 @@ static void client(void *arg)
 	CHECK_ERR(door_info(d, NULL), EFAULT);
 	check_e2big(d);
 	check_query(d);
+	malformed_list(d, EINVAL, 1);
 
 	/* A revoked door: EBADF for calls, with or without arguments. */
 	gate_open(&do_revoke);
@@ -160,6 +188,7 @@ static void client(void *arg)
 	door_arg_t a = { "x", 1, NULL, 0, rbuf, sizeof rbuf };
 	CHECK_ERR(door_call(d, &a), EBADF);
 	CHECK_ERR(door_call(d, NULL), EBADF);
+	malformed_list(d, EBADF, 0);
 	/* The descriptor itself is still open, and still a door. */
 	door_info_t di;
 	CHECK_OK(door_info(d, &di));
