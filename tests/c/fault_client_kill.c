@@ -18,8 +18,9 @@
  *   come back to what they were before the round (polled, with a deadline).
  *   The server keeps each channel's watch slot for the next channel
  *   (ARCHITECTURE.md, "Server death"): two mappings, a private page and a
- *   reservation, per client it served at once (six under valgrind, which
- *   shows its own mappings). So in the first two rounds (one client, then
+ *   reservation, per client it served at once (more under valgrind,
+ *   whose own writable and executable mappings mapping_count leaves out).
+ *   So in the first two rounds (one client, then
  *   two) the mappings may grow by up to 8 per client, and from then on
  *   must come back exactly to where those rounds left them.
  *
