@@ -440,7 +440,7 @@ fn connect_attachment(path: &Path) -> Result<Fd> {
 /// An answer already queued on `sock`, read without waiting.
 fn queued_answer(sock: &Fd) -> Option<Result<(Msg, Vec<Fd>)>> {
     let mut buf = [0u8; wire::MSG_LEN + 1];
-    let r = sys::recv_with_fds(sock.raw(), &mut buf, libc::MSG_DONTWAIT, true).ok()?;
+    let r = sys::recv_with_fds(sock.raw(), &mut buf, libc::MSG_DONTWAIT).ok()?;
     if r.len == 0 && r.fds.is_empty() {
         return None;
     }

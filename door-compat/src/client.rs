@@ -601,12 +601,33 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
 /// then dropped, which tells the server): withdrawn if no server thread had
 /// taken it (`EAGAIN`: it never runs), else `EINTR`, as in `interrupted`.
 fn cut_short(r: &Region, seq: u64) -> Errno {
+    match give_up(r, seq) {
+        GaveUp::Withdrawn => Errno(libc::EAGAIN),
+        GaveUp::Abandoned | GaveUp::Over => Errno(libc::EINTR),
+    }
+}
+
+/// What giving up call `seq` found (`give_up`).
+enum GaveUp {
+    /// No server thread had taken it: it never runs.
+    Withdrawn,
+    /// A server thread runs it: that thread now has no client.
+    Abandoned,
+    /// Neither: it was answered (or withdrawn) already.
+    Over,
+}
+
+/// Gives up call `seq` in region `r`, with the compare-and-swaps a server
+/// thread's taking and answering race against (wire.rs, state word).
+fn give_up(r: &Region, seq: u64) -> GaveUp {
     let state = r.state();
     if state.compare_exchange(wire::pending(seq), wire::withdrawn(seq), Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-        return Errno(libc::EAGAIN);
+        GaveUp::Withdrawn
+    } else if state.compare_exchange(wire::picked(seq), wire::abandoned(seq), Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+        GaveUp::Abandoned
+    } else {
+        GaveUp::Over
     }
-    let _ = state.compare_exchange(wire::picked(seq), wire::abandoned(seq), Ordering::SeqCst, Ordering::SeqCst);
-    Errno(libc::EINTR)
 }
 
 /// The error of call `seq`, posted in region `r`, whose server is gone or
@@ -710,7 +731,7 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
         // table is full (illumos' EMFILE when the server cannot take a
         // call's descriptors).
         let mut buf = [0u8; MSG_LEN + 1];
-        return match sys::recv_with_fds(ch.sock.raw(), &mut buf, libc::MSG_DONTWAIT, true) {
+        return match sys::recv_with_fds(ch.sock.raw(), &mut buf, libc::MSG_DONTWAIT) {
             Err(Errno(libc::EAGAIN)) => Step::Wait(Pending { ch, seq, word, fds }),
             Ok(r) if Msg::decode(&buf[..r.len]).is_some_and(|m| m.kind == Kind::Opened) => {
                 ch.ready = true;
@@ -744,14 +765,11 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
         return Step::Done(Ok(Results { data: ResultData::Region(ch), size, fds }));
     }
     let mut buf = [0u8; MSG_LEN + 1];
-    // (Close-on-exec and libdoor's own until the caller has them:
-    // `Fd::give_to_application`.)
-    let r = match sys::recv_with_fds(ch.sock.raw(), &mut buf, libc::MSG_DONTWAIT, true) {
+    let r = match sys::recv_with_fds(ch.sock.raw(), &mut buf, libc::MSG_DONTWAIT) {
         Err(Errno(libc::EAGAIN)) => return Step::Wait(Pending { ch, seq, word, fds }),
         Err(_) => return Step::Done(Err(server_gone(ch, seq))),
         Ok(r) => r,
     };
-    r.fds.iter().for_each(sys::mark_internal);
     if r.len == 0 && r.fds.is_empty() {
         return Step::Done(Err(server_gone(ch, seq)));
     }
@@ -863,13 +881,8 @@ pub fn interrupted(p: Pending, door_fd: c_int) -> Errno {
         // Nothing was sent yet.
         return Errno(libc::EAGAIN);
     }
-    let withdrawn = ch
-        .state()
-        .compare_exchange(wire::pending(seq), wire::withdrawn(seq), Ordering::SeqCst, Ordering::SeqCst)
-        .is_ok();
-    if !withdrawn
-        && ch.state().compare_exchange(wire::picked(seq), wire::abandoned(seq), Ordering::SeqCst, Ordering::SeqCst).is_ok()
-    {
+    let gave_up = give_up(&ch.region, seq);
+    if let GaveUp::Abandoned = gave_up {
         let mut m = Msg::new(Kind::Abandon);
         m.seq = seq;
         m.a = ch.server_id();
@@ -877,7 +890,7 @@ pub fn interrupted(p: Pending, door_fd: c_int) -> Errno {
         // channel below tells its thread it has no client all the same.)
         let _ = sys::send_now(door_fd, &m.encode(), &[]);
     }
-    if withdrawn {
+    if let GaveUp::Withdrawn = gave_up {
         put_channel(ch);
         Errno(libc::EAGAIN)
     } else {

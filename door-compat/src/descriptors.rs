@@ -323,7 +323,7 @@ pub fn await_message(sock: &Fd, deadline: Option<std::time::Instant>) -> Result<
             r => r?,
         };
         let mut buf = [0u8; crate::wire::MSG_LEN + 1];
-        let r = match sys::recv_with_fds(sock.raw(), &mut buf, libc::MSG_DONTWAIT, true) {
+        let r = match sys::recv_with_fds(sock.raw(), &mut buf, libc::MSG_DONTWAIT) {
             // A peer that answered and hung up before reading what we sent
             // leaves ECONNRESET pending, reported (once) before its answer.
             Err(Errno(libc::EAGAIN | libc::ECONNRESET)) => continue,

@@ -173,7 +173,7 @@ pub fn put_nameplate(server: &Fd, id: Identity) -> Result<()> {
 /// Reads the nameplate of door descriptor `fd` without consuming it.
 pub fn nameplate(fd: c_int) -> Option<Identity> {
     let mut buf = [0u8; MSG_LEN + 1];
-    let r = sys::recv_with_fds(fd, &mut buf, libc::MSG_PEEK | libc::MSG_DONTWAIT, true).ok()?;
+    let r = sys::recv_with_fds(fd, &mut buf, libc::MSG_PEEK | libc::MSG_DONTWAIT).ok()?;
     // A nameplate never carries descriptors; any that came are dropped (closed).
     if r.truncated || !r.fds.is_empty() {
         return None;

@@ -672,9 +672,7 @@ fn take_call(rec: &mut ServerThread, channel: &Arc<Channel>) -> Taken {
     let mut fds: Vec<Fd> = std::mem::take(&mut *channel.partial.lock().unwrap_or_else(|p| p.into_inner()));
     let (msg, caller) = loop {
         let mut buf = [0u8; MSG_LEN + 1];
-        // (Close-on-exec and libdoor's own until the procedure has them:
-        // `Fd::give_to_application`.)
-        let r = match sys::recv_with_fds(channel.sock.raw(), &mut buf, libc::MSG_DONTWAIT, true) {
+        let r = match sys::recv_with_fds(channel.sock.raw(), &mut buf, libc::MSG_DONTWAIT) {
             Err(Errno(libc::EAGAIN)) => {
                 *channel.partial.lock().unwrap_or_else(|p| p.into_inner()) = fds;
                 return Taken::Nothing;
@@ -682,7 +680,6 @@ fn take_call(rec: &mut ServerThread, channel: &Arc<Channel>) -> Taken {
             Err(_) => return Taken::Closed,
             Ok(r) => r,
         };
-        r.fds.iter().for_each(sys::mark_internal);
         if r.len == 0 && r.fds.is_empty() {
             return Taken::Closed;
         }

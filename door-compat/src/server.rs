@@ -842,12 +842,7 @@ enum Control {
 /// Reads one message from a door socket or an attachment connection.
 fn read_control(fd: c_int, on_attachment: bool) -> Control {
     let mut buf = [0u8; MSG_LEN + 1];
-    let received = sys::recv_with_fds(fd, &mut buf, libc::MSG_DONTWAIT, true);
-    // Whatever came is ours until handed on: a fork must not carry it off.
-    if let Ok(r) = &received {
-        r.fds.iter().for_each(sys::mark_internal);
-    }
-    match received {
+    match sys::recv_with_fds(fd, &mut buf, libc::MSG_DONTWAIT) {
         Err(Errno(libc::EAGAIN)) => Control::Nothing,
         Err(_) => Control::Gone,
         Ok(r) if r.len == 0 && r.fds.is_empty() && sys::peer_gone(fd) => Control::Gone,

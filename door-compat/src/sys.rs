@@ -631,7 +631,7 @@ pub fn pass_credentials(fd: &Fd) {
 pub struct Received {
     /// Bytes of payload; 0 with no descriptors means end of file.
     pub len: usize,
-    /// Descriptors that came with it, owned (close-on-exec unless asked otherwise).
+    /// Descriptors that came with it, owned (close-on-exec, libdoor's own).
     pub fds: Vec<Fd>,
     /// The payload or the descriptors did not fit (MSG_TRUNC/MSG_CTRUNC).
     pub truncated: bool,
@@ -644,9 +644,11 @@ pub struct Received {
 }
 
 /// Receives one message into `buf`, taking at most `MAX_FDS_PER_MSG` descriptors.
-/// `flags` adds e.g. `MSG_DONTWAIT` or `MSG_PEEK`; `cloexec` chooses whether the
-/// received descriptors are close-on-exec (application-visible ones are not).
-pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -> Result<Received> {
+/// `flags` adds e.g. `MSG_DONTWAIT` or `MSG_PEEK`. The descriptors come
+/// close-on-exec and libdoor's own (a program another thread spawns, or a
+/// child it forks, keeps none of them) until they are handed to the
+/// application (`Fd::give_to_application`, which clears the flag) or closed.
+pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int) -> Result<Received> {
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // Room for a full SCM_RIGHTS and an SCM_CREDENTIALS.
     let mut cbuf = [0u64; (MAX_FDS_PER_MSG * 4 + 128) / 8];
@@ -656,7 +658,7 @@ pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr().cast();
     msg.msg_controllen = std::mem::size_of_val(&cbuf);
-    let flags = flags | if cloexec { libc::MSG_CMSG_CLOEXEC } else { 0 };
+    let flags = flags | libc::MSG_CMSG_CLOEXEC;
     // SAFETY: msg describes live, writable buffers (buf, cbuf) for the whole call.
     let n = retry(|| unsafe { libc::syscall(libc::SYS_recvmsg, sock, &raw mut msg, flags) })? as usize;
     let mut fds = Vec::new();
@@ -674,6 +676,7 @@ pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int, cloexec: bool) -
                     for i in 0..bytes / size_of::<c_int>() {
                         let fd = data.cast::<c_int>().add(i).read_unaligned();
                         FOREIGN_FDS.insert(fd);
+                        INTERNAL_FDS.insert(fd);
                         fds.push(Fd(fd));
                     }
                 }
@@ -1422,14 +1425,14 @@ mod tests {
         let (p, q) = seqpacket_pair().unwrap();
         send_with_fds(a.raw(), b"hi", &[p.raw(), q.raw()]).unwrap();
         let mut buf = [0u8; 8];
-        let r = recv_with_fds(b.raw(), &mut buf, libc::MSG_DONTWAIT, true).unwrap();
+        let r = recv_with_fds(b.raw(), &mut buf, libc::MSG_DONTWAIT).unwrap();
         assert_eq!((&buf[..r.len], r.fds.len(), r.truncated), (&b"hi"[..], 2, false));
         // A payload longer than the buffer is reported, not silently cut.
         send_with_fds(a.raw(), b"0123456789", &[]).unwrap();
         let mut small = [0u8; 4];
-        assert!(recv_with_fds(b.raw(), &mut small, libc::MSG_DONTWAIT, true).unwrap().truncated);
+        assert!(recv_with_fds(b.raw(), &mut small, libc::MSG_DONTWAIT).unwrap().truncated);
         // Nothing more: EAGAIN, not a hang.
-        assert_eq!(recv_with_fds(b.raw(), &mut buf, libc::MSG_DONTWAIT, true).err(), Some(Errno(libc::EAGAIN)));
+        assert_eq!(recv_with_fds(b.raw(), &mut buf, libc::MSG_DONTWAIT).err(), Some(Errno(libc::EAGAIN)));
         drop(a);
         assert!(peer_gone(b.raw()));
     }
@@ -1482,12 +1485,14 @@ mod tests {
         let (a, b) = seqpacket_pair().unwrap();
         let (p, _q) = seqpacket_pair().unwrap();
         send_with_fds(a.raw(), b"x", &[p.raw(), p.raw()]).unwrap();
-        let mut r = recv_with_fds(b.raw(), &mut [0u8; 4], libc::MSG_DONTWAIT, true).unwrap();
+        let mut r = recv_with_fds(b.raw(), &mut [0u8; 4], libc::MSG_DONTWAIT).unwrap();
         let (kept, dropped) = (r.fds.pop().unwrap(), r.fds.pop().unwrap());
         assert!(FOREIGN_FDS.contains(kept.raw()) && FOREIGN_FDS.contains(dropped.raw()));
+        assert!(INTERNAL_FDS.contains(kept.raw()) && INTERNAL_FDS.contains(dropped.raw()));
+        assert_ne!(fcntl_int(kept.raw(), libc::F_GETFD, 0).unwrap() & libc::FD_CLOEXEC, 0);
         drop(dropped);
         let raw = kept.into_raw();
-        assert!(!FOREIGN_FDS.contains(raw));
+        assert!(!FOREIGN_FDS.contains(raw) && !INTERNAL_FDS.contains(raw));
         close_raw(raw);
     }
 
