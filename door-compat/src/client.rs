@@ -75,6 +75,9 @@ pub struct ChannelState {
     /// its death watcher's (`deathwatch.rs`), or 0 if it watches nothing.
     /// A sleep has no timeout only while the word still holds them.
     watch_id: u32,
+    /// The size of the call sent right behind the Hello (`send_call`),
+    /// whose limits are checked when the server's answer publishes them.
+    unchecked: Option<usize>,
 }
 
 impl ChannelState {
@@ -86,8 +89,6 @@ impl ChannelState {
         let region_fd = sys::memfd(c"libdoor-channel", wire::REGION_LEN)?;
         sys::add_seals(&region_fd, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL)?;
         let region = Region::map(&region_fd)?;
-        // Handlers installed behind libc's back are seen here at the latest.
-        sigwatch::scan();
         // The server's end must ask for credentials before our first call
         // is queued on it, or that call would arrive without them.
         sys::pass_credentials(&theirs);
@@ -119,6 +120,7 @@ impl ChannelState {
             no_pipe: false,
             sleep_began: None,
             watch_id: 0,
+            unchecked: None,
         }))
     }
 
@@ -417,8 +419,7 @@ pub fn start(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
     if p.seq != 0 && p.ch.region.limit(0).load(Ordering::SeqCst) != 0 {
         let (pending, withdrawn) = (wire::pending(p.seq), wire::withdrawn(p.seq));
         if p.ch.state().compare_exchange(pending, withdrawn, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-            put_channel(p.ch);
-            return Err(Errno(libc::EBADF));
+            return Err(refused(p.ch, Errno(libc::EBADF)));
         }
     }
     Ok(p)
@@ -426,19 +427,25 @@ pub fn start(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
 
 fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
     let mut ch = take_channel(door, door_fd)?;
-    if !ch.ready {
-        // A new channel: first the server's answer to Hello, awaited like
-        // a reply (so the wait is interruptible and cancellable); then
-        // `receive` says Step::Ready and the call is started again.
+    let pipelined = !ch.ready;
+    if pipelined && !(req.descs.is_empty() && req.data.len() <= wire::REQUEST_CAP) {
+        // A new channel, and a call that may need its limits checked here
+        // (descriptors, which illumos releases or not by the order of its
+        // checks) or a bulk buffer: first the server's answer to Hello,
+        // awaited like a reply (so the wait is interruptible and
+        // cancellable); then `receive` says Step::Ready and the call is
+        // started again. Handlers installed behind libc's back are seen
+        // here at the latest (while the server takes the Hello: the 64
+        // system calls, about 45 µs in a new process, overlap that wait).
+        sigwatch::scan();
         return Ok(Pending { ch, seq: 0, word: 0, fds: Vec::new() });
     }
-    if let Err(e) = ch.check_limits(req.data.len(), req.descs.len()) {
-        // A revoked door stays revoked: its channel is dropped, not kept
-        // (with the server's end) for calls that can only fail.
-        if e != Errno(libc::EBADF) {
-            put_channel(ch);
-        }
-        return Err(e);
+    // Otherwise, on a new channel, the call goes right behind Hello, a
+    // round trip sooner: the server checks the limits we have not seen
+    // yet, with the same errors (serve.rs `prepare`), and answers Hello
+    // before any thread can see the call (server.rs `adopt_channel`).
+    if !pipelined && let Err(e) = ch.check_limits(req.data.len(), req.descs.len()) {
+        return Err(refused(ch, e));
     }
     // Then the descriptors, as illumos translates them only after its
     // limit checks: a malformed list fails (EINVAL), releasing them.
@@ -568,6 +575,13 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
         r.state().store(wire::pending(seq), Ordering::SeqCst);
     }
     if let Err(e) = descriptors::send_message(ch.sock.raw(), msg, &descs, data_fd.as_ref()) {
+        if pipelined && e != Errno(libc::EINTR) {
+            // The server has dropped the channel already (its descriptor
+            // table is full, or it is gone): its answer to Hello, end of
+            // file, says which (`receive`).
+            sigwatch::scan();
+            return Ok(Pending { ch, seq: 0, word: 0, fds: Vec::new() });
+        }
         return Err(if e == Errno(libc::EINTR) {
             cut_short(r, seq)
         } else if posted {
@@ -582,6 +596,11 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
     ch.stated = Some(me);
     // A server thread lingering on the channel reads the socket when woken.
     r.notify_server();
+    if pipelined {
+        ch.unchecked = Some(req.data.len());
+        // (As above, while the server takes the Hello and the call.)
+        sigwatch::scan();
+    }
     if let Some(write) = pipe_write {
         // If not all the bytes go in, the server refused the call (its
         // answer says why) or is gone, or the bytes could not be read: the
@@ -736,8 +755,24 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
             Ok(r) if Msg::decode(&buf[..r.len]).is_some_and(|m| m.kind == Kind::Opened) => {
                 ch.ready = true;
                 ch.watch_id = ch.region.rep_word().load(Ordering::SeqCst) & wire::REP_ID_MASK;
-                put_channel(ch);
-                Step::Ready
+                if seq == 0 {
+                    put_channel(ch);
+                    return Step::Ready;
+                }
+                // The call went behind the Hello. Its limits, published
+                // now, are checked as for any call: a call that breaks one
+                // is withdrawn unless a thread has taken it (illumos fails
+                // it before choosing a thread, so it fails even when the
+                // pool has none); a thread that has refuses it the same way.
+                if let Some(size) = ch.unchecked.take()
+                    && let Err(e) = ch.check_limits(size, 0)
+                    && ch.state().compare_exchange(wire::pending(seq), wire::withdrawn(seq), Ordering::SeqCst, Ordering::SeqCst).is_ok()
+                {
+                    return Step::Done(Err(refused(ch, e)));
+                }
+                // Now its reply is awaited (word 0, not armed: `wait` arms
+                // the word, then looks).
+                Step::Wait(Pending { ch, seq, word: 0, fds })
             }
             // Something other than the answer: the server broke the protocol.
             Ok(r) if r.len > 0 => Step::Done(Err(Errno(libc::EPROTO))),
@@ -857,15 +892,20 @@ fn confirm_bulk(ch: &mut ClientChannel, seq: u64) {
     }
 }
 
-/// The server answered our call with an error: the channel goes back to the
-/// cache. `E2BIG` may mean the server could not map our new bulk buffer,
-/// `EMFILE` that it could not even receive it: ours is dropped too, so the
-/// next large call sends a new one.
+/// The server answered our call with an error, or our check of its limits
+/// refused it: the channel goes back to the cache. `E2BIG` may mean the
+/// server could not map our new bulk buffer, `EMFILE` that it could not
+/// even receive it: ours is dropped too, so the next large call sends a
+/// new one.
 fn refused(mut ch: ClientChannel, e: Errno) -> Errno {
     if matches!(e.0, libc::E2BIG | libc::EMFILE) {
         ch.bulk = None;
     }
-    put_channel(ch);
+    // A revoked door stays revoked: its channel is dropped, not kept (with
+    // the server's end) for calls that can only fail.
+    if e.0 != libc::EBADF {
+        put_channel(ch);
+    }
     e
 }
 
@@ -877,8 +917,8 @@ fn refused(mut ch: ClientChannel, e: Errno) -> Errno {
 /// doors excepted).
 pub fn interrupted(p: Pending, door_fd: c_int) -> Errno {
     let Pending { ch, seq, .. } = p;
-    if !ch.ready {
-        // Nothing was sent yet.
+    if seq == 0 {
+        // Nothing but the Hello was sent yet.
         return Errno(libc::EAGAIN);
     }
     let gave_up = give_up(&ch.region, seq);

@@ -991,7 +991,7 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
     sys::mark_internal(&sock);
     // Each call then carries the caller's identity, as the kernel knows it.
     sys::pass_credentials(&sock);
-    with_server(|s| {
+    let ch = with_server(|s| {
         let id = s.token();
         region.channel_id().store(id, Ordering::SeqCst);
         let ch = Arc::new(Channel {
@@ -1011,27 +1011,32 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
             linger_seen: AtomicU64::new(0),
             linger_kick: AtomicBool::new(false),
         });
-        sys::epoll_ctl(
-            &door.pool.epoll,
-            libc::EPOLL_CTL_ADD,
-            ch.sock.raw(),
-            (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
-            id,
-        )?;
         ch.publish_limits();
         s.channels.insert(id, ch.clone());
-        Ok::<_, Errno>(ch)
-    })
-    .and_then(|ch| {
-        // The client waits for this before its first call, so the limits
-        // it checks are already published. Only a client that filled the
-        // socket before handing it over leaves no room for it; one that
-        // gave up meanwhile (interrupted, cancelled) has closed its end.
-        sys::send_now(ch.sock.raw(), &Msg::new(Kind::Opened).encode(), &[]).map_err(|e| {
-            with_server(|s| s.drop_channel(ch.id));
-            if e == Errno(libc::EAGAIN) { Errno(libc::EPROTO) } else { e }
-        })
-    })
+        ch
+    });
+    // Opened goes first, and only then can a thread of the pool see the
+    // channel: a client may send its first call right behind Hello
+    // (`client::send_call`), and a reply on the socket must not come
+    // before the answer it waits for first. The limits are published
+    // before either, so a client that has Opened checks them. Only a
+    // client that filled the socket before handing it over leaves no room
+    // for the answer; one that gave up meanwhile (interrupted, cancelled)
+    // has closed its end.
+    if let Err(e) = sys::send_now(ch.sock.raw(), &Msg::new(Kind::Opened).encode(), &[]) {
+        with_server(|s| s.drop_channel(ch.id));
+        return Err(if e == Errno(libc::EAGAIN) { Errno(libc::EPROTO) } else { e });
+    }
+    // (Unless the door was forgotten meanwhile, its channels with it.)
+    let watched = with_server(|s| {
+        if !s.channels.contains_key(&ch.id) {
+            return Ok(());
+        }
+        let events = (libc::EPOLLIN | libc::EPOLLONESHOT) as u32;
+        sys::epoll_ctl(&door.pool.epoll, libc::EPOLL_CTL_ADD, ch.sock.raw(), events, ch.id)
+    });
+    // No thread could ever serve it: closed, the client reads end of file.
+    watched.inspect_err(|_| with_server(|s| s.drop_channel(ch.id)))
 }
 
 /// Republishes a door's limits to all its channels (after `door_setparam`

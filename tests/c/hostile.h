@@ -317,7 +317,9 @@ static inline void fake_post(char *region, uint64_t seq, uint64_t err, uint64_t 
 	atomic_store((_Atomic uint64_t *)(region + R_REP_ERRNO), err);
 	atomic_store((_Atomic uint64_t *)(region + R_REP_SIZE), size);
 	atomic_store((_Atomic uint64_t *)(region + R_REP_SEQ), seq);
-	atomic_fetch_add((_Atomic uint32_t *)(region + R_REP_WORD), 1);
+	/* As libdoor's server does: the reply clears the client's "armed" bit
+	 * and leaves the rest of the word, the death watcher's id (none here). */
+	atomic_fetch_and((_Atomic uint32_t *)(region + R_REP_WORD), ~(uint32_t)0x80000000);
 	futex_wake_all(region + R_REP_WORD);
 }
 

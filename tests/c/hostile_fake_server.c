@@ -9,10 +9,12 @@
  * written (a signal frees the caller), a streamed argument it never
  * copies out (a signal frees the caller) or hangs up on, or takes late,
  * once the window is full, from the call's socket copy, descriptor
- * counts that do not match, thousands of descriptors, garbage. Each call fails with an error (never a crash or a hang), every
- * descriptor the fake sent is closed in the client (the client's count of
- * open descriptors comes back to what it was), and afterwards a proper
- * reply still gives the right bytes. */
+ * counts that do not match, thousands of descriptors, garbage. Each call
+ * fails with an error (never a crash or a hang), every descriptor the fake
+ * sent is closed in the client (the client's count of open descriptors
+ * comes back to what it was), and afterwards a proper reply still gives
+ * the right bytes. The fake also checks that a new channel's first call,
+ * when small, comes right behind its Hello, before the answer. */
 #include "hostile.h"
 
 #include <sys/time.h>
@@ -71,6 +73,17 @@ static size_t results_of(int s)
 }
 
 static _Atomic int *next_scenario;
+
+/* Of the Hellos that came before a call without descriptors whose
+ * argument fits the region, how many had that call right behind them on
+ * the new channel (libdoor sends it without waiting for the answer). */
+static _Atomic int *small_hellos, *calls_behind;
+
+/* Whether the test calls scenario `s` with a 2 MiB argument. */
+static int is_big(int s)
+{
+	return s == S_BIG_GOOD || s == S_ARG_UNTAKEN || s == S_ARG_HANGUP || s == S_ARG_LATE;
+}
 
 static void send_fake(int sock, struct wmsg m, const int *fds, int n)
 {
@@ -298,6 +311,13 @@ static void fake_server(void *arg)
 				munmap(region, R_LEN);
 			ch = fds[0];
 			region = fake_adopt(fds);
+			/* Before answering: a small call should already be on its
+			 * way (waited for 2 s at most). */
+			if (!is_big(atomic_load(next_scenario))) {
+				atomic_fetch_add(small_hellos, 1);
+				if (poll(&(struct pollfd){ ch, POLLIN, 0 }, 1, 2000) == 1)
+					atomic_fetch_add(calls_behind, 1);
+			}
 			if (atomic_load(next_scenario) == S_HELLO_GARBAGE)
 				send_fake(ch, wmsg(0xdead, 0), NULL, 0);
 			else
@@ -422,8 +442,7 @@ static void *inspect_held(void *caller)
 
 static int call_as(int d, int s)
 {
-	int big = s == S_BIG_GOOD || s == S_ARG_UNTAKEN || s == S_ARG_HANGUP || s == S_ARG_LATE;
-	return call_sized(d, s, big ? sizeof(char[2 << 20]) : 1);
+	return call_sized(d, s, is_big(s) ? sizeof(char[2 << 20]) : 1);
 }
 
 int main(void)
@@ -431,9 +450,11 @@ int main(void)
 	test_name = "hostile_fake_server";
 	watchdog(100);
 	signal(SIGPIPE, SIG_IGN);
-	next_scenario = mmap(NULL, 2 * sizeof *next_scenario, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	next_scenario = mmap(NULL, 4 * sizeof *next_scenario, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(next_scenario != MAP_FAILED);
 	applied = next_scenario + 1;
+	small_hellos = next_scenario + 2;
+	calls_behind = next_scenario + 3;
 	atomic_store(applied, -1);
 	snprintf(door_path, sizeof door_path, "%s/door", test_dir());
 	int p[2];
@@ -545,5 +566,12 @@ int main(void)
 
 	close(d);
 	reap_ok_within(fake, 30, "fake server"); /* it leaves when the door descriptor closes */
+	/* Every new channel whose first call was small had that call sent
+	 * right behind its Hello (a round trip sooner). */
+	if (atomic_load(small_hellos) < 2 || atomic_load(calls_behind) != atomic_load(small_hellos)) {
+		fprintf(stderr, "FAIL %s: of %d first calls that fit the region, %d came right behind their Hello\n", test_name,
+		    atomic_load(small_hellos), atomic_load(calls_behind));
+		exit(1);
+	}
 	PASS();
 }
