@@ -755,6 +755,7 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
             Ok(r) if Msg::decode(&buf[..r.len]).is_some_and(|m| m.kind == Kind::Opened) => {
                 ch.ready = true;
                 ch.watch_id = ch.region.rep_word().load(Ordering::SeqCst) & wire::REP_ID_MASK;
+                let unchecked = ch.unchecked.take();
                 if seq == 0 {
                     put_channel(ch);
                     return Step::Ready;
@@ -764,7 +765,7 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
                 // is withdrawn unless a thread has taken it (illumos fails
                 // it before choosing a thread, so it fails even when the
                 // pool has none); a thread that has refuses it the same way.
-                if let Some(size) = ch.unchecked.take()
+                if let Some(size) = unchecked
                     && let Err(e) = ch.check_limits(size, 0)
                     && ch.state().compare_exchange(wire::pending(seq), wire::withdrawn(seq), Ordering::SeqCst, Ordering::SeqCst).is_ok()
                 {

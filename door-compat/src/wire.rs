@@ -10,8 +10,8 @@ use libc::c_int;
 
 use crate::abi::DOOR_MAX_DESC;
 
-/// "DOR4", little-endian; a new protocol version gets a new magic.
-pub const MAGIC: u32 = 0x3452_4f44;
+/// "DOR5", little-endian; a new protocol version gets a new magic.
+pub const MAGIC: u32 = 0x3552_4f44;
 /// Every message's size.
 pub const MSG_LEN: usize = 48;
 

@@ -21,7 +21,7 @@
 
 /* ---- The wire protocol, as the library speaks it (wire.rs). ---- */
 
-#define W_MAGIC 0x34524f44u
+#define W_MAGIC 0x35524f44u
 enum { K_HELLO = 1, K_INFO, K_IDENTITY, K_ATTACH, K_OPEN, K_DETACH, K_OPENED, K_CALL, K_REPLY, K_DESCS, K_PARAMS, K_CLONE, K_ABANDON };
 enum { F_DATA_MEMFD = 1, F_NO_RESULTS = 2, F_DATA_BULK = 4, F_NEW_BULK = 8, F_DATA_PIPE = 16, F_DATA_STREAMED = 32 };
 
