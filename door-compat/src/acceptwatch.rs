@@ -14,12 +14,12 @@
 //! attachment. One watchdog per process, made on first use; a forked child
 //! makes its own.
 
-use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use libc::c_int;
 
+use crate::perprocess::PerProcess;
 use crate::sys::{self, Fd, Result};
 use crate::trace::trace;
 
@@ -28,7 +28,6 @@ use crate::trace::trace;
 const PATIENCE: Duration = Duration::from_millis(100);
 
 struct Watch {
-    pid: libc::pid_t,
     slot: Mutex<Slot>,
     changed: Condvar,
 }
@@ -48,35 +47,17 @@ struct Slot {
     asleep: bool,
 }
 
-static WATCH: AtomicPtr<Watch> = AtomicPtr::new(std::ptr::null_mut());
+static WATCH: PerProcess<Watch> = PerProcess::new();
 
 fn watch() -> Option<&'static Watch> {
-    let me = sys::getpid();
-    let p = WATCH.load(Ordering::Acquire);
-    // SAFETY: a published Watch is leaked, never freed.
-    if let Some(w) = unsafe { p.as_ref() }
-        && w.pid == me
-    {
-        return Some(w);
-    }
-    // First use in this process (a forked child's copy is its parent's: its
-    // thread and lock state are not ours, so it is left alone).
-    let fresh: &'static Watch = Box::leak(Box::new(Watch {
-        pid: me,
-        slot: Mutex::new(Slot { listener: None, number: 0, asleep: false }),
-        changed: Condvar::new(),
-    }));
-    if WATCH.compare_exchange(p, (fresh as *const Watch).cast_mut(), Ordering::AcqRel, Ordering::Acquire).is_err() {
-        // Another thread made one meanwhile.
-        // SAFETY: as above.
-        return unsafe { WATCH.load(Ordering::Acquire).as_ref() };
-    }
-    std::thread::Builder::new().name("libdoor-acceptwatch".into()).spawn(move || stand_by(fresh)).ok()?;
-    Some(fresh)
+    WATCH.get(
+        "libdoor-acceptwatch",
+        || Watch { slot: Mutex::new(Slot { listener: None, number: 0, asleep: false }), changed: Condvar::new() },
+        stand_by,
+    )
 }
 
 fn stand_by(w: &'static Watch) {
-    crate::server::block_all_signals();
     let mut slot = w.slot.lock().unwrap_or_else(|p| p.into_inner());
     // The accept last shut down, so that it is shut down once.
     let mut shut = None;

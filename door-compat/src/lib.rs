@@ -43,6 +43,7 @@ mod interpose;
 mod label;
 mod linger;
 mod open;
+mod perprocess;
 mod region;
 mod results;
 pub mod rust;

@@ -25,12 +25,12 @@
 //! closes, its parent's (their descriptors were closed at fork; the keeper
 //! and its list are the parent's, and the child makes its own).
 
-use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::client::ClientChannel;
 use crate::label::DoorName;
+use crate::perprocess::PerProcess;
 use crate::sys;
 
 /// How many channels of ended threads a process keeps.
@@ -42,12 +42,11 @@ pub const SPARE_LIFE: Duration = Duration::from_millis(50);
 /// A process's kept channels, each with the time it was kept, oldest
 /// first, and the thread that closes them when their time is up.
 struct Keeper {
-    pid: libc::pid_t,
     kept: Mutex<Vec<(u64, ClientChannel)>>,
     changed: Condvar,
 }
 
-static KEEPER: AtomicPtr<Keeper> = AtomicPtr::new(std::ptr::null_mut());
+static KEEPER: PerProcess<Keeper> = PerProcess::new();
 
 impl Keeper {
     fn list(&self) -> MutexGuard<'_, Vec<(u64, ClientChannel)>> {
@@ -56,32 +55,19 @@ impl Keeper {
 
     /// This process's keeper, if there is one yet.
     fn existing() -> Option<&'static Keeper> {
-        // SAFETY: a published Keeper is leaked, never freed.
-        unsafe { KEEPER.load(Ordering::Acquire).as_ref() }.filter(|k| k.pid == sys::getpid())
+        KEEPER.existing()
     }
 
     /// This process's keeper, made with its thread on first use; `None` if
     /// the thread cannot be had.
     fn get() -> Option<&'static Keeper> {
-        if let Some(k) = Keeper::existing() {
-            return Some(k);
-        }
-        // (A forked child's copy is its parent's: its thread and lock state
-        // are not ours, so it is left alone.)
-        let old = KEEPER.load(Ordering::Acquire);
-        let fresh: &'static Keeper =
-            Box::leak(Box::new(Keeper { pid: sys::getpid(), kept: Mutex::new(Vec::new()), changed: Condvar::new() }));
-        if KEEPER.compare_exchange(old, (fresh as *const Keeper).cast_mut(), Ordering::AcqRel, Ordering::Acquire).is_err() {
-            // Another thread made one meanwhile.
-            return Keeper::existing();
-        }
-        std::thread::Builder::new().name("libdoor-spares".into()).spawn(move || fresh.expire_forever()).ok()?;
-        Some(fresh)
+        KEEPER.get("libdoor-spares", || Keeper { kept: Mutex::new(Vec::new()), changed: Condvar::new() }, |k| {
+            k.expire_forever()
+        })
     }
 
     /// The keeper thread: closes each kept channel once its time is up.
     fn expire_forever(&self) {
-        crate::server::block_all_signals();
         let life = SPARE_LIFE.as_nanos() as u64;
         loop {
             let expired: Vec<(u64, ClientChannel)> = {

@@ -185,53 +185,34 @@ fn closes_at_once(fd: c_int) -> bool {
 /// that no server thread (nor the control thread) ever waits for one. One
 /// per process, made on first use; a forked child makes its own.
 mod reaper {
-    use std::sync::atomic::{AtomicPtr, Ordering};
     use std::sync::{Condvar, Mutex};
 
     use libc::c_int;
 
+    use crate::perprocess::PerProcess;
+
     struct Reaper {
-        pid: libc::pid_t,
         queue: Mutex<Vec<c_int>>,
         more: Condvar,
     }
 
-    static REAPER: AtomicPtr<Reaper> = AtomicPtr::new(std::ptr::null_mut());
+    static REAPER: PerProcess<Reaper> = PerProcess::new();
 
     fn reaper() -> Option<&'static Reaper> {
-        let me = super::getpid();
-        let p = REAPER.load(Ordering::Acquire);
-        // SAFETY: a published Reaper is leaked, never freed.
-        if let Some(r) = unsafe { p.as_ref() }
-            && r.pid == me
-        {
-            return Some(r);
-        }
-        // First use in this process (a forked child's copy is its parent's:
-        // its thread and lock state are not ours, so it is left alone).
-        let fresh: &'static Reaper = Box::leak(Box::new(Reaper { pid: me, queue: Mutex::new(Vec::new()), more: Condvar::new() }));
-        if REAPER.compare_exchange(p, (fresh as *const Reaper).cast_mut(), Ordering::AcqRel, Ordering::Acquire).is_err() {
-            // Another thread made one meanwhile.
-            // SAFETY: as above.
-            return unsafe { REAPER.load(Ordering::Acquire).as_ref() };
-        }
-        std::thread::Builder::new()
-            .name("libdoor-reaper".into())
-            .spawn(move || {
-                crate::server::block_all_signals();
-                loop {
-                    let fds = {
-                        let mut q = fresh.queue.lock().unwrap_or_else(|p| p.into_inner());
-                        while q.is_empty() {
-                            q = fresh.more.wait(q).unwrap_or_else(|p| p.into_inner());
-                        }
-                        std::mem::take(&mut *q)
-                    };
-                    fds.into_iter().for_each(super::close_raw);
+        REAPER.get("libdoor-reaper", || Reaper { queue: Mutex::new(Vec::new()), more: Condvar::new() }, reap_forever)
+    }
+
+    fn reap_forever(r: &'static Reaper) {
+        loop {
+            let fds = {
+                let mut q = r.queue.lock().unwrap_or_else(|p| p.into_inner());
+                while q.is_empty() {
+                    q = r.more.wait(q).unwrap_or_else(|p| p.into_inner());
                 }
-            })
-            .ok()?;
-        Some(fresh)
+                std::mem::take(&mut *q)
+            };
+            fds.into_iter().for_each(super::close_raw);
+        }
     }
 
     /// Closes `fd` on the reaper thread (here, if it cannot be had).

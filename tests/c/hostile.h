@@ -295,6 +295,39 @@ static inline int fake_door(uint64_t uniq, const char nonce[8], int *door)
 	return sv[0];
 }
 
+/* How many threads of process `pid` whose name starts with `name` (NULL:
+ * any thread) are in system call `nr` now (/proc/PID/task/TID/syscall). */
+static inline int threads_in_syscall(pid_t pid, const char *name, long nr)
+{
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(dir);
+	CHECK(d != NULL);
+	int n = 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[384], line[256] = "";
+		if (name != NULL) {
+			snprintf(path, sizeof path, "%s/%s/comm", dir, e->d_name);
+			FILE *f = fopen(path, "r");
+			int named = f != NULL && fgets(line, sizeof line, f) != NULL && strncmp(line, name, strlen(name)) == 0;
+			if (f != NULL)
+				fclose(f);
+			if (!named)
+				continue;
+		}
+		snprintf(path, sizeof path, "%s/%s/syscall", dir, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f != NULL && fgets(line, sizeof line, f) != NULL && strchr(line, ' ') != NULL && atol(line) == nr)
+			n++;
+		if (f != NULL)
+			fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
 /* Takes the channel a Hello brought (its socket end fds[0], its region's
  * memfd fds[1], which is closed): maps the region and publishes the limits
  * of a plain door (not revoked, no data limits, INT_MAX descriptors). The

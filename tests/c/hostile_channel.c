@@ -38,29 +38,6 @@ static void bad_message(const void *buf, size_t len, const int *fds, int n, cons
 
 /* A call claiming `size` bytes with these flags and descriptors, which the
  * server must refuse by closing the channel. */
-/* How many of the server's threads are in system call `nr` now. */
-static int server_threads_in(long nr)
-{
-	char dir[64];
-	snprintf(dir, sizeof dir, "/proc/%d/task", (int)server_pid);
-	DIR *d = opendir(dir);
-	CHECK(d != NULL);
-	int n = 0;
-	for (struct dirent *e; (e = readdir(d)) != NULL;) {
-		if (e->d_name[0] == '.')
-			continue;
-		char path[384], line[256] = "";
-		snprintf(path, sizeof path, "%s/%s/syscall", dir, e->d_name);
-		FILE *f = fopen(path, "r");
-		if (f != NULL && fgets(line, sizeof line, f) != NULL && strchr(line, ' ') != NULL && atol(line) == nr)
-			n++;
-		if (f != NULL)
-			fclose(f);
-	}
-	closedir(d);
-	return n;
-}
-
 static void bad_call(uint64_t size, uint32_t flags, const int *fds, int n, uint32_t ndesc, const char *what)
 {
 	struct rchan c;
@@ -332,7 +309,7 @@ int main(void)
 			CHECK(now_seconds() < end);
 		CHECK_OK(fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) & ~O_NONBLOCK));
 		usleep(300000); /* time to reach its next read */
-		int reading = server_threads_in(SYS_read);
+		int reading = threads_in_syscall(server_pid, NULL, SYS_read);
 		if (reading != 0) {
 			fprintf(stderr, "FAIL %s: %d server threads sleep in read() on a pipe whose client cleared O_NONBLOCK\n", test_name, reading);
 			exit(1);
