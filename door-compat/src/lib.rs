@@ -37,6 +37,7 @@ mod deathwatch;
 mod descriptors;
 mod dup;
 mod fdmemo;
+mod forkfence;
 mod idwatch;
 #[cfg(not(test))]
 mod interpose;

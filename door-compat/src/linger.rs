@@ -55,7 +55,6 @@ static BELL: AtomicI32 = AtomicI32::new(-1);
 /// Makes the bell and adds it to the control thread's epoll set `ep`.
 pub fn make_bell(ep: &Fd) -> Result<Fd> {
     let bell = sys::eventfd()?;
-    sys::mark_internal(&bell);
     sys::epoll_ctl(ep, libc::EPOLL_CTL_ADD, bell.raw(), libc::EPOLLIN as u32, BELL_TOKEN)?;
     BELL.store(bell.raw(), Ordering::SeqCst);
     Ok(bell)

@@ -263,8 +263,7 @@ fn dead_door(meta: &Meta, flags: c_int) -> Result<Fd> {
     if !meta.perm().allows(uid, gid, &groups, read, write) {
         return Err(Errno(libc::EACCES));
     }
-    let (client, server) = sys::seqpacket_pair()?;
-    sys::mark_internal(&server);
+    let (client, server) = sys::door_pair()?;
     label::bind(&client, meta.uniq)?;
     label::put_nameplate(&server, Identity { uniq: meta.uniq, proc_: 0, cookie: 0, pid: -1, attributes: DOOR_REVOKED, seal: 0 })?;
     Ok(client)

@@ -171,19 +171,9 @@ pub const UNREF_TOKEN: u64 = 0;
 impl Pool {
     pub fn new(depletion: Depletion) -> Result<Arc<Pool>> {
         let epoll = sys::epoll_create()?;
-        // SAFETY: eventfd takes no pointers.
-        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if efd < 0 {
-            return Err(Errno::last());
-        }
-        let closing = sys::internal(efd);
+        let closing = sys::eventfd()?;
         sys::epoll_ctl(&epoll, libc::EPOLL_CTL_ADD, closing.raw(), libc::EPOLLIN as u32, CLOSING_TOKEN)?;
-        // SAFETY: eventfd takes no pointers.
-        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if efd < 0 {
-            return Err(Errno::last());
-        }
-        let unref_ready = sys::internal(efd);
+        let unref_ready = sys::eventfd()?;
         sys::epoll_ctl(
             &epoll,
             libc::EPOLL_CTL_ADD,
@@ -710,13 +700,17 @@ pub extern "C" fn atfork_prepare() {
     let w = crate::deathwatch::lock_for_fork();
     let l = crate::linger::lock_for_fork();
     FORK_GUARD.with(|f| *f.borrow_mut() = Some((g, w, l)));
+    // Last: a thread making a descriptor may hold one of the locks above.
+    crate::forkfence::before_fork();
 }
 
 pub extern "C" fn atfork_parent() {
+    crate::forkfence::after_fork_in_parent();
     FORK_GUARD.with(|f| f.borrow_mut().take());
 }
 
 pub extern "C" fn atfork_child() {
+    crate::forkfence::after_fork_in_child();
     sys::renew_pid();
     sys::close_internal_after_fork();
     FORK_GUARD.with(|f| f.borrow_mut().take());
@@ -1211,9 +1205,8 @@ pub fn new_descriptor(door: &Arc<Door>, counted: bool) -> Result<Fd> {
 
 /// `new_descriptor`, with the token of the server end's source.
 fn new_watched_descriptor(door: &Arc<Door>, counted: bool) -> Result<(Fd, u64)> {
-    let (client, server) = sys::seqpacket_pair()?;
     // (The client end is the application's, once it has it.)
-    sys::mark_internal(&server);
+    let (client, server) = sys::door_pair()?;
     let nonce = label::bind(&client, door.uniq)?;
     let seal = label::seal(door.uniq, nonce);
     label::put_nameplate(&server, label::Identity { seal, ..door.identity() })?;

@@ -42,13 +42,15 @@ const CAPACITY: usize = 1 << 20;
 /// send). `Err` when the kernel will not give a pipe of `CAPACITY`
 /// (`EPERM`: the user's pipes hold too many pages).
 pub fn make() -> Result<(Fd, Fd)> {
-    let mut ends = [0 as libc::c_int; 2];
-    // SAFETY: ends has room for the two descriptors pipe2 writes.
-    let r = unsafe { libc::syscall(libc::SYS_pipe2, ends.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
-    if r < 0 {
-        return Err(Errno::last());
-    }
-    let (read, write) = (sys::internal(ends[0]), sys::internal(ends[1]));
+    let (read, write) = crate::forkfence::making(|| {
+        let mut ends = [0 as libc::c_int; 2];
+        // SAFETY: ends has room for the two descriptors pipe2 writes.
+        let r = unsafe { libc::syscall(libc::SYS_pipe2, ends.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
+        if r < 0 {
+            return Err(Errno::last());
+        }
+        Ok((sys::internal(ends[0]), sys::internal(ends[1])))
+    })?;
     if sys::fcntl_int(write.raw(), libc::F_SETPIPE_SZ, CAPACITY as libc::c_int)? < CAPACITY as libc::c_int {
         return Err(Errno(libc::ENOMEM));
     }

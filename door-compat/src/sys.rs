@@ -236,7 +236,9 @@ mod reaper {
 // child must never keep its parent's doors reachable, nor hold a client
 // channel that its parent's thread still uses. The bitmap is lock-free
 // because the child-side atfork handler may only do async-signal-safe work.
-// Descriptors at or above `INTERNAL_FD_LIMIT` are moved below it.
+// Descriptors at or above `INTERNAL_FD_LIMIT` are moved below it. Each is
+// made and recorded inside `forkfence::making`, so that no fork comes
+// between the two.
 
 /// A lock-free set of descriptor numbers below `FD_SET_LIMIT` (larger ones
 /// are not recorded).
@@ -359,10 +361,22 @@ pub fn seqpacket_pair() -> Result<(Fd, Fd)> {
 /// another thread forks meanwhile must not keep either (holding the
 /// peer's end, it would keep the peer from ever seeing us hang up).
 pub fn internal_pair() -> Result<(Fd, Fd)> {
-    let (a, b) = seqpacket_pair()?;
-    mark_internal(&a);
-    mark_internal(&b);
-    Ok((a, b))
+    crate::forkfence::making(|| {
+        let (a, b) = seqpacket_pair()?;
+        mark_internal(&a);
+        mark_internal(&b);
+        Ok((a, b))
+    })
+}
+
+/// A door's socket pair: (the client end, for the application; the
+/// server end, libdoor's own from the start, see `internal_pair`).
+pub fn door_pair() -> Result<(Fd, Fd)> {
+    crate::forkfence::making(|| {
+        let (client, server) = seqpacket_pair()?;
+        mark_internal(&server);
+        Ok((client, server))
+    })
 }
 
 /// A new close-on-exec AF_UNIX SOCK_SEQPACKET socket.
@@ -430,17 +444,19 @@ pub fn listen(fd: &Fd, backlog: c_int) -> Result<()> {
 
 /// Accepts a connection as a close-on-exec, non-blocking descriptor.
 pub fn accept(fd: &Fd) -> Result<Fd> {
-    // SAFETY: NULL address pointers are allowed by accept4.
-    let r = retry(|| unsafe {
-        libc::syscall(
-            libc::SYS_accept4,
-            fd.raw(),
-            std::ptr::null_mut::<libc::sockaddr>(),
-            std::ptr::null_mut::<libc::socklen_t>(),
-            libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-        )
-    })?;
-    Ok(Fd(r as c_int))
+    crate::forkfence::making(|| {
+        // SAFETY: NULL address pointers are allowed by accept4.
+        let r = retry(|| unsafe {
+            libc::syscall(
+                libc::SYS_accept4,
+                fd.raw(),
+                std::ptr::null_mut::<libc::sockaddr>(),
+                std::ptr::null_mut::<libc::socklen_t>(),
+                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            )
+        })?;
+        Ok(internal(r as c_int))
+    })
 }
 
 /// The local address of a socket: `Err(ENOTSOCK)` or `Err(EBADF)` for other descriptors.
@@ -629,7 +645,14 @@ pub struct Received {
 /// close-on-exec and libdoor's own (a program another thread spawns, or a
 /// child it forks, keeps none of them) until they are handed to the
 /// application (`Fd::give_to_application`, which clears the flag) or closed.
+///
+/// Never waits (`MSG_DONTWAIT`): it runs where no fork may come between
+/// the receiving and the marking (`forkfence.rs`).
 pub fn recv_with_fds(sock: c_int, buf: &mut [u8], flags: c_int) -> Result<Received> {
+    crate::forkfence::making(|| receive_marked(sock, buf, flags | libc::MSG_DONTWAIT))
+}
+
+fn receive_marked(sock: c_int, buf: &mut [u8], flags: c_int) -> Result<Received> {
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     // Room for a full SCM_RIGHTS and an SCM_CREDENTIALS.
     let mut cbuf = [0u64; (MAX_FDS_PER_MSG * 4 + 128) / 8];
@@ -768,11 +791,11 @@ fn poll_now(fd: c_int, events: libc::c_short) -> libc::c_short {
 /// A new close-on-exec memfd of `size` bytes, sealable, libdoor's own
 /// (every memfd libdoor makes is, until it is closed).
 pub fn memfd(name: &std::ffi::CStr, size: usize) -> Result<Fd> {
-    // SAFETY: name is NUL-terminated.
-    let fd = check(unsafe {
-        libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) as libc::c_long
+    let fd = crate::forkfence::making(|| {
+        // SAFETY: name is NUL-terminated.
+        check(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) as libc::c_long })
+            .map(|fd| internal(fd as c_int))
     })?;
-    let fd = internal(fd as c_int);
     // SAFETY: ftruncate takes no pointers.
     retry(|| unsafe { libc::ftruncate(fd.raw(), size as libc::off_t) as libc::c_long })?;
     Ok(fd)
@@ -1046,8 +1069,10 @@ pub fn round_up(n: usize, to: usize) -> Option<usize> {
 // epoll.
 
 pub fn epoll_create() -> Result<Fd> {
-    // SAFETY: epoll_create1 takes no pointers.
-    check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) as libc::c_long }).map(|fd| internal(fd as c_int))
+    crate::forkfence::making(|| {
+        // SAFETY: epoll_create1 takes no pointers.
+        check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) as libc::c_long }).map(|fd| internal(fd as c_int))
+    })
 }
 
 pub fn epoll_ctl(ep: &Fd, op: c_int, fd: c_int, events: u32, token: u64) -> Result<()> {
@@ -1263,10 +1288,13 @@ pub fn futex_wait_untimed(word: &std::sync::atomic::AtomicU32, expected: u32) {
     };
 }
 
-/// A new eventfd, close-on-exec and non-blocking.
+/// A new eventfd, close-on-exec and non-blocking, libdoor's own.
 pub fn eventfd() -> Result<Fd> {
-    // SAFETY: eventfd takes no pointers.
-    check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) } as libc::c_long).map(|fd| Fd(fd as c_int))
+    crate::forkfence::making(|| {
+        // SAFETY: eventfd takes no pointers.
+        check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) } as libc::c_long)
+            .map(|fd| internal(fd as c_int))
+    })
 }
 
 /// Adds one to eventfd `fd` (it becomes readable).
