@@ -578,7 +578,9 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
         if pipelined && e != Errno(libc::EINTR) {
             // The server has dropped the channel already (its descriptor
             // table is full, or it is gone): its answer to Hello, end of
-            // file, says which (`receive`).
+            // file, says which (`receive`). The call was never sent: no
+            // sweep of a revocation may find it pending.
+            r.state().store(wire::withdrawn(seq), Ordering::SeqCst);
             sigwatch::scan();
             return Ok(Pending { ch, seq: 0, word: 0, fds: Vec::new() });
         }

@@ -985,7 +985,7 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
     sys::mark_internal(&sock);
     // Each call then carries the caller's identity, as the kernel knows it.
     sys::pass_credentials(&sock);
-    let ch = with_server(|s| {
+    with_server(|s| {
         let id = s.token();
         region.channel_id().store(id, Ordering::SeqCst);
         let ch = Arc::new(Channel {
@@ -1006,31 +1006,24 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
             linger_kick: AtomicBool::new(false),
         });
         ch.publish_limits();
+        // Opened goes first, and only then can anything else of the server
+        // speak on the channel: a client may send its first call right
+        // behind Hello (`client::send_call`), and waits for the answer
+        // before any reply. So it is queued before the channel is in the
+        // table, where a revocation's sweep of waiting calls
+        // (`fail_waiting_calls`) would answer such a call, and before a
+        // thread of the pool can see the channel. The limits are published
+        // before, so a client that has Opened checks them. Only a client
+        // that filled the socket before handing it over leaves no room for
+        // the answer; one that gave up meanwhile (interrupted, cancelled)
+        // has closed its end. (A channel not kept closes as this returns;
+        // its client reads end of file.)
+        sys::send_now(ch.sock.raw(), &Msg::new(Kind::Opened).encode(), &[])
+            .map_err(|e| if e == Errno(libc::EAGAIN) { Errno(libc::EPROTO) } else { e })?;
         s.channels.insert(id, ch.clone());
-        ch
-    });
-    // Opened goes first, and only then can a thread of the pool see the
-    // channel: a client may send its first call right behind Hello
-    // (`client::send_call`), and a reply on the socket must not come
-    // before the answer it waits for first. The limits are published
-    // before either, so a client that has Opened checks them. Only a
-    // client that filled the socket before handing it over leaves no room
-    // for the answer; one that gave up meanwhile (interrupted, cancelled)
-    // has closed its end.
-    if let Err(e) = sys::send_now(ch.sock.raw(), &Msg::new(Kind::Opened).encode(), &[]) {
-        with_server(|s| s.drop_channel(ch.id));
-        return Err(if e == Errno(libc::EAGAIN) { Errno(libc::EPROTO) } else { e });
-    }
-    // (Unless the door was forgotten meanwhile, its channels with it.)
-    let watched = with_server(|s| {
-        if !s.channels.contains_key(&ch.id) {
-            return Ok(());
-        }
         let events = (libc::EPOLLIN | libc::EPOLLONESHOT) as u32;
-        sys::epoll_ctl(&door.pool.epoll, libc::EPOLL_CTL_ADD, ch.sock.raw(), events, ch.id)
-    });
-    // No thread could ever serve it: closed, the client reads end of file.
-    watched.inspect_err(|_| with_server(|s| s.drop_channel(ch.id)))
+        sys::epoll_ctl(&door.pool.epoll, libc::EPOLL_CTL_ADD, ch.sock.raw(), events, id).inspect_err(|_| s.drop_channel(id))
+    })
 }
 
 /// Republishes a door's limits to all its channels (after `door_setparam`
