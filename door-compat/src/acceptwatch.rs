@@ -8,24 +8,32 @@
 //! thread's `accept4`: that would then wait for good, and the control
 //! thread serves every door of the process. No per-call flag makes
 //! `accept4` non-blocking, so a watchdog thread stands by: an accept that
-//! takes longer than `PATIENCE` can only be on a listener someone made
-//! blocking, and the watchdog shuts that listener's receiving side down,
-//! which ends the wait (`EINVAL`); the control thread then drops the
-//! attachment. One watchdog per process, made on first use; a forked child
-//! makes its own.
+//! takes longer than `PATIENCE` on a listener someone made blocking, or
+//! longer than `PATIENCE_MAX` on any listener (its flag set again behind
+//! an accept already blocked), has the listener's receiving side shut down,
+//! which ends the wait; the accept then fails with `EINVAL` and the control
+//! thread drops the attachment. A healthy accept that is only slow (the
+//! control thread descheduled on an overloaded machine) is left alone
+//! until `PATIENCE_MAX`. One watchdog per process, made on first use; a
+//! forked child makes its own.
 
 use std::sync::{Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libc::c_int;
 
 use crate::perprocess::PerProcess;
-use crate::sys::{self, Fd, Result};
+use crate::sys::{self, Errno, Fd, Result};
 use crate::trace::trace;
 
-/// How long an accept may take. One on a non-blocking listener takes
-/// microseconds, even on a loaded machine well under this.
+/// How long an accept on a listener made blocking may take. One on a
+/// non-blocking listener takes microseconds.
 const PATIENCE: Duration = Duration::from_millis(100);
+
+/// How long any accept may take: one on a non-blocking listener only
+/// takes this long if the control thread was kept off every CPU (on a
+/// guest with 150 busy loops, accepts were seen to take over 100 ms).
+const PATIENCE_MAX: Duration = Duration::from_secs(2);
 
 struct Watch {
     slot: Mutex<Slot>,
@@ -45,6 +53,8 @@ struct Slot {
     /// of another thread (two context switches, about 30 µs of each `open`
     /// on this guest when every accept woke it).
     asleep: bool,
+    /// The number of the accept whose listener the watchdog shut down.
+    shut: Option<u64>,
 }
 
 static WATCH: PerProcess<Watch> = PerProcess::new();
@@ -52,39 +62,43 @@ static WATCH: PerProcess<Watch> = PerProcess::new();
 fn watch() -> Option<&'static Watch> {
     WATCH.get(
         "libdoor-acceptwatch",
-        || Watch { slot: Mutex::new(Slot { listener: None, number: 0, asleep: false }), changed: Condvar::new() },
+        || Watch { slot: Mutex::new(Slot { listener: None, number: 0, asleep: false, shut: None }), changed: Condvar::new() },
         stand_by,
     )
 }
 
 fn stand_by(w: &'static Watch) {
     let mut slot = w.slot.lock().unwrap_or_else(|p| p.into_inner());
-    // The accept last shut down, so that it is shut down once.
-    let mut shut = None;
+    // The accept in progress at the last look, and when it was first seen.
+    let mut seen: Option<(c_int, u64, Instant)> = None;
     loop {
         while slot.listener.is_none() {
+            seen = None;
             slot.asleep = true;
             slot = w.changed.wait(slot).unwrap_or_else(|p| p.into_inner());
         }
         slot.asleep = false;
-        let seen = (slot.listener, slot.number);
-        // Nobody wakes us now: this sleeps PATIENCE (or less, spuriously,
-        // which only makes the next look come sooner).
-        slot = w.changed.wait_timeout(slot, PATIENCE).unwrap_or_else(|p| p.into_inner()).0;
-        if let (Some(fd), number) = (slot.listener, slot.number)
-            && (Some(fd), number) == seen
-            && shut != Some(number)
+        let (fd, number) = (slot.listener.expect("looked at above"), slot.number);
+        let since = match seen {
+            Some((f, n, since)) if (f, n) == (fd, number) => since,
+            _ => Instant::now(),
+        };
+        seen = Some((fd, number, since));
+        let waited = since.elapsed();
+        // The accepting thread clears the slot under this lock before it
+        // does anything else with the listener, so `fd` is still that
+        // listener here.
+        if slot.shut != Some(number)
+            && (waited >= PATIENCE && !sys::is_nonblocking(fd) || waited >= PATIENCE_MAX)
         {
-            // The accepting thread clears the slot under this lock before
-            // it does anything else with the listener, so `fd` is still
-            // that listener here. (The accept may have begun up to
-            // PATIENCE after `seen` was taken: it has waited between one
-            // and two PATIENCEs.)
             trace!("listener-tampered fd={fd}");
             // SAFETY: shutdown takes no pointers.
             unsafe { libc::shutdown(fd, libc::SHUT_RD) };
-            shut = Some(number);
+            slot.shut = Some(number);
         }
+        // Nobody wakes us now: this sleeps PATIENCE (or less, spuriously,
+        // which only makes the next look come sooner).
+        slot = w.changed.wait_timeout(slot, PATIENCE).unwrap_or_else(|p| p.into_inner()).0;
     }
 }
 
@@ -102,6 +116,13 @@ pub fn accept(listener: &Fd) -> Result<Fd> {
         w.changed.notify_one();
     }
     let r = sys::accept(listener);
-    w.slot.lock().unwrap_or_else(|p| p.into_inner()).listener = None;
+    let mut slot = w.slot.lock().unwrap_or_else(|p| p.into_inner());
+    slot.listener = None;
+    if slot.shut == Some(slot.number) {
+        // Shut down under us: whatever the accept gave (a listener shut
+        // down answers EAGAIN, and stays readable for good), the
+        // attachment is dropped (a connection accepted meanwhile closes).
+        return Err(Errno(libc::EINVAL));
+    }
     r
 }

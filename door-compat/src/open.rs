@@ -137,7 +137,11 @@ pub fn begin_open(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resu
     }
     // SAFETY: path is NUL-terminated (libc already used it).
     let cpath = unsafe { CStr::from_ptr(path) };
-    let Ok(opath) = sys::openat(dirfd, cpath, libc::O_PATH | (flags & libc::O_NOFOLLOW), 0) else {
+    // (libdoor's own while `open` holds it: a child that another thread
+    // forks meanwhile does not keep it. Outside the fork fence: a path's
+    // lookup may wait on a slow file system, and a fork must not.)
+    let opath = sys::openat(dirfd, cpath, libc::O_PATH | (flags & libc::O_NOFOLLOW), 0).inspect(sys::mark_internal);
+    let Ok(opath) = opath else {
         return Ok(OpenStep::Done(Opened::NotADoor));
     };
     let Some(meta) = attachment_of(opath.raw()) else { return Ok(OpenStep::Done(Opened::NotADoor)) };

@@ -8,14 +8,20 @@
 //! lock state may be anything the fork caught, so the child leaves it
 //! alone and makes its own (each value records the pid that made it).
 
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 use crate::sys;
 
 struct Entry<T> {
     pid: libc::pid_t,
+    /// STARTING until its thread runs (or failed to start: FAILED).
+    state: AtomicU8,
     value: T,
 }
+
+const STARTING: u8 = 0;
+const SERVED: u8 = 1;
+const FAILED: u8 = 2;
 
 pub struct PerProcess<T: 'static> {
     slot: AtomicPtr<Entry<T>>,
@@ -26,27 +32,35 @@ impl<T: Sync + 'static> PerProcess<T> {
         PerProcess { slot: AtomicPtr::new(std::ptr::null_mut()) }
     }
 
-    /// This process's value, if it has been made.
-    pub fn existing(&self) -> Option<&'static T> {
+    /// This process's entry, if one has been published.
+    fn entry(&self) -> Option<&'static Entry<T>> {
         // SAFETY: a published Entry is leaked, never freed.
         let entry = unsafe { self.slot.load(Ordering::Acquire).as_ref() }?;
-        (entry.pid == sys::getpid()).then_some(&entry.value)
+        (entry.pid == sys::getpid()).then_some(entry)
+    }
+
+    /// This process's value, if it has been made and its thread runs.
+    pub fn existing(&self) -> Option<&'static T> {
+        self.entry().filter(|e| e.state.load(Ordering::Acquire) == SERVED).map(|e| &e.value)
     }
 
     /// This process's value; on first use made by `make` and handed to a
     /// new thread named `name`, which runs `serve` on it with every signal
     /// blocked. `None` if the thread cannot be had (the next call tries
-    /// again).
+    /// again). Never a value no thread serves: a caller that finds another
+    /// thread starting one waits for the outcome.
     pub fn get(&self, name: &str, make: impl FnOnce() -> T, serve: fn(&'static T)) -> Option<&'static T> {
-        if let Some(value) = self.existing() {
-            return Some(value);
+        if let Some(entry) = self.entry() {
+            return Self::outcome(entry);
         }
         let old = self.slot.load(Ordering::Acquire);
-        let fresh: &'static Entry<T> = Box::leak(Box::new(Entry { pid: sys::getpid(), value: make() }));
+        let fresh: &'static Entry<T> =
+            Box::leak(Box::new(Entry { pid: sys::getpid(), state: AtomicU8::new(STARTING), value: make() }));
         let fresh_ptr = (fresh as *const Entry<T>).cast_mut();
         if self.slot.compare_exchange(old, fresh_ptr, Ordering::AcqRel, Ordering::Acquire).is_err() {
-            // Another thread made one meanwhile (ours stays leaked, unused).
-            return self.existing();
+            // Another thread published one meanwhile (ours stays leaked,
+            // unused).
+            return self.entry().and_then(Self::outcome);
         }
         let value = &fresh.value;
         let started = std::thread::Builder::new().name(name.into()).spawn(move || {
@@ -54,12 +68,31 @@ impl<T: Sync + 'static> PerProcess<T> {
             serve(value)
         });
         if started.is_err() {
-            // Withdrawn, so that a later call tries again rather than use a
-            // value nobody serves.
+            // Withdrawn, so that a later call tries again; a caller waiting
+            // for it sees it failed.
             let _ = self.slot.compare_exchange(fresh_ptr, old, Ordering::AcqRel, Ordering::Acquire);
+            fresh.state.store(FAILED, Ordering::Release);
             return None;
         }
+        fresh.state.store(SERVED, Ordering::Release);
         Some(value)
+    }
+
+    /// An entry's value once its thread runs; `None` if it failed to
+    /// start, or is still starting after a second (the caller may be a
+    /// signal handler that interrupted the very thread starting it; every
+    /// caller has a way without the value).
+    fn outcome(entry: &'static Entry<T>) -> Option<&'static T> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            match entry.state.load(Ordering::Acquire) {
+                SERVED => return Some(&entry.value),
+                FAILED => return None,
+                // (Another thread is starting it: a thread's creation.)
+                _ if std::time::Instant::now() < deadline => std::thread::yield_now(),
+                _ => return None,
+            }
+        }
     }
 }
 

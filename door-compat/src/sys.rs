@@ -379,11 +379,14 @@ pub fn door_pair() -> Result<(Fd, Fd)> {
     })
 }
 
-/// A new close-on-exec AF_UNIX SOCK_SEQPACKET socket.
+/// A new close-on-exec AF_UNIX SOCK_SEQPACKET socket, libdoor's own (an
+/// attachment's listener, a connection to one).
 pub fn seqpacket_socket() -> Result<Fd> {
-    // SAFETY: socket(2) takes no pointers.
-    check(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) as libc::c_long })
-        .map(|fd| Fd(fd as c_int))
+    crate::forkfence::making(|| {
+        // SAFETY: socket(2) takes no pointers.
+        check(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) as libc::c_long })
+            .map(|fd| internal(fd as c_int))
+    })
 }
 
 /// Builds a `sockaddr_un` for `name` (a path, or an abstract name when it
@@ -457,6 +460,11 @@ pub fn accept(fd: &Fd) -> Result<Fd> {
         })?;
         Ok(internal(r as c_int))
     })
+}
+
+/// Whether `fd`'s open file description is non-blocking (`O_NONBLOCK`).
+pub fn is_nonblocking(fd: c_int) -> bool {
+    fcntl_int(fd, libc::F_GETFL, 0).is_ok_and(|flags| flags & libc::O_NONBLOCK != 0)
 }
 
 /// The local address of a socket: `Err(ENOTSOCK)` or `Err(EBADF)` for other descriptors.

@@ -35,9 +35,8 @@ struct kicker {
 };
 
 /* Whether the server's control thread is in system call `nr` now and
- * still half a second later (an accept the server's watchdog ends takes
- * 200 ms at most: it looks once per 100 ms and ends an accept it sees
- * twice). */
+ * still half a second later (the server's watchdog ends an accept on a
+ * listener made blocking within 200 ms: it looks once per 100 ms). */
 static int control_thread_stuck_in(long nr)
 {
 	for (double until = now_seconds() + 0.002; now_seconds() < until;)
