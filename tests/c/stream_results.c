@@ -52,20 +52,43 @@ static void die(int sig)
 	raise(SIGKILL);
 }
 
-#define STALL_SIGNALS 5
+/* Whether process `pid`'s main thread sleeps now (state S in its stat).
+ * (open, read and close only: this runs in a signal handler.) */
+static int sleeping(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	const char *end = strrchr(buf, ')');
+	return end != NULL && end[1] == ' ' && end[2] == 'S';
+}
 
 /* A fault in the library's copy of the results stalls it: the client,
  * which already has the reply and waits for the rest, is sent a signal
- * every 10 ms, five times; then the copy goes on. (kill, nanosleep and
- * mprotect are system calls; nothing here touches the interrupted copy's
- * state.) */
+ * once it sleeps there (looked at every 10 ms, for 10 s at most: on a
+ * loaded machine a signal that finds it still running, about to sleep,
+ * would not end its wait, as with any system call, and one more, sent
+ * after its call ended, would end its next); 50 ms later the copy goes
+ * on. (kill, nanosleep, mprotect and the looks are system calls; nothing
+ * here touches the interrupted copy's state.) */
 static void stall(int sig)
 {
 	(void)sig;
-	for (int i = 0; i < STALL_SIGNALS; i++) {
-		kill(getppid(), SIGUSR1);
+	for (int looks = 0; looks < 1000; looks++) {
+		if (sleeping(getppid())) {
+			kill(getppid(), SIGUSR1);
+			break;
+		}
 		usleep(10000);
 	}
+	usleep(50000);
 	mprotect(half_bad + BIG / 2, BIG / 2, PROT_READ | PROT_WRITE);
 }
 
