@@ -31,32 +31,6 @@
 static char path[512];
 static struct gate ready;
 
-/* What the procedure saw: door_ucred's result and the ids it reported. */
-struct seen {
-	int rc, err;
-	pid_t pid;
-	uid_t ruid, euid;
-	gid_t egid;
-};
-
-static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
-{
-	(void)cookie; (void)argp; (void)size; (void)dp; (void)n;
-	struct seen s = { 0 };
-	ucred_t *uc = NULL;
-	errno = 0;
-	s.rc = door_ucred(&uc);
-	s.err = errno;
-	if (s.rc == 0) {
-		s.pid = ucred_getpid(uc);
-		s.ruid = ucred_getruid(uc);
-		s.euid = ucred_geteuid(uc);
-		s.egid = ucred_getegid(uc);
-		ucred_free(uc);
-	}
-	door_return((char *)&s, sizeof s, NULL, 0);
-}
-
 /* A process that only exists to be impersonated. */
 static void victim(void *arg)
 {
@@ -78,7 +52,7 @@ static struct wire_channel honest_first(void)
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 	door_fd = fd;
-	struct seen s;
+	struct caller_seen s;
 	char c = 'x';
 	CHECK(call_door(fd, &c, 1, &s, sizeof s) == sizeof s);
 	CHECK(s.rc == 0 && s.pid == getpid() && s.euid == geteuid());
@@ -89,7 +63,7 @@ static struct wire_channel honest_first(void)
  * when the server closed the channel. A call the kernel refuses fails the
  * test here: callers that expect that use wire_call directly. */
 static int forged(const struct wire_channel *ch, uint64_t seq, const struct ucred *cred, uint64_t b, uint64_t c,
-    struct seen *s)
+    struct caller_seen *s)
 {
 	char arg = 'f';
 	CHECK_OK(wire_call(ch, seq, &arg, 1, cred, b, c));
@@ -103,7 +77,7 @@ static int forged(const struct wire_channel *ch, uint64_t seq, const struct ucre
 
 /* door_ucred inside must have failed with EINVAL, or reported exactly this
  * process: never anything the client stated. */
-static void refused_or_true(const struct seen *s)
+static void refused_or_true(const struct caller_seen *s)
 {
 	if (s->rc == -1) {
 		CHECK(s->err == EINVAL);
@@ -126,7 +100,7 @@ static void root_impersonates(void *arg)
 	pid_t v = *(pid_t *)arg;
 	struct wire_channel ch = honest_first();
 	struct ucred as_victim = { v, VICTIM, VICTIM };
-	struct seen s;
+	struct caller_seen s;
 	if (wire_call(&ch, 100, "f", 1, &as_victim, 0, 0) == -1) {
 		/* A root without CAP_SYS_ADMIN (a container): the kernel refused. */
 		CHECK(errno == EPERM);
@@ -147,7 +121,7 @@ static void root_states_other_ids(void *arg)
 	(void)arg;
 	struct wire_channel ch = honest_first();
 	struct ucred wrong_ids = { getpid(), VICTIM, VICTIM };
-	struct seen s;
+	struct caller_seen s;
 	if (forged(&ch, 100, &wrong_ids, 0, 0, &s))
 		CHECK(s.rc == -1 && s.err == EINVAL);
 	close(door_fd);
@@ -168,7 +142,7 @@ static void user_forges(void *arg)
 		CHECK_ERR(wire_call(&ch, 101, "f", 1, &as_root, 0, 0), EPERM);
 	/* No credentials stated (the kernel attaches the real ids), and uid 0
 	 * and the victim's pid written in the fields a Call leaves unused. */
-	struct seen s;
+	struct caller_seen s;
 	CHECK(forged(&ch, 102, NULL, 0, (uint64_t)v, &s));
 	refused_or_true(&s);
 	CHECK(s.rc == 0);
@@ -187,7 +161,7 @@ static void user_states_real_uid(void *arg)
 	become(USER, OTHER, USER, USER, USER, USER, 0, NULL);
 	struct wire_channel ch = honest_first();
 	struct ucred real = { getpid(), USER, USER };
-	struct seen s;
+	struct caller_seen s;
 	if (forged(&ch, 100, &real, 0, 0, &s)) {
 		refused_or_true(&s);
 		CHECK(s.rc == -1);
@@ -217,7 +191,7 @@ static void user_detaches(void *arg)
 	/* Still attached, still served. */
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
-	struct seen seen;
+	struct caller_seen seen;
 	CHECK(call_door(fd, "x", 1, &seen, sizeof seen) == sizeof seen && seen.rc == 0);
 	close(fd);
 }
@@ -361,7 +335,7 @@ int main(void)
 	char *dir = test_dir();
 	snprintf(path, sizeof path, "%s/door", dir);
 	gate_init(&ready);
-	pid_t srv = spawn_tied(serve_attached, &(struct attached){ path, server_proc, &ready });
+	pid_t srv = spawn_tied(serve_attached, &(struct attached){ path, report_caller, &ready });
 	gate_wait_within(&ready, 10);
 	pid_t v = am_root() ? spawn_tied(victim, NULL) : getppid();
 

@@ -1,7 +1,9 @@
 /*
- * Helpers shared by the credential tests (ucred.c, door_ucred.c): a
- * process's own account of its ids, switching ids in a forked child, and
- * comparing a ucred_t with an expected set of ids, field by field.
+ * Helpers shared by the credential tests (ucred.c, door_ucred.c,
+ * cred_forgery.c, hidden_proc.c): a process's own account of its ids,
+ * switching ids in a forked child, a procedure reporting what door_ucred
+ * says of its caller, and comparing a ucred_t with an expected set of ids,
+ * field by field.
  */
 #ifndef LIBDOOR_CRED_TEST_H
 #define LIBDOOR_CRED_TEST_H
@@ -56,6 +58,35 @@ static inline void become(uid_t ru, uid_t eu, uid_t su, gid_t rg, gid_t eg, gid_
 	CHECK(m.uid[0] == ru && m.uid[1] == eu && m.uid[2] == su);
 	CHECK(m.gid[0] == rg && m.gid[1] == eg && m.gid[2] == sg);
 	CHECK(m.ngroups == ngroups);
+}
+
+/* What a procedure saw of its caller (`report_caller`): door_ucred's
+ * result and the ids it reported. */
+struct caller_seen {
+	int rc, err;
+	pid_t pid;
+	uid_t ruid, euid;
+	gid_t egid;
+};
+
+/* A door procedure that returns what door_ucred says of its caller, as a
+ * struct caller_seen. */
+static inline void report_caller(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
+{
+	(void)cookie; (void)argp; (void)size; (void)dp; (void)n;
+	struct caller_seen s = { 0 };
+	ucred_t *uc = NULL;
+	errno = 0;
+	s.rc = door_ucred(&uc);
+	s.err = errno;
+	if (s.rc == 0) {
+		s.pid = ucred_getpid(uc);
+		s.ruid = ucred_getruid(uc);
+		s.euid = ucred_geteuid(uc);
+		s.egid = ucred_getegid(uc);
+		ucred_free(uc);
+	}
+	door_return((char *)&s, sizeof s, NULL, 0);
 }
 
 /*

@@ -67,6 +67,19 @@ static void expect_precious(int round)
 	CHECK_OK(close(fd));
 }
 
+/* Which of the two racers succeeded; fails the test unless exactly one
+ * did and the other got `loser`. */
+static int winner(const char *what, int round, int loser)
+{
+	int won = results[0] == 0 ? 0 : 1;
+	if (results[won] != 0 || results[1 - won] != loser) {
+		fprintf(stderr, "FAIL %s: round %d: %s at once gave %s and %s, wanted one success and %s\n", test_name, round, what,
+		    strerror(results[0]), strerror(results[1]), strerror(loser));
+		exit(1);
+	}
+	return won;
+}
+
 int main(void)
 {
 	test_name = "fattach_race";
@@ -83,21 +96,11 @@ int main(void)
 		CHECK_OK(close(f));
 
 		both(attach_one);
-		int won = results[0] == 0 ? 0 : 1;
-		if (results[won] != 0 || results[1 - won] != EBUSY) {
-			fprintf(stderr, "FAIL %s: round %d: fattach at once gave %s and %s, wanted one success and EBUSY\n", test_name, round,
-			    strerror(results[0]), strerror(results[1]));
-			exit(1);
-		}
+		int won = winner("fattach", round, EBUSY);
 		reap_ok(spawn(reaches, won == 0 ? "A" : "B"));
 
 		both(detach_one);
-		int detached = results[0] == 0 ? 0 : 1;
-		if (results[detached] != 0 || results[1 - detached] != EINVAL) {
-			fprintf(stderr, "FAIL %s: round %d: fdetach at once gave %s and %s, wanted one success and EINVAL\n", test_name, round,
-			    strerror(results[0]), strerror(results[1]));
-			exit(1);
-		}
+		winner("fdetach", round, EINVAL);
 		expect_precious(round);
 		CHECK_OK(unlink(path));
 	}

@@ -5,37 +5,11 @@
  * client as 1000, in a mount namespace of the test's own with such a
  * /proc. Needs root and a kernel that describes a process by its pidfd
  * (Linux 6.13); skipped otherwise, saying so. */
-#include "door_test.h"
+#include "cred_test.h"
 
-#include <grp.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/utsname.h>
-
-struct seen {
-	int rc, err, ngroups;
-	pid_t pid;
-	uid_t euid, ruid;
-};
-
-static void report(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
-{
-	(void)cookie; (void)argp; (void)size; (void)dp; (void)n;
-	struct seen s = { 0 };
-	ucred_t *uc = NULL;
-	errno = 0;
-	s.rc = door_ucred(&uc);
-	s.err = errno;
-	if (s.rc == 0) {
-		const gid_t *g;
-		s.pid = ucred_getpid(uc);
-		s.euid = ucred_geteuid(uc);
-		s.ruid = ucred_getruid(uc);
-		s.ngroups = ucred_getgroups(uc, &g);
-		ucred_free(uc);
-	}
-	door_return((char *)&s, sizeof s, NULL, 0);
-}
 
 static char dir[512], path[600];
 
@@ -49,17 +23,10 @@ static int kernel_at_least(int major, int minor)
 	return a > major || (a == major && b >= minor);
 }
 
-static void become(uid_t id)
-{
-	CHECK_OK(setgroups(0, NULL));
-	CHECK_OK(setresgid(id, id, id));
-	CHECK_OK(setresuid(id, id, id));
-}
-
 static void server(void *arg)
 {
-	become(65534);
-	int d = door_create(report, NULL, 0);
+	become(65534, 65534, 65534, 65534, 65534, 65534, 0, NULL);
+	int d = door_create(report_caller, NULL, 0);
 	CHECK(d >= 0);
 	CHECK_OK(fattach(d, path));
 	gate_open(arg);
@@ -70,13 +37,13 @@ static void server(void *arg)
 static void client(void *arg)
 {
 	(void)arg;
-	become(1000);
+	become(1000, 1000, 1000, 1000, 1000, 1000, 0, NULL);
 	int fd = open(path, O_RDONLY);
 	CHECK(fd >= 0);
 	char buf[64];
 	door_arg_t a = { "x", 1, NULL, 0, buf, sizeof buf };
 	CHECK_OK(door_call(fd, &a));
-	struct seen s;
+	struct caller_seen s;
 	CHECK(a.data_size == sizeof s);
 	memcpy(&s, a.data_ptr, sizeof s);
 	if (s.rc != 0 && s.err == EINVAL && !kernel_at_least(6, 13)) {

@@ -52,37 +52,20 @@ static void die(int sig)
 	raise(SIGKILL);
 }
 
-/* Whether process `pid`'s main thread sleeps now (state S in its stat).
- * (open, read and close only: this runs in a signal handler.) */
-static int sleeping(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	const char *end = strrchr(buf, ')');
-	return end != NULL && end[1] == ' ' && end[2] == 'S';
-}
-
 /* A fault in the library's copy of the results stalls it: the client,
  * which already has the reply and waits for the rest, is sent a signal
  * once it sleeps there (looked at every 10 ms, for 10 s at most: on a
  * loaded machine a signal that finds it still running, about to sleep,
  * would not end its wait, as with any system call, and one more, sent
  * after its call ended, would end its next); 50 ms later the copy goes
- * on. (kill, nanosleep, mprotect and the looks are system calls; nothing
- * here touches the interrupted copy's state.) */
+ * on. (kill, nanosleep, mprotect and the looks, `proc_state`'s open, read
+ * and close, are system calls; nothing here touches the interrupted
+ * copy's state.) */
 static void stall(int sig)
 {
 	(void)sig;
 	for (int looks = 0; looks < 1000; looks++) {
-		if (sleeping(getppid())) {
+		if (proc_state(getppid()) == 'S') {
 			kill(getppid(), SIGUSR1);
 			break;
 		}
