@@ -982,7 +982,8 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
     // descriptor more while the client's first call is served than after
     // it (tests count them; a count taken then was one too high).
     drop(region_fd);
-    sys::mark_internal(&sock);
+    // (`sock` is libdoor's own already: `recv_with_fds` marks what it
+    // receives.)
     // Each call then carries the caller's identity, as the kernel knows it.
     sys::pass_credentials(&sock);
     with_server(|s| {
@@ -1079,7 +1080,7 @@ fn refuse_opener(listener: &Fd, spare: &mut Option<Fd>) {
             let _ = sys::send_now(conn.raw(), &refusal.encode(), &[]);
             // SAFETY: shutdown takes no pointers; conn is our descriptor.
             unsafe { libc::shutdown(conn.raw(), libc::SHUT_RDWR) };
-            sys::mark_internal(&conn);
+            // (libdoor's own already: `sys::accept` marks what it accepts.)
             *spare = Some(conn);
         }
         Err(_) => *spare = open_spare(),
