@@ -235,6 +235,9 @@ pub fn revoke(d: c_int) -> Result<(), Errno> {
     trace!("revoke door={uniq:016x} fd={d}");
     crate::fdmemo::forget(d);
     sys::close_raw(d);
+    // Often the door's last descriptor: freed now, not when the control
+    // thread gets to it.
+    server::help_release();
     Ok(())
 }
 

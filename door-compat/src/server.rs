@@ -450,6 +450,11 @@ pub struct Server {
 
 static SERVER: Mutex<Option<Server>> = Mutex::new(None);
 
+/// The token of the source the control thread is serving, 0 when none.
+/// A thread that helps release closed families (`help_release`) leaves it
+/// alone; a forked child clears it (its table starts afresh).
+static CONTROL_SERVING: AtomicU64 = AtomicU64::new(0);
+
 /// Tables inherited over fork, never dropped (see `Server::abandon`).
 static INHERITED: Mutex<Vec<std::mem::ManuallyDrop<Server>>> = Mutex::new(Vec::new());
 
@@ -587,6 +592,23 @@ impl Server {
         }
     }
 
+    /// Closes the door sockets among `ready` (tokens of sources the control
+    /// thread's epoll set reports ready) whose every descriptor has closed
+    /// and which hold nothing more to read, as the control thread would on
+    /// their end of file. The source the control thread is serving is left
+    /// to it: it may be handling that socket's last message, which must
+    /// come before the reference goes (a Clone's copy, a Hello's channel).
+    fn release_closed_families(&mut self, ready: impl Iterator<Item = u64>) {
+        let serving = CONTROL_SERVING.load(Ordering::SeqCst);
+        for token in ready.filter(|&t| t != serving) {
+            if let Some(Source::DoorSocket { sock, .. }) = self.sources.get(&token)
+                && sys::drained_and_gone(sock.raw())
+            {
+                self.unwatch(token);
+            }
+        }
+    }
+
     /// Watches a new attachment connection, disconnecting the oldest
     /// silent one if too many wait.
     fn watch_opener(&mut self, source: Source) -> Result<u64> {
@@ -677,6 +699,25 @@ pub fn local_door_of(fd: c_int, uniq: u64) -> Option<Arc<Door>> {
     local_door(uniq).filter(|_| label::made_here(fd))
 }
 
+/// How many ready sources one `help_release` looks at.
+const HELP_BATCH: usize = 16;
+
+/// Does the control thread's work for door sockets whose families have
+/// all closed: called by every thread that makes a door descriptor (and by
+/// `door_revoke`, whose close is often the last). The control thread alone
+/// is one thread: threads making and closing or revoking doors without
+/// pause outran it, and the server ends of dead families piled up until
+/// `EMFILE`. Helping makes each maker pay for what it leaves, as the
+/// illumos kernel frees a door's last descriptor in the closing thread.
+pub fn help_release() {
+    let Some(ep) = with_server(|s| s.control.clone()) else { return };
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; HELP_BATCH];
+    let n = sys::epoll_ready(&ep, &mut events);
+    if n > 0 {
+        with_server(|s| s.release_closed_families(events[..n].iter().map(|e| e.u64)));
+    }
+}
+
 // ---------------------------------------------------------------------------
 // fork: the table's lock is held across fork so the child gets it unlocked
 // and consistent.
@@ -711,6 +752,7 @@ pub extern "C" fn atfork_parent() {
 
 pub extern "C" fn atfork_child() {
     crate::forkfence::after_fork_in_child();
+    CONTROL_SERVING.store(0, Ordering::SeqCst);
     sys::renew_pid();
     sys::close_internal_after_fork();
     FORK_GUARD.with(|f| f.borrow_mut().take());
@@ -803,8 +845,15 @@ enum Snapshot {
 }
 
 fn serve_source(token: u64, events: u32, spare: &mut Option<Fd>) {
-    // Only this thread removes sources, so a descriptor seen here stays open
-    // until this thread lets it go.
+    // Other threads remove only sources this thread is not serving (see
+    // `help_release`), so a descriptor seen here stays open until this
+    // thread lets it go.
+    CONTROL_SERVING.store(token, Ordering::SeqCst);
+    serve_snapshot(token, events, spare);
+    CONTROL_SERVING.store(0, Ordering::SeqCst);
+}
+
+fn serve_snapshot(token: u64, events: u32, spare: &mut Option<Fd>) {
     let snap = with_server(|s| {
         s.sources.get(&token).map(|src| match src {
             Source::DoorSocket { door, sock, .. } => Snapshot::DoorSocket(door.clone(), sock.raw()),
@@ -1199,6 +1248,7 @@ pub fn new_descriptor(door: &Arc<Door>, counted: bool) -> Result<Fd> {
 
 /// `new_descriptor`, with the token of the server end's source.
 fn new_watched_descriptor(door: &Arc<Door>, counted: bool) -> Result<(Fd, u64)> {
+    help_release();
     // (The client end is the application's, once it has it.)
     let (client, server) = sys::door_pair()?;
     let nonce = label::bind(&client, door.uniq)?;

@@ -785,6 +785,19 @@ pub fn peer_gone(fd: c_int) -> bool {
     poll_now(fd, libc::POLLRDHUP) & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) != 0
 }
 
+/// Whether a connected socket is finished with: its peer has gone and
+/// left nothing to read (a zero-length message counts as nothing, as
+/// `read_control` takes it). Without blocking.
+pub fn drained_and_gone(fd: c_int) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: one writable byte; no control buffer, so no descriptor is
+    // received (a peek leaves the message queued anyway).
+    let r = unsafe {
+        libc::syscall(libc::SYS_recvfrom, fd, &raw mut byte, 1usize, libc::MSG_PEEK | libc::MSG_DONTWAIT, std::ptr::null_mut::<libc::sockaddr>(), std::ptr::null_mut::<libc::socklen_t>())
+    };
+    r == 0 && peer_gone(fd)
+}
+
 /// What `poll` reports for `fd` right now, asked for `events` (0 on error).
 fn poll_now(fd: c_int, events: libc::c_short) -> libc::c_short {
     let mut p = libc::pollfd { fd, events, revents: 0 };
@@ -1087,6 +1100,15 @@ pub fn epoll_ctl(ep: &Fd, op: c_int, fd: c_int, events: u32, token: u64) -> Resu
     let mut ev = libc::epoll_event { events, u64: token };
     // SAFETY: ev is a valid epoll_event for the call.
     check(unsafe { libc::epoll_ctl(ep.raw(), op, fd, &mut ev) as libc::c_long }).map(drop)
+}
+
+/// The events ready in `ep` now, without waiting: how many were put at
+/// the start of `events` (0 on error).
+pub fn epoll_ready(ep: &Fd, events: &mut [libc::epoll_event]) -> usize {
+    let max = events.len().min(c_int::MAX as usize) as libc::c_long;
+    // SAFETY: events is writable storage for `max` events.
+    let r = unsafe { libc::syscall(libc::SYS_epoll_wait, ep.raw() as libc::c_long, events.as_mut_ptr(), max, 0 as libc::c_long) };
+    usize::try_from(r).unwrap_or(0)
 }
 
 /// Waits for one event, retrying after signal handlers (idle server threads
