@@ -165,61 +165,116 @@ impl Drop for Fd {
 // server. A peer may send such a descriptor where we expect something else,
 // so every descriptor received is marked foreign until handed to the
 // application, and a foreign one we drop is closed by the reaper thread
-// unless it is of a kind whose close never waits.
+// unless it is of a kind whose close never waits (a socket other than a
+// local one is made such a kind: its linger is turned off). A close that
+// waits holds up only the reaper thread making it (see `reaper`).
 
 static FOREIGN_FDS: FdSet = FdSet::new();
 
-/// Whether closing `fd` cannot block: a pipe (it answers F_GETPIPE_SZ)
-/// or a memfd (F_GET_SEALS). Not a socket, not even a local one:
-/// descriptors in flight in its queue are released with it. Anything else
-/// (an eventfd too, whose close never blocks) is told apart only by
-/// `fstat`, which on a FUSE file waits for its daemon, so it goes to the
-/// reaper.
+/// Whether closing `fd` cannot block: a pipe (it answers F_GETPIPE_SZ),
+/// a memfd (F_GET_SEALS), or a socket of another family than AF_UNIX once
+/// its linger is off (`lingers_no_more`). Not a local socket: descriptors
+/// in flight in its queue are released with it (a lingering TCP socket
+/// among them waits out its linger in our close). Anything else (an
+/// eventfd too, whose close never blocks) is told apart only by `fstat`,
+/// which on a FUSE file waits for its daemon, so it goes to the reaper.
 fn closes_at_once(fd: c_int) -> bool {
-    // (Asked without `fstat`, which on a FUSE file waits for its daemon.
-    // Anything else, an eventfd included, goes to the reaper.)
-    fcntl_int(fd, libc::F_GET_SEALS, 0).is_ok() || fcntl_int(fd, libc::F_GETPIPE_SZ, 0).is_ok()
+    fcntl_int(fd, libc::F_GET_SEALS, 0).is_ok() || fcntl_int(fd, libc::F_GETPIPE_SZ, 0).is_ok() || lingers_no_more(fd)
 }
 
-/// The thread that closes foreign descriptors whose close may block, so
-/// that no server thread (nor the control thread) ever waits for one. One
-/// per process, made on first use; a forked child makes its own.
+/// Turns `SO_LINGER` off on a socket other than a local one, if `fd` is
+/// one: its close then returns at once, and the kernel sends what is left
+/// in the background. A sender's TCP (or SCTP, vsock...) socket with
+/// unsent data and a linger of an hour would otherwise hold the closing
+/// thread that long, and with it every descriptor queued behind it.
+fn lingers_no_more(fd: c_int) -> bool {
+    if !matches!(sockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN), Ok(d) if d != libc::AF_UNIX) {
+        return false;
+    }
+    let off = libc::linger { l_onoff: 0, l_linger: 0 };
+    // SAFETY: off is a valid linger for the call's length.
+    let r = unsafe {
+        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, (&raw const off).cast(), size_of::<libc::linger>() as u32)
+    };
+    r == 0
+}
+
+/// The threads that close foreign descriptors whose close may block, so
+/// that no server thread (nor the control thread) ever waits for one. Made
+/// on first use, per process; a forked child makes its own.
+///
+/// A thread takes one descriptor at a time, and one that finds no other
+/// thread free to take the next starts another first (up to
+/// `MOST_THREADS`): a close that waits (a local socket carrying a lingering
+/// TCP socket, a file on a stopped FUSE mount) then holds up only itself,
+/// not every descriptor dropped after it, which would stay open in the
+/// queue meanwhile.
 mod reaper {
+    use std::collections::VecDeque;
     use std::sync::{Condvar, Mutex};
 
     use libc::c_int;
 
     use crate::perprocess::PerProcess;
 
+    /// At most this many closes wait at once before the queue waits too.
+    const MOST_THREADS: usize = 8;
+
+    struct Queue {
+        fds: VecDeque<c_int>,
+        /// Threads waiting for a descriptor.
+        idle: usize,
+        threads: usize,
+    }
+
     struct Reaper {
-        queue: Mutex<Vec<c_int>>,
+        queue: Mutex<Queue>,
         more: Condvar,
     }
 
     static REAPER: PerProcess<Reaper> = PerProcess::new();
 
     fn reaper() -> Option<&'static Reaper> {
-        REAPER.get("libdoor-reaper", || Reaper { queue: Mutex::new(Vec::new()), more: Condvar::new() }, reap_forever)
+        let make = || Reaper { queue: Mutex::new(Queue { fds: VecDeque::new(), idle: 0, threads: 1 }), more: Condvar::new() };
+        REAPER.get("libdoor-reaper", make, reap_forever)
     }
 
     fn reap_forever(r: &'static Reaper) {
         loop {
-            let fds = {
+            let fd = {
                 let mut q = r.queue.lock().unwrap_or_else(|p| p.into_inner());
-                while q.is_empty() {
+                q.idle += 1;
+                while q.fds.is_empty() {
                     q = r.more.wait(q).unwrap_or_else(|p| p.into_inner());
                 }
-                std::mem::take(&mut *q)
+                q.idle -= 1;
+                if q.idle == 0 && q.threads < MOST_THREADS && another_thread(r) {
+                    q.threads += 1;
+                }
+                q.fds.pop_front()
             };
-            fds.into_iter().for_each(super::close_raw);
+            if let Some(fd) = fd {
+                super::close_raw(fd);
+            }
         }
     }
 
-    /// Closes `fd` on the reaper thread (here, if it cannot be had).
+    /// Starts one more thread on `r`'s queue.
+    fn another_thread(r: &'static Reaper) -> bool {
+        std::thread::Builder::new()
+            .name("libdoor-reaper".into())
+            .spawn(move || {
+                crate::server::block_all_signals();
+                reap_forever(r)
+            })
+            .is_ok()
+    }
+
+    /// Closes `fd` on a reaper thread (here, if none can be had).
     pub fn close_later(fd: c_int) {
         match reaper() {
             Some(r) => {
-                r.queue.lock().unwrap_or_else(|p| p.into_inner()).push(fd);
+                r.queue.lock().unwrap_or_else(|p| p.into_inner()).fds.push_back(fd);
                 r.more.notify_one();
             }
             None => super::close_raw(fd),
