@@ -203,15 +203,20 @@ fn lingers_no_more(fd: c_int) -> bool {
 /// that no server thread (nor the control thread) ever waits for one. Made
 /// on first use, per process; a forked child makes its own.
 ///
-/// A thread takes one descriptor at a time, and one that finds no other
-/// thread free to take the next starts another first (up to
-/// `MOST_THREADS`): a close that waits (a local socket carrying a lingering
-/// TCP socket, a file on a stopped FUSE mount) then holds up only itself,
+/// A worker takes one descriptor at a time. Beside the workers waits a
+/// standby thread, which sleeps while descriptors are taken promptly; when
+/// the oldest one queued has waited `STALL` (every worker is in a close
+/// that waits: a local socket carrying a lingering TCP socket, a file on a
+/// stopped FUSE mount), it becomes a worker and leaves a new standby
+/// behind, up to `MOST_THREADS`. So such a close holds up its own thread,
 /// not every descriptor dropped after it, which would stay open in the
-/// queue meanwhile.
+/// queue meanwhile; and a process whose closes never wait keeps one worker
+/// and the standby (a thread started whenever no other was free grew every
+/// forking server to eight on bursts of drops).
 mod reaper {
     use std::collections::VecDeque;
-    use std::sync::{Condvar, Mutex};
+    use std::sync::{Condvar, Mutex, MutexGuard};
+    use std::time::{Duration, Instant};
 
     use libc::c_int;
 
@@ -219,39 +224,63 @@ mod reaper {
 
     /// At most this many closes wait at once before the queue waits too.
     const MOST_THREADS: usize = 8;
+    /// How long the oldest queued descriptor waits before the standby
+    /// takes it.
+    const STALL: Duration = Duration::from_millis(10);
 
     struct Queue {
-        fds: VecDeque<c_int>,
-        /// Threads waiting for a descriptor.
+        /// Each with the time it was queued.
+        fds: VecDeque<(c_int, Instant)>,
+        /// Workers waiting for a descriptor.
         idle: usize,
+        /// Workers and the standby.
         threads: usize,
     }
 
     struct Reaper {
         queue: Mutex<Queue>,
+        /// For the workers: a descriptor was queued.
         more: Condvar,
+        /// For the standby: a descriptor waits and no worker was free.
+        stalled: Condvar,
     }
 
     static REAPER: PerProcess<Reaper> = PerProcess::new();
 
     fn reaper() -> Option<&'static Reaper> {
-        let make = || Reaper { queue: Mutex::new(Queue { fds: VecDeque::new(), idle: 0, threads: 1 }), more: Condvar::new() };
-        REAPER.get("libdoor-reaper", make, reap_forever)
+        let make = || Reaper {
+            queue: Mutex::new(Queue { fds: VecDeque::new(), idle: 0, threads: 1 }),
+            more: Condvar::new(),
+            stalled: Condvar::new(),
+        };
+        REAPER.get("libdoor-reaper", make, first_worker)
     }
 
-    fn reap_forever(r: &'static Reaper) {
+    fn lock(r: &Reaper) -> MutexGuard<'_, Queue> {
+        r.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn first_worker(r: &'static Reaper) {
+        // (Here, holding no lock: whoever queues a close may hold the
+        // server table's.)
+        start_standby(r);
+        work(r);
+    }
+
+    fn work(r: &'static Reaper) {
         loop {
             let fd = {
-                let mut q = r.queue.lock().unwrap_or_else(|p| p.into_inner());
+                let mut q = lock(r);
                 q.idle += 1;
                 while q.fds.is_empty() {
                     q = r.more.wait(q).unwrap_or_else(|p| p.into_inner());
                 }
                 q.idle -= 1;
-                if q.idle == 0 && q.threads < MOST_THREADS && another_thread(r) {
-                    q.threads += 1;
+                let fd = q.fds.pop_front().map(|(fd, _)| fd);
+                if !q.fds.is_empty() && q.idle == 0 {
+                    r.stalled.notify_one();
                 }
-                q.fds.pop_front()
+                fd
             };
             if let Some(fd) = fd {
                 super::close_raw(fd);
@@ -259,23 +288,51 @@ mod reaper {
         }
     }
 
-    /// Starts one more thread on `r`'s queue.
-    fn another_thread(r: &'static Reaper) -> bool {
-        std::thread::Builder::new()
-            .name("libdoor-reaper".into())
-            .spawn(move || {
-                crate::server::block_all_signals();
-                reap_forever(r)
-            })
-            .is_ok()
+    /// Waits until the oldest queued descriptor has waited `STALL`, then
+    /// works.
+    fn stand_by(r: &'static Reaper) {
+        let mut q = lock(r);
+        loop {
+            let waited = q.fds.front().map(|(_, since)| since.elapsed());
+            q = match waited {
+                None => r.stalled.wait(q).unwrap_or_else(|p| p.into_inner()),
+                Some(w) if w < STALL => r.stalled.wait_timeout(q, STALL - w).unwrap_or_else(|p| p.into_inner()).0,
+                Some(_) => break,
+            };
+        }
+        drop(q);
+        start_standby(r);
+        work(r);
+    }
+
+    /// Starts a standby thread, unless there are `MOST_THREADS` already.
+    fn start_standby(r: &'static Reaper) {
+        {
+            let mut q = lock(r);
+            if q.threads >= MOST_THREADS {
+                return;
+            }
+            q.threads += 1;
+        }
+        let started = std::thread::Builder::new().name("libdoor-reaper".into()).spawn(move || {
+            crate::server::block_all_signals();
+            stand_by(r)
+        });
+        if started.is_err() {
+            lock(r).threads -= 1;
+        }
     }
 
     /// Closes `fd` on a reaper thread (here, if none can be had).
     pub fn close_later(fd: c_int) {
         match reaper() {
             Some(r) => {
-                r.queue.lock().unwrap_or_else(|p| p.into_inner()).fds.push_back(fd);
+                let mut q = lock(r);
+                q.fds.push_back((fd, Instant::now()));
                 r.more.notify_one();
+                if q.idle == 0 {
+                    r.stalled.notify_one();
+                }
             }
             None => super::close_raw(fd),
         }
