@@ -592,15 +592,21 @@ impl Server {
         }
     }
 
-    /// Closes the door sockets among `ready` (tokens of sources the control
-    /// thread's epoll set reports ready) whose every descriptor has closed
-    /// and which hold nothing more to read, as the control thread would on
-    /// their end of file. The source the control thread is serving is left
-    /// to it: it may be handling that socket's last message, which must
-    /// come before the reference goes (a Clone's copy, a Hello's channel).
-    fn release_closed_families(&mut self, ready: impl Iterator<Item = u64>) {
+    /// Closes the door sockets among the first `HELP_BATCH` sources the
+    /// control thread's epoll set reports ready whose every descriptor has
+    /// closed and which hold nothing more to read, as the control thread
+    /// would on their end of file. The source the control thread is
+    /// serving is left to it: it may be handling that socket's last
+    /// message, which must come before the reference goes (a Clone's copy,
+    /// a Hello's channel).
+    fn release_closed_families(&mut self) {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; HELP_BATCH];
+        let n = match &self.control {
+            Some(ep) => sys::epoll_ready(ep, &mut events),
+            None => return,
+        };
         let serving = CONTROL_SERVING.load(Ordering::SeqCst);
-        for token in ready.filter(|&t| t != serving) {
+        for token in events[..n].iter().map(|e| e.u64).filter(|&t| t != serving) {
             if let Some(Source::DoorSocket { sock, .. }) = self.sources.get(&token)
                 && sys::drained_and_gone(sock.raw())
             {
@@ -710,12 +716,7 @@ const HELP_BATCH: usize = 16;
 /// `EMFILE`. Helping makes each maker pay for what it leaves, as the
 /// illumos kernel frees a door's last descriptor in the closing thread.
 pub fn help_release() {
-    let Some(ep) = with_server(|s| s.control.clone()) else { return };
-    let mut events = [libc::epoll_event { events: 0, u64: 0 }; HELP_BATCH];
-    let n = sys::epoll_ready(&ep, &mut events);
-    if n > 0 {
-        with_server(|s| s.release_closed_families(events[..n].iter().map(|e| e.u64)));
-    }
+    with_server(Server::release_closed_families);
 }
 
 // ---------------------------------------------------------------------------

@@ -849,13 +849,20 @@ pub fn wait_readable(fd: c_int) -> Result<libc::c_short> {
 /// `EINTR` unless its handler asks for restarts (`SA_RESTART`): then the
 /// kernel restarts it, as for any blocking receive.
 pub fn peek_blocking(sock: c_int) -> Result<()> {
+    peek_byte(sock, 0).map(drop)
+}
+
+/// Peeks at the first byte queued on `sock` (`MSG_PEEK` and `flags`): how
+/// many bytes came, 0 at end of file or for a zero-length message. The
+/// message stays queued, with any descriptors it carries.
+fn peek_byte(sock: c_int, flags: c_int) -> Result<usize> {
     let mut byte = 0u8;
     // SAFETY: one writable byte; no control buffer, so no descriptor is
     // received.
     check(unsafe {
-        libc::syscall(libc::SYS_recvfrom, sock, &raw mut byte, 1usize, libc::MSG_PEEK, std::ptr::null_mut::<libc::sockaddr>(), std::ptr::null_mut::<libc::socklen_t>())
+        libc::syscall(libc::SYS_recvfrom, sock, &raw mut byte, 1usize, libc::MSG_PEEK | flags, std::ptr::null_mut::<libc::sockaddr>(), std::ptr::null_mut::<libc::socklen_t>())
     })
-    .map(drop)
+    .map(|n| n as usize)
 }
 
 /// Like `wait_readable`, for at most `timeout`, with the signal mask
@@ -901,13 +908,7 @@ pub fn peer_gone(fd: c_int) -> bool {
 /// left nothing to read (a zero-length message counts as nothing, as
 /// `read_control` takes it). Without blocking.
 pub fn drained_and_gone(fd: c_int) -> bool {
-    let mut byte = 0u8;
-    // SAFETY: one writable byte; no control buffer, so no descriptor is
-    // received (a peek leaves the message queued anyway).
-    let r = unsafe {
-        libc::syscall(libc::SYS_recvfrom, fd, &raw mut byte, 1usize, libc::MSG_PEEK | libc::MSG_DONTWAIT, std::ptr::null_mut::<libc::sockaddr>(), std::ptr::null_mut::<libc::socklen_t>())
-    };
-    r == 0 && peer_gone(fd)
+    peek_byte(fd, libc::MSG_DONTWAIT) == Ok(0) && peer_gone(fd)
 }
 
 /// What `poll` reports for `fd` right now, asked for `events` (0 on error).

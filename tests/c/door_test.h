@@ -215,6 +215,18 @@ static inline int attach_new(const char *path, door_server_procedure_t *proc, vo
 	return d;
 }
 
+/* Waits up to `seconds` for `path` to be an attached door (a server in
+ * another process attaches it); fails the test if it is not by then. */
+static inline void await_attached(const char *path, double seconds)
+{
+	struct stat st;
+	double end = now_seconds() + seconds;
+	while (!(stat(path, &st) == 0 && S_ISDOOR(st.st_mode))) {
+		CHECK(now_seconds() < end);
+		usleep(2000);   /* polling interval of the deadline loop */
+	}
+}
+
 /* What a server process made by `serve_attached` serves. */
 struct attached {
 	const char *path;

@@ -73,12 +73,7 @@ static void client(void *arg)
 {
 	(void)arg;
 	int out = results_pipe[1];
-	struct stat st;
-	double end = now_seconds() + 30;
-	while (!(stat(path, &st) == 0 && S_ISDOOR(st.st_mode))) {
-		CHECK(now_seconds() < end);
-		usleep(2000);   /* polling interval of the deadline loop */
-	}
+	await_attached(path, 30);
 	int f = open(path, O_RDONLY);
 	CHECK(f >= 0);
 	CHECK(pthread_barrier_init(&start, NULL, THREADS + 1) == 0);

@@ -112,12 +112,7 @@ int main(void)
 	char path[512];
 	snprintf(path, sizeof path, "%s/hub", test_dir());
 	pid_t srv = spawn_tied(server, path);
-	struct stat st;
-	double end = now_seconds() + 30;
-	while (!(stat(path, &st) == 0 && S_ISDOOR(st.st_mode))) {
-		CHECK(now_seconds() < end);
-		usleep(5000);   /* polling interval of the deadline loop */
-	}
+	await_attached(path, 30);
 	int hub = open(path, O_RDONLY);
 	CHECK(hub >= 0);
 	int counts[2];
@@ -127,7 +122,7 @@ int main(void)
 	/* One per-client door made, called, closed and gone: the server is back
 	 * where it was; this thread keeps a (dead) channel to it for now. */
 	close(new_door(hub));
-	end = now_seconds() + 30;
+	double end = now_seconds() + 30;
 	do {
 		server_counts(hub, counts);
 		CHECK(now_seconds() < end);
