@@ -105,7 +105,9 @@ static int await_answer(int conn)
 		if (left <= 0)
 			break;
 		struct timespec ts = { (time_t)(left / 1000000000LL), (long)(left % 1000000000LL) };
-		struct pollfd p = { conn, POLLIN, 0 };
+		/* The server's hang-up, right after its answer: see
+		 * ANSWERED_AND_CLOSED in open.rs. */
+		struct pollfd p = { conn, POLLRDHUP, 0 };
 		int n = ppoll(&p, 1, &ts, NULL);
 		if (n > 0 || (n < 0 && errno != EINTR))
 			return 0;

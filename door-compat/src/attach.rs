@@ -158,6 +158,35 @@ pub fn attachment_of(fd: c_int) -> Option<Meta> {
     if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
         return None;
     }
+    attachment_through_proc(fd, &st)
+}
+
+/// `attachment_of` for `fd`, an `O_PATH` descriptor of `path` opened
+/// relative to `dirfd`, looking first for the stash beside `path` as given
+/// (absolute, or relative to the working directory): that saves
+/// `/proc/self/fd`'s `readlink`, a twentieth of an `open`. A stash found so
+/// is the one `attachment_of` finds whenever its record names the very
+/// socket `fd` is (a symlink or a working directory changed meanwhile
+/// finds none, or one naming another socket, and the look goes on
+/// through `/proc`).
+pub fn attachment_at(dirfd: c_int, path: &CStr, fd: c_int) -> Option<Meta> {
+    let st = sys::fstat(fd).ok()?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return None;
+    }
+    let beside_path_as_given = dirfd == libc::AT_FDCWD || path.to_bytes().first() == Some(&b'/');
+    if let Some(meta) = beside_path_as_given
+        .then(|| attachment(Path::new(std::ffi::OsStr::from_bytes(path.to_bytes())), &st))
+        .flatten()
+    {
+        return Some(meta);
+    }
+    attachment_through_proc(fd, &st)
+}
+
+/// The attachment of the socket `fd` (an `O_PATH` descriptor whose status
+/// is `st`), whose path `/proc/self/fd` tells.
+fn attachment_through_proc(fd: c_int, st: &libc::stat) -> Option<Meta> {
     let mut link = vec![0u8; libc::PATH_MAX as usize];
     let proc_path = CString::new(format!("/proc/self/fd/{fd}")).expect("no NUL");
     // SAFETY: proc_path is NUL-terminated; link is writable for its length.
@@ -166,7 +195,7 @@ pub fn attachment_of(fd: c_int) -> Option<Meta> {
         return None;
     }
     link.truncate(n as usize);
-    attachment(Path::new(std::ffi::OsStr::from_bytes(&link)), &st)
+    attachment(Path::new(std::ffi::OsStr::from_bytes(&link)), st)
 }
 
 /// Removes the stash of an attachment that is no longer at its path: what
@@ -349,7 +378,7 @@ fn build_attachment(fd: c_int, uniq: u64, path: &Path, st: &libc::stat, stash: &
     let (mine, theirs) = sys::internal_pair()?;
     sys::send_with_fds(fd, &m.encode(), &[listener.raw(), theirs.raw()]).map_err(|_| Errno(libc::EBADF))?;
     drop(theirs);
-    let answer = match crate::open::await_answer(mine.raw()) {
+    let answer = match crate::open::await_answer(mine.raw(), libc::POLLIN) {
         Ok(()) => read_answer(&mine),
         // Interrupted, the server silent for a second: give up. Once our
         // end is shut down the server cannot answer, and it takes the

@@ -310,7 +310,24 @@ pub const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// not fit `EMFILE`, anything malformed `EPROTO`. Signal handlers do not
 /// end the wait.
 pub fn await_message(sock: &Fd, deadline: Option<std::time::Instant>) -> Result<(Msg, Vec<Fd>)> {
+    // Looked for before any wait: callers usually come once the socket
+    // is readable (or hung up, `open`), so the wait would be a system
+    // call that returns at once.
     loop {
+        let mut buf = [0u8; crate::wire::MSG_LEN + 1];
+        match sys::recv_with_fds(sock.raw(), &mut buf, libc::MSG_DONTWAIT) {
+            // Nothing yet; or a peer that answered and hung up before
+            // reading what we sent left ECONNRESET pending, reported
+            // (once) before its answer.
+            Err(Errno(libc::EAGAIN | libc::ECONNRESET)) => {}
+            Err(e) => return Err(e),
+            Ok(r) if r.len == 0 && r.fds.is_empty() => return Err(Errno(libc::ECONNRESET)),
+            Ok(r) if r.truncated => return Err(Errno(libc::EMFILE)),
+            Ok(r) => {
+                let msg = Msg::decode(&buf[..r.len]).ok_or(Errno(libc::EPROTO))?;
+                return Ok((msg, r.fds));
+            }
+        }
         let waited = match deadline {
             None => sys::wait_readable(sock.raw()),
             Some(end) => match end.saturating_duration_since(std::time::Instant::now()) {
@@ -319,23 +336,8 @@ pub fn await_message(sock: &Fd, deadline: Option<std::time::Instant>) -> Result<
             },
         };
         match waited {
-            Err(Errno(libc::EINTR)) | Ok(0) => continue,
-            r => r?,
-        };
-        let mut buf = [0u8; crate::wire::MSG_LEN + 1];
-        let r = match sys::recv_with_fds(sock.raw(), &mut buf, libc::MSG_DONTWAIT) {
-            // A peer that answered and hung up before reading what we sent
-            // leaves ECONNRESET pending, reported (once) before its answer.
-            Err(Errno(libc::EAGAIN | libc::ECONNRESET)) => continue,
-            r => r?,
-        };
-        if r.len == 0 && r.fds.is_empty() {
-            return Err(Errno(libc::ECONNRESET));
+            Err(Errno(libc::EINTR)) | Ok(_) => {}
+            Err(e) => return Err(e),
         }
-        if r.truncated {
-            return Err(Errno(libc::EMFILE));
-        }
-        let msg = Msg::decode(&buf[..r.len]).ok_or(Errno(libc::EPROTO))?;
-        return Ok((msg, r.fds));
     }
 }

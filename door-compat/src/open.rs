@@ -15,7 +15,7 @@ use std::ffi::{CStr, CString};
 use libc::{c_char, c_int};
 
 use crate::abi::*;
-use crate::attach::{Meta, attachment_of, read_answer};
+use crate::attach::{Meta, attachment_at, read_answer};
 use crate::descriptors;
 use crate::label::{self, Identity};
 use crate::sys::{self, Errno, Fd, Result};
@@ -79,7 +79,7 @@ pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resul
         match step {
             OpenStep::Done(opened) => return Ok(opened),
             OpenStep::Asking(opening) => {
-                await_answer(opening.conn())?;
+                await_answer(opening.conn(), ANSWERED_AND_CLOSED)?;
                 step = (*opening).answered()?;
             }
             OpenStep::Connecting(opening) => {
@@ -90,19 +90,28 @@ pub fn open_door(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resul
     }
 }
 
-/// The wait of `open_door` (and of `fattach` for its server's answer):
-/// until `conn` is readable (or in error); a caught signal ends it only
-/// after `OPEN_PATIENCE`, and only if its handler does not ask for
-/// restarts (the kernel restarts a blocking `recv` for those).
-/// `interpose.c` waits the same way in C.
-pub fn await_answer(conn: c_int) -> Result<()> {
+/// What `open` waits for on its connection: the server's hang-up, which
+/// comes right after its answer (`server::answer_opener`). Not the answer
+/// itself (`POLLIN`): the answer's arrival then does not wake the opener,
+/// which would only go back to sleep until the hang-up (`await_peer_close`)
+/// and, on one CPU, take the CPU from the server before it closed; a
+/// hang-up alone wakes it once. `POLLHUP` and `POLLERR` come whatever is
+/// asked.
+pub const ANSWERED_AND_CLOSED: libc::c_short = libc::POLLRDHUP;
+
+/// The wait of `open_door` (`ANSWERED_AND_CLOSED`) and of `fattach` for
+/// its server's answer (`POLLIN`): until `conn` reports one of `events`
+/// (or an error); a caught signal ends it only after `OPEN_PATIENCE`, and
+/// only if its handler does not ask for restarts (the kernel restarts a
+/// blocking `recv` for those). `interpose.c` waits the same way in C.
+pub fn await_answer(conn: c_int, events: libc::c_short) -> Result<()> {
     let end = std::time::Instant::now() + OPEN_PATIENCE;
     loop {
         let left = end.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
             break;
         }
-        match sys::poll_for(conn, libc::POLLIN, left) {
+        match sys::poll_for(conn, events, left) {
             Err(Errno(libc::EINTR)) | Ok(0) => {}
             _ => return Ok(()),
         }
@@ -144,7 +153,7 @@ pub fn begin_open(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> Resu
     let Ok(opath) = opath else {
         return Ok(OpenStep::Done(Opened::NotADoor));
     };
-    let Some(meta) = attachment_of(opath.raw()) else { return Ok(OpenStep::Done(Opened::NotADoor)) };
+    let Some(meta) = attachment_at(dirfd, cpath, opath.raw()) else { return Ok(OpenStep::Done(Opened::NotADoor)) };
     ask(opath, meta, flags, cpath.to_owned(), 0)
 }
 

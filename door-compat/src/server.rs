@@ -396,6 +396,12 @@ impl Perm {
         } & 7;
         (!read || bits & 4 != 0) && (!write || bits & 2 != 0)
     }
+
+    /// Whether `allows` looks at the supplementary groups of a process
+    /// with these ids (so that they need not be asked for otherwise).
+    pub fn needs_groups(&self, uid: u32, gid: u32) -> bool {
+        uid != 0 && uid != self.uid && gid != self.gid
+    }
 }
 
 /// Something the control thread watches.
@@ -716,7 +722,16 @@ const HELP_BATCH: usize = 16;
 /// `EMFILE`. Helping makes each maker pay for what it leaves, as the
 /// illumos kernel frees a door's last descriptor in the closing thread.
 pub fn help_release() {
-    with_server(Server::release_closed_families);
+    // The control thread itself (answering an Open or a Clone) comes to
+    // those sources on its own next look.
+    if !ON_CONTROL_THREAD.get() {
+        with_server(Server::release_closed_families);
+    }
+}
+
+std::thread_local! {
+    /// Whether this thread is the control thread.
+    static ON_CONTROL_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 // ---------------------------------------------------------------------------
@@ -785,6 +800,7 @@ fn count_inherited_doors() {
 
 fn control_loop(ep: Arc<Fd>, mut spare: Option<Fd>, bell: Option<Fd>) {
     block_all_signals();
+    ON_CONTROL_THREAD.set(true);
     // This thread lives as long as the process: its exit is the process's
     // death, which the kernel announces in every watched channel.
     crate::deathwatch::register();
@@ -1099,12 +1115,15 @@ fn serve_listener(door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm, events
     // the temporary Fd is forgotten, not closed.
     let l = std::mem::ManuallyDrop::new(unsafe { Fd::from_raw(fd) });
     match crate::acceptwatch::accept(&l) {
-        Ok(sock) => {
-            let conn = sock.raw();
-            if let Ok(token) = with_server(|s| s.watch_opener(Source::Opener { door: door.clone(), sock, listener, perm })) {
-                serve_opener(token, door, conn, listener, perm);
+        // Its Open is usually there already: answered without ever
+        // entering the epoll set (two `epoll_ctl` fewer per `open`).
+        Ok(sock) => match read_control(sock.raw(), true) {
+            Control::Nothing => {
+                let _ = with_server(|s| s.watch_opener(Source::Opener { door: door.clone(), sock, listener, perm }));
             }
-        }
+            Control::Gone => {}
+            said => answer_opener(said, door, sock, listener, perm),
+        },
         Err(Errno(libc::EMFILE | libc::ENFILE)) => refuse_opener(&l, spare),
         Err(Errno(libc::EAGAIN | libc::ENOBUFS | libc::ENOMEM)) => {}
         Err(_) => with_server(|s| s.unwatch(listener)),
@@ -1137,18 +1156,27 @@ fn refuse_opener(listener: &Fd, spare: &mut Option<Fd>) {
     }
 }
 
+/// Serves a watched attachment connection once it is readable.
 fn serve_opener(token: u64, door: &Arc<Door>, fd: c_int, listener: u64, perm: Perm) {
-    let msg = match read_control(fd, true) {
+    let said = match read_control(fd, true) {
         Control::Gone => return with_server(|s| s.unwatch(token)),
         Control::Nothing => return,
-        // Answered (EPROTO below) and disconnected.
-        Control::Malformed => Msg::new(Kind::Opened),
-        Control::Message(msg, _) => msg,
+        said => said,
     };
-    // SAFETY: as in serve_listener.
-    let conn = std::mem::ManuallyDrop::new(unsafe { Fd::from_raw(fd) });
+    if let Some(Source::Opener { sock, .. }) = with_server(|s| s.remove_source(token)) {
+        answer_opener(said, door, sock, listener, perm);
+    }
+}
+
+/// Answers what an attachment connection said (an Open or a Detach;
+/// anything else gets `EPROTO`), then closes it: it carries one exchange.
+fn answer_opener(said: Control, door: &Arc<Door>, conn: Fd, listener: u64, perm: Perm) {
+    let msg = match said {
+        Control::Message(msg, _) => msg,
+        // Answered with EPROTO below.
+        _ => Msg::new(Kind::Opened),
+    };
     let cred = sys::peer_cred(&conn);
-    let groups = sys::peer_groups(&conn).unwrap_or_default();
     let mut reply = Msg::new(Kind::Opened);
     let mut door_end = None;
     match (msg.kind, cred) {
@@ -1156,6 +1184,11 @@ fn serve_opener(token: u64, door: &Arc<Door>, fd: c_int, listener: u64, perm: Pe
             let acc = msg.d as c_int & libc::O_ACCMODE;
             let read = acc == libc::O_RDONLY || acc == libc::O_RDWR;
             let write = acc == libc::O_WRONLY || acc == libc::O_RDWR;
+            let groups = if perm.needs_groups(cred.uid, cred.gid) {
+                sys::peer_groups(&conn).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             if !perm.allows(cred.uid, cred.gid, &groups, read, write) {
                 reply.d = libc::EACCES as u32;
             } else {
@@ -1175,18 +1208,16 @@ fn serve_opener(token: u64, door: &Arc<Door>, fd: c_int, listener: u64, perm: Pe
         _ => reply.d = libc::EPROTO as u32,
     }
     let fds: Vec<c_int> = door_end.iter().map(Fd::raw).collect();
-    let _ = sys::send_now(fd, &reply.encode(), &fds);
+    let _ = sys::send_now(conn.raw(), &reply.encode(), &fds);
     // Our copy of the client's end goes before the connection closes: the
     // opener waits for that close, and then counts nothing of ours.
     drop(door_end);
-    let detached = msg.kind == Kind::Detach && reply.d == 0;
-    match with_server(|s| s.remove_source(token)) {
+    if msg.kind == Kind::Detach && reply.d == 0 {
         // The listener came from the attacher, so it closes on the reaper
         // thread (its accept queue may hold anything); the detacher waits
         // for this connection's close, which is queued after it, and so
         // counts nothing of ours when fdetach returns.
-        Some(Source::Opener { sock, .. }) if detached => sys::close_after_queued(sock),
-        removed => drop(removed),
+        sys::close_after_queued(conn);
     }
 }
 

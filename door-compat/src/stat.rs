@@ -87,7 +87,7 @@ fn door_stat(dirfd: c_int, path: Option<&CStr>, flags: c_int, dev: u64, ino: u64
         Some(p) => {
             let nofollow = if flags & libc::AT_SYMLINK_NOFOLLOW != 0 { libc::O_NOFOLLOW } else { 0 };
             let opath = sys::openat(dirfd, p, libc::O_PATH | nofollow, 0).ok()?;
-            attached_stat(opath.raw(), dev, ino)
+            attached_stat(attach::attachment_at(dirfd, p, opath.raw())?, dev, ino)
         }
     }
 }
@@ -100,15 +100,14 @@ fn descriptor_stat(fd: c_int, dev: u64, ino: u64) -> Option<DoorStat> {
     }
     // getsockname refuses O_PATH descriptors, which may name an attached path.
     if sys::fcntl_int(fd, libc::F_GETFL, 0).ok()? & libc::O_PATH != 0 {
-        return attached_stat(fd, dev, ino);
+        return attached_stat(attach::attachment_of(fd)?, dev, ino);
     }
     None
 }
 
-/// The attachment `fd` (an `O_PATH` descriptor) names, if it is the very
-/// socket libc just reported on.
-fn attached_stat(fd: c_int, dev: u64, ino: u64) -> Option<DoorStat> {
-    let meta = attach::attachment_of(fd)?;
+/// What to report for the attachment `meta`, if its socket is the very
+/// one libc just reported on.
+fn attached_stat(meta: attach::Meta, dev: u64, ino: u64) -> Option<DoorStat> {
     if (meta.dev, meta.ino) != (dev, ino) {
         return None;
     }

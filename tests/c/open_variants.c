@@ -98,6 +98,18 @@ static void client_entry_points(void *arg)
 	fd = openat(AT_FDCWD, path, O_RDONLY);
 	check_door(fd, "openat AT_FDCWD");
 	close(fd);
+	/* Relative to the working directory (whose stash libdoor finds
+	 * without asking /proc). */
+	char cwd[4096];
+	CHECK(getcwd(cwd, sizeof cwd) != NULL);
+	CHECK_OK(chdir(dir));
+	fd = open("door", O_RDONLY);
+	check_door(fd, "open, relative");
+	close(fd);
+	fd = openat(AT_FDCWD, "./door", O_RDONLY);
+	check_door(fd, "openat AT_FDCWD, relative");
+	close(fd);
+	CHECK_OK(chdir(cwd));
 
 	fd = open(path, vflags);
 	check_door(fd, "__open_2");
