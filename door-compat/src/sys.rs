@@ -1463,14 +1463,57 @@ pub fn futex_wake(word: &std::sync::atomic::AtomicU32) {
     unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1, 0usize, 0usize, 0u32) };
 }
 
-/// 64 random bits from the kernel.
+/// How many random words one `getrandom` draws for a thread.
+const RANDOM_STOCK: usize = 32;
+
+/// A thread's random words not yet used, and the process they were drawn
+/// in: a forked child draws its own rather than repeat its parent's.
+struct RandomStock {
+    words: [std::cell::Cell<u64>; RANDOM_STOCK],
+    next: std::cell::Cell<usize>,
+    drawn_in: std::cell::Cell<libc::pid_t>,
+}
+
+std::thread_local! {
+    static STOCK: RandomStock = const {
+        RandomStock {
+            words: [const { std::cell::Cell::new(0) }; RANDOM_STOCK],
+            next: std::cell::Cell::new(RANDOM_STOCK),
+            drawn_in: std::cell::Cell::new(0),
+        }
+    };
+}
+
+/// 64 random bits from the kernel, drawn `RANDOM_STOCK` words at a time
+/// (every door descriptor made takes one, `door_create` two: the system
+/// call per word was a seventh of `door_create`'s).
 pub fn random_u64() -> u64 {
-    let mut v = 0u64;
-    loop {
-        // SAFETY: v is 8 writable bytes.
-        let r = unsafe { libc::getrandom((&raw mut v).cast(), 8, 0) };
-        if r == 8 {
-            return v;
+    STOCK.with(|stock| {
+        let me = getpid();
+        if stock.next.get() >= RANDOM_STOCK || stock.drawn_in.get() != me {
+            let mut fresh = [0u64; RANDOM_STOCK];
+            fill_random(&mut fresh);
+            for (word, value) in stock.words.iter().zip(fresh) {
+                word.set(value);
+            }
+            stock.drawn_in.set(me);
+            stock.next.set(0);
+        }
+        let i = stock.next.get();
+        stock.next.set(i + 1);
+        stock.words[i].get()
+    })
+}
+
+/// Fills `words` from the kernel's random source.
+fn fill_random(words: &mut [u64]) {
+    let len = std::mem::size_of_val(words);
+    let mut done = 0;
+    while done < len {
+        // SAFETY: the range [done, len) of words' bytes is writable.
+        let r = unsafe { libc::getrandom(words.as_mut_ptr().cast::<u8>().add(done).cast(), len - done, 0) };
+        if r > 0 {
+            done += r as usize;
         }
     }
 }

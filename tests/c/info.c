@@ -210,6 +210,39 @@ static void client(void *arg)
 	close(b);
 }
 
+/* A forked child's new doors are not its parent's: each process draws
+ * its own random uniquifiers (libdoor keeps a stock of random words per
+ * thread, which a fork copies: the child must not use it). */
+static void fresh_uniquifiers(void *arg)
+{
+	(void)arg;
+	/* This process's stock is drawn. */
+	int d = door_create(server_proc, NULL, 0);
+	CHECK(d >= 0);
+	int p[2];
+	CHECK_OK(pipe(p));
+	fflush(NULL);
+	pid_t k = test_fork();
+	CHECK(k >= 0);
+	if (k == 0) {
+		door_info_t di;
+		int c = door_create(server_proc, NULL, 0);
+		int bad = c < 0 || door_info(c, &di) != 0 || write(p[1], &di.di_uniquifier, sizeof di.di_uniquifier) != sizeof di.di_uniquifier;
+		_exit(bad);
+	}
+	door_info_t mine;
+	int e = door_create(server_proc, NULL, 0);
+	CHECK(e >= 0);
+	CHECK_OK(door_info(e, &mine));
+	door_id_t theirs = 0;
+	CHECK(read(p[0], &theirs, sizeof theirs) == sizeof theirs);
+	reap_ok_within(k, 20, "the forked door maker");
+	if (theirs == mine.di_uniquifier) {
+		fprintf(stderr, "FAIL %s: parent and forked child made doors with one uniquifier, %llx\n", test_name, (unsigned long long)theirs);
+		exit(1);
+	}
+}
+
 int main(void)
 {
 	test_name = "info";
@@ -223,6 +256,7 @@ int main(void)
 	gate_init(&quit);
 	gate_init(&gone);
 	gate_init(&checked);
+	reap_ok_within(spawn_tied(fresh_uniquifiers, NULL), 20, "fresh_uniquifiers");
 
 	server_pid = spawn_tied(server, NULL);
 	struct ready_msg msg;
