@@ -105,9 +105,7 @@ static int await_answer(int conn)
 		if (left <= 0)
 			break;
 		struct timespec ts = { (time_t)(left / 1000000000LL), (long)(left % 1000000000LL) };
-		/* The server's hang-up, right after its answer: see
-		 * ANSWERED_AND_CLOSED in open.rs. */
-		struct pollfd p = { conn, POLLRDHUP, 0 };
+		struct pollfd p = { conn, POLLIN, 0 };
 		int n = ppoll(&p, 1, &ts, NULL);
 		if (n > 0 || (n < 0 && errno != EINTR))
 			return 0;

@@ -375,10 +375,10 @@ fn build_attachment(fd: c_int, uniq: u64, path: &Path, st: &libc::stat, stash: &
     m.a = meta.perm.0 as u64;
     m.b = meta.perm.1 as u64;
     m.c = meta.perm.2 as u64;
-    let (mine, theirs) = sys::internal_pair()?;
+    let (mine, theirs) = sys::reply_pair()?;
     sys::send_with_fds(fd, &m.encode(), &[listener.raw(), theirs.raw()]).map_err(|_| Errno(libc::EBADF))?;
     drop(theirs);
-    let answer = match crate::open::await_answer(mine.raw(), libc::POLLIN) {
+    let answer = match crate::open::await_answer(mine.raw()) {
         Ok(()) => read_answer(&mine),
         // Interrupted, the server silent for a second: give up. Once our
         // end is shut down the server cannot answer, and it takes the

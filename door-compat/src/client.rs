@@ -1009,7 +1009,7 @@ impl Results {
 /// Asks a live server to describe its door (`door_info` and
 /// `door_getparam` from another process): its identity and its limits.
 fn query(door_fd: c_int) -> Result<(Identity, Msg)> {
-    let (mine, theirs) = sys::internal_pair()?;
+    let (mine, theirs) = sys::reply_pair()?;
     let deadline = std::time::Instant::now() + descriptors::ANSWER_WAIT;
     sys::send_before(door_fd, &Msg::new(Kind::Info).encode(), &[theirs.raw()], deadline)?;
     drop(theirs);

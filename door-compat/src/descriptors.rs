@@ -246,7 +246,7 @@ enum Copy {
 /// Sends Clone to the server of the door behind `fd`, waiting for room in
 /// its socket until `deadline` at most.
 fn ask_copy(fd: c_int, uniq: u64, deadline: std::time::Instant) -> Result<Copy> {
-    let (mine, theirs) = sys::internal_pair()?;
+    let (mine, theirs) = sys::reply_pair()?;
     sys::send_before(fd, &Msg::new(Kind::Clone).encode(), &[theirs.raw()], deadline)?;
     Ok(Copy::Asked { uniq, mine })
 }

@@ -932,7 +932,7 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
             }
         }
         Kind::Info => {
-            if let [reply] = fds.as_slice() {
+            if let Ok([reply]) = <[Fd; 1]>::try_from(fds) {
                 let mut id = door.identity().to_msg();
                 if door.revoked.load(Ordering::Relaxed) {
                     id.d |= DOOR_REVOKED;
@@ -943,11 +943,12 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
                 params.c = door.params.desc_max.load(Ordering::Relaxed) as u64;
                 let _ = sys::send_now(reply.raw(), &id.encode(), &[]);
                 let _ = sys::send_now(reply.raw(), &params.encode(), &[]);
+                sys::close_answered(reply);
             }
         }
         Kind::Clone => {
             // A copy of the door (dup, passing, fork): a reference of its own.
-            if let [reply] = fds.as_slice() {
+            if let Ok([reply]) = <[Fd; 1]>::try_from(fds) {
                 let mut m = Msg::new(Kind::Opened);
                 match new_watched_descriptor(door, true) {
                     Err(e) => {
@@ -965,6 +966,7 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
                         }
                     }
                 }
+                sys::close_answered(reply);
             }
         }
         Kind::Abandon => {
@@ -1006,6 +1008,7 @@ fn serve_door_socket(token: u64, door: &Arc<Door>, fd: c_int) {
                         }
                     }
                 }
+                sys::close_answered(reply);
             }
         }
         _ => {}

@@ -199,6 +199,66 @@ fn lingers_no_more(fd: c_int) -> bool {
     r == 0
 }
 
+/// A socket pair for one answer from another process: (ours, the end
+/// sent with the request). Ours never sends, and its sending side is shut
+/// down before the other end leaves, so the answerer can tell with one
+/// look that nothing is queued in that end nor ever can be, and close it
+/// at once (`close_answered`).
+pub fn reply_pair() -> Result<(Fd, Fd)> {
+    let (mine, theirs) = internal_pair()?;
+    // SAFETY: shutdown takes no pointers; mine is our descriptor.
+    check(unsafe { libc::shutdown(mine.raw(), libc::SHUT_WR) } as libc::c_long)?;
+    Ok((mine, theirs))
+}
+
+/// Closes `sock`, a reply socket another process sent with a request,
+/// once answered. As any foreign descriptor (`Drop`) it would go to the
+/// reaper thread, since its close releases what is queued in it (a
+/// lingering TCP socket in flight there waits out its linger in that
+/// close); and the answered process waits for this close
+/// (`descriptors::await_peer_close`), so that hop, a wake-up of the reaper
+/// and then of the process, lay on every `dup`, `door_info` and `fork` of
+/// a door descriptor. When `holds_nothing_for_good` it is closed here.
+pub fn close_answered(sock: Fd) {
+    if holds_nothing_for_good(sock.raw()) {
+        FOREIGN_FDS.take(sock.raw());
+    }
+    drop(sock);
+}
+
+/// Whether `fd` is a local seqpacket socket with nothing queued whose
+/// receiving side is shut down (its peer shut its sending side,
+/// `reply_pair`): every send to it then fails, so nothing ever will be
+/// queued, and its close releases nothing that could wait. With
+/// credentials asked for, every queued message, even an empty one without
+/// descriptors, reports `MSG_CTRUNC` to a look that offers no room for
+/// them; an empty queue reads as end of file (0) once the receiving side
+/// is shut down, and `EAGAIN` while it is not.
+fn holds_nothing_for_good(fd: c_int) -> bool {
+    if !matches!(sockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN), Ok(libc::AF_UNIX))
+        || !matches!(sockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE), Ok(libc::SOCK_SEQPACKET))
+    {
+        return false;
+    }
+    let one: c_int = 1;
+    // SAFETY: one is a valid int option value for the call's duration.
+    let asked = unsafe {
+        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_PASSCRED, (&raw const one).cast(), size_of::<c_int>() as u32)
+    };
+    if asked != 0 {
+        return false;
+    }
+    let mut byte = 0u8;
+    let mut iov = libc::iovec { iov_base: (&raw mut byte).cast(), iov_len: 1 };
+    // SAFETY: msghdr is plain old data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    // SAFETY: msg describes one live byte and no control buffer.
+    let r = unsafe { libc::recvmsg(fd, &raw mut msg, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    r == 0 && msg.msg_flags & libc::MSG_CTRUNC == 0
+}
+
 /// The threads that close foreign descriptors whose close may block, so
 /// that no server thread (nor the control thread) ever waits for one. Made
 /// on first use, per process; a forked child makes its own.

@@ -51,6 +51,31 @@ static void bad_hello(int sock, int region, const char *what)
 	after(what);
 }
 
+/* A loopback TCP socket whose close blocks: unsent data and an hour's
+ * SO_LINGER. Its listener and its peer (which reads nothing) go to *l and
+ * *peer; closing them ends the wait. */
+static int lingering_tcp(int *l, int *peer)
+{
+	*l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	CHECK_OK(bind(*l, (struct sockaddr *)&a, sizeof a));
+	CHECK_OK(listen(*l, 1));
+	socklen_t len = sizeof a;
+	CHECK_OK(getsockname(*l, (struct sockaddr *)&a, &len));
+	int tcp = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
+	CHECK_OK(setsockopt(tcp, SOL_SOCKET, SO_SNDBUF, &small, sizeof small));
+	CHECK_OK(connect(tcp, (struct sockaddr *)&a, sizeof a));
+	*peer = accept(*l, NULL, NULL);
+	CHECK(*peer >= 0);
+	CHECK_OK(setsockopt(*peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small));
+	char b[4096] = { 0 };
+	while (send(tcp, b, sizeof b, MSG_DONTWAIT) > 0)
+		;
+	struct linger lg = { 1, 3600 };
+	CHECK_OK(setsockopt(tcp, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
+	return tcp;
+}
+
 /* A seqpacket socket pair whose end sv[1] has a full send buffer. */
 static void full_pair(int sv[2])
 {
@@ -134,23 +159,8 @@ int main(void)
 	 * every descriptor dropped after it (20 Hellos of 200 more follow). */
 	for (int nested = 0; nested < 2; nested++) {
 		const char *what = nested ? "a socket carrying one whose close blocks" : "a socket whose close blocks";
-		int l = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-		CHECK_OK(bind(l, (struct sockaddr *)&a, sizeof a));
-		CHECK_OK(listen(l, 1));
-		socklen_t len = sizeof a;
-		CHECK_OK(getsockname(l, (struct sockaddr *)&a, &len));
-		int tcp = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
-		CHECK_OK(setsockopt(tcp, SOL_SOCKET, SO_SNDBUF, &small, sizeof small));
-		CHECK_OK(connect(tcp, (struct sockaddr *)&a, sizeof a));
-		int peer = accept(l, NULL, NULL);
-		CHECK(peer >= 0);
-		CHECK_OK(setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small));
-		char b[4096] = { 0 };
-		while (send(tcp, b, sizeof b, MSG_DONTWAIT) > 0)
-			;
-		struct linger lg = { 1, 3600 };
-		CHECK_OK(setsockopt(tcp, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
+		int l, peer;
+		int tcp = lingering_tcp(&l, &peer);
 		int d = raw_open(door_path);
 		stop_server();
 		int carrier[2] = { -1, -1 }, fds[3];
@@ -189,6 +199,41 @@ int main(void)
 			fprintf(stderr, "FAIL %s: %s: a reaper thread waits out the linger\n", test_name, what);
 			exit(1);
 		}
+		close(peer);
+		close(l);
+	}
+
+	/* Reply sockets holding a socket whose close blocks, in flight in a
+	 * message queued there, their other end's sending side shut down as
+	 * libdoor's own reply sockets have it (so that the server closes those
+	 * at once, sys::close_answered): the server must see what is queued
+	 * and leave the close to a reaper thread, never its control thread,
+	 * which the good client's door_info needs. The server is stopped while
+	 * they are sent, so that its copy is the last. */
+	for (int kind = K_INFO; kind <= K_CLONE; kind += K_CLONE - K_INFO) {
+		const char *what = kind == K_INFO ? "an Info reply socket carrying a socket whose close blocks"
+		                                  : "a Clone reply socket carrying a socket whose close blocks";
+		int l, peer;
+		int tcp = lingering_tcp(&l, &peer);
+		int sv[2];
+		CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+		send_msg(sv[0], wmsg(0, 0), &tcp, 1);
+		CHECK_OK(shutdown(sv[0], SHUT_WR));
+		int d = raw_open(door_path);
+		stop_server();
+		send_msg(d, wmsg(kind, 0), &sv[1], 1);
+		close(sv[1]);
+		close(tcp);
+		CHECK_OK(kill(server_pid, SIGCONT));
+		require_progress(what, 10, 30);
+		if (threads_in_syscall(server_pid, "libdoor-control", SYS_close) != 0) {
+			fprintf(stderr, "FAIL %s: %s: the control thread waits out the linger\n", test_name, what);
+			exit(1);
+		}
+		expect_open(d, what);
+		close(d);
+		close(sv[0]);
+		after(what);
 		close(peer);
 		close(l);
 	}
