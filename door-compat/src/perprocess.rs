@@ -6,7 +6,9 @@
 //! of the process, and callers hold `&'static` references to it. A forked
 //! child inherits its parent's copy but not the thread, and the copy's
 //! lock state may be anything the fork caught, so the child leaves it
-//! alone and makes its own (each value records the pid that made it).
+//! alone and makes its own (each value records the pid that made it),
+//! which keeps a pointer to the copy: never freed either, it stays
+//! reachable, so that leak checkers do not count it.
 
 use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
@@ -17,6 +19,9 @@ struct Entry<T> {
     /// STARTING until its thread runs (or failed to start: FAILED).
     state: AtomicU8,
     value: T,
+    /// The entry this one replaced in the slot: the parent's, inherited
+    /// over fork, if any.
+    _replaced: AtomicPtr<Entry<T>>,
 }
 
 const STARTING: u8 = 0;
@@ -54,14 +59,24 @@ impl<T: Sync + 'static> PerProcess<T> {
             return Self::outcome(entry);
         }
         let old = self.slot.load(Ordering::Acquire);
-        let fresh: &'static Entry<T> =
-            Box::leak(Box::new(Entry { pid: sys::getpid(), state: AtomicU8::new(STARTING), value: make() }));
-        let fresh_ptr = (fresh as *const Entry<T>).cast_mut();
+        let fresh_ptr = Box::into_raw(Box::new(Entry {
+            pid: sys::getpid(),
+            state: AtomicU8::new(STARTING),
+            value: make(),
+            _replaced: AtomicPtr::new(old),
+        }));
         if self.slot.compare_exchange(old, fresh_ptr, Ordering::AcqRel, Ordering::Acquire).is_err() {
-            // Another thread published one meanwhile (ours stays leaked,
-            // unused).
+            // Another thread published one meanwhile. Ours was never
+            // shared, and its value (a queue, a slot, a list, all empty)
+            // holds nothing.
+            // SAFETY: fresh_ptr came from Box::into_raw above and was not
+            // published, so this is its only owner.
+            drop(unsafe { Box::from_raw(fresh_ptr) });
             return self.entry().and_then(Self::outcome);
         }
+        // SAFETY: published, the entry is never freed (see the module's
+        // comment).
+        let fresh: &'static Entry<T> = unsafe { &*fresh_ptr };
         let value = &fresh.value;
         let started = std::thread::Builder::new().name(name.into()).spawn(move || {
             crate::server::block_all_signals();
@@ -124,5 +139,48 @@ mod tests {
             assert!(Instant::now() < end, "the serving thread never ran");
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static DROPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    struct Counted;
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            DROPPED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    static RACED: PerProcess<Counted> = PerProcess::new();
+
+    /// Threads that all find no value and make one each: one is published,
+    /// every other is freed (none left unreachable, which LeakSanitizer
+    /// counted as a leak in forked test programs).
+    #[test]
+    fn values_that_lose_the_race_are_freed() {
+        let serve: fn(&'static Counted) = |_| loop {
+            std::thread::park();
+        };
+        let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    start.wait();
+                    let make = || {
+                        MADE.fetch_add(1, Ordering::SeqCst);
+                        // Long enough for the others to make theirs too.
+                        std::thread::sleep(Duration::from_millis(20));
+                        Counted
+                    };
+                    RACED.get("perprocess-race", make, serve).map(|v| v as *const Counted as usize)
+                })
+            })
+            .collect();
+        let got: Vec<Option<usize>> = threads.into_iter().map(|t| t.join().expect("no panic")).collect();
+        assert!(got.iter().all(|v| v.is_some() && *v == got[0]), "one value for all: {got:?}");
+        assert!(MADE.load(Ordering::SeqCst) > 1, "the threads did not race");
+        assert_eq!(DROPPED.load(Ordering::SeqCst), MADE.load(Ordering::SeqCst) - 1);
     }
 }
