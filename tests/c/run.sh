@@ -65,7 +65,11 @@ run_one() {  # name, command...
 	if out=$(timeout "${run_timeout:-120}" "$@" 2>&1); then
 		passed=$((passed + 1)); echo "ok   $name"
 	else
-		failed=$((failed + 1)); failures+=("$name"); echo "FAIL $name"; echo "$out" | sed 's/^/     | /' | tail -n 30
+		failed=$((failed + 1)); failures+=("$name"); echo "FAIL $name"
+		# The test's own FAIL lines wherever they are (a long listing
+		# after them must not hide them), then the end of its output.
+		echo "$out" | grep -m 20 '^FAIL ' | sed 's/^/     ! /'
+		echo "$out" | sed 's/^/     | /' | tail -n 30
 	fi
 }
 
