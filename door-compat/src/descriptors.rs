@@ -311,8 +311,8 @@ pub const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// end the wait.
 pub fn await_message(sock: &Fd, deadline: Option<std::time::Instant>) -> Result<(Msg, Vec<Fd>)> {
     // Looked for before any wait: callers usually come once the socket
-    // is readable (or hung up, `open`), so the wait would be a system
-    // call that returns at once.
+    // is readable (`open` and `fattach` waited for that themselves), so
+    // the wait would be a system call that returns at once.
     loop {
         let mut buf = [0u8; crate::wire::MSG_LEN + 1];
         match sys::recv_with_fds(sock.raw(), &mut buf, libc::MSG_DONTWAIT) {
