@@ -52,26 +52,38 @@ static void die(int sig)
 	raise(SIGKILL);
 }
 
+/* Shared by the client and its servers (mapped before they fork): the
+ * client's call that a stalled server cuts short has returned; the
+ * stalling server sends no more signals. */
+struct cut { volatile int call_over, signaller_done; };
+static struct cut *cut;
+
 /* A fault in the library's copy of the results stalls it: the client,
  * which already has the reply and waits for the rest, is sent a signal
- * once it sleeps there (looked at every 10 ms, for 10 s at most: on a
- * loaded machine a signal that finds it still running, about to sleep,
- * would not end its wait, as with any system call, and one more, sent
- * after its call ended, would end its next); 50 ms later the copy goes
- * on. (kill, nanosleep, mprotect and the looks, `proc_state`'s open, read
- * and close, are system calls; nothing here touches the interrupted
- * copy's state.) */
+ * whenever it sleeps there (looked at every 10 ms, for 10 s at most)
+ * until its call is over; then the copy goes on. A signal that finds it
+ * running does not end its wait, as with any system call: on a loaded
+ * machine it can land while the client is between two of the short
+ * sleeps its wait for the rest is made of (`bulk::wait_briefly`), and a
+ * single signal then left the call to complete (4 runs in 40 with two busy
+ * loops). Signals stop once the call is over, and the client waits for
+ * that before its next call, which a late one would cut short. (kill,
+ * nanosleep, mprotect and the looks, `proc_state`'s open, read and close,
+ * are system calls; nothing here touches the interrupted copy's state.) */
 static void stall(int sig)
 {
 	(void)sig;
-	for (int looks = 0; looks < 1000; looks++) {
+	for (int looks = 0; looks < 1000 && !cut->call_over; looks++) {
 		if (proc_state(getppid()) == 'S') {
 			kill(getppid(), SIGUSR1);
-			break;
+			/* Time for it to end the call before another. */
+			for (int w = 0; w < 10 && !cut->call_over; w++)
+				usleep(10000);
+		} else {
+			usleep(10000);
 		}
-		usleep(10000);
 	}
-	usleep(50000);
+	cut->signaller_done = 1;
 	mprotect(half_bad + BIG / 2, BIG / 2, PROT_READ | PROT_WRITE);
 }
 
@@ -148,7 +160,21 @@ static void expect_cut_short(int fd, char op, uint32_t salt)
 	long before = proc_status_kib("VmSize");
 	struct ask q = { op, salt, BIG };
 	door_arg_t a = { (char *)&q, sizeof q, NULL, 0, rbuf, sizeof rbuf };
-	CHECK_ERR(door_call(fd, &a), EINTR);
+	cut->call_over = 0;
+	cut->signaller_done = 0;
+	int r = door_call(fd, &a);
+	int e = errno;
+	cut->call_over = 1;
+	if (op == 's') {
+		double end = now_seconds() + 20 * time_scale();
+		while (!cut->signaller_done)
+			CHECK(now_seconds() < end);
+	}
+	if (r != -1 || e != EINTR) {
+		fprintf(stderr, "FAIL %s: a call the server cut short (op %c) returned %d errno %d (%s), wanted -1 EINTR\n",
+		    test_name, op, r, e, strerror(e));
+		exit(1);
+	}
 	CHECK(a.rbuf == rbuf && a.rsize == sizeof rbuf);
 	CHECK(proc_status_kib("VmSize") < before + 4096);
 }
@@ -221,6 +247,8 @@ int main(void)
 	test_name = "stream_results";
 	watchdog(240);
 	dir = test_dir();
+	cut = mmap(NULL, sizeof *cut, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(cut != MAP_FAILED);
 	cpu_set_t all;
 	int first, second;
 	usable_cpus(&all, &first, &second);
