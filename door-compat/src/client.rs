@@ -91,7 +91,7 @@ impl ChannelState {
         let region = Region::map(&region_fd)?;
         // The server's end must ask for credentials before our first call
         // is queued on it, or that call would arrive without them.
-        sys::pass_credentials(&theirs);
+        let _ = sys::pass_credentials(&theirs);
         // (A signal while the server does not read its door's socket: the
         // call was never sent, as when one comes while Hello's answer is
         // awaited.)

@@ -1054,7 +1054,7 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
     // (`sock` is libdoor's own already: `recv_with_fds` marks what it
     // receives.)
     // Each call then carries the caller's identity, as the kernel knows it.
-    sys::pass_credentials(&sock);
+    let _ = sys::pass_credentials(&sock);
     with_server(|s| {
         let id = s.token();
         region.channel_id().store(id, Ordering::SeqCst);

@@ -220,13 +220,13 @@ pub fn reply_pair() -> Result<(Fd, Fd)> {
 /// and then of the process, lay on every `dup`, `door_info` and `fork` of
 /// a door descriptor. When `holds_nothing_for_good` it is closed here.
 pub fn close_answered(sock: Fd) {
-    if holds_nothing_for_good(sock.raw()) {
+    if holds_nothing_for_good(&sock) {
         FOREIGN_FDS.take(sock.raw());
     }
     drop(sock);
 }
 
-/// Whether `fd` is a local seqpacket socket with nothing queued whose
+/// Whether `sock` is a local seqpacket socket with nothing queued whose
 /// receiving side is shut down (its peer shut its sending side,
 /// `reply_pair`): every send to it then fails, so nothing ever will be
 /// queued, and its close releases nothing that could wait. With
@@ -234,29 +234,12 @@ pub fn close_answered(sock: Fd) {
 /// descriptors, reports `MSG_CTRUNC` to a look that offers no room for
 /// them; an empty queue reads as end of file (0) once the receiving side
 /// is shut down, and `EAGAIN` while it is not.
-fn holds_nothing_for_good(fd: c_int) -> bool {
-    if !matches!(sockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN), Ok(libc::AF_UNIX))
-        || !matches!(sockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE), Ok(libc::SOCK_SEQPACKET))
-    {
-        return false;
-    }
-    let one: c_int = 1;
-    // SAFETY: one is a valid int option value for the call's duration.
-    let asked = unsafe {
-        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_PASSCRED, (&raw const one).cast(), size_of::<c_int>() as u32)
-    };
-    if asked != 0 {
-        return false;
-    }
-    let mut byte = 0u8;
-    let mut iov = libc::iovec { iov_base: (&raw mut byte).cast(), iov_len: 1 };
-    // SAFETY: msghdr is plain old data; all-zero is a valid value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &raw mut iov;
-    msg.msg_iovlen = 1;
-    // SAFETY: msg describes one live byte and no control buffer.
-    let r = unsafe { libc::recvmsg(fd, &raw mut msg, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
-    r == 0 && msg.msg_flags & libc::MSG_CTRUNC == 0
+fn holds_nothing_for_good(sock: &Fd) -> bool {
+    let fd = sock.raw();
+    matches!(sockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN), Ok(libc::AF_UNIX))
+        && matches!(sockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE), Ok(libc::SOCK_SEQPACKET))
+        && pass_credentials(sock).is_ok()
+        && matches!(peek_byte(fd, libc::MSG_DONTWAIT), Ok((0, flags)) if flags & libc::MSG_CTRUNC == 0)
 }
 
 /// The threads that close foreign descriptors whose close may block, so
@@ -796,12 +779,13 @@ fn send(sock: c_int, bytes: &[u8], fds: &[c_int], creds: bool, flags: c_int) -> 
 /// `fd` receives (`SO_PASSCRED`). A pidfd per message (`SO_PASSPIDFD`)
 /// would cost a descriptor per call; the pid suffices while the sender is
 /// provably still connected (see `cred.rs`).
-pub fn pass_credentials(fd: &Fd) {
+pub fn pass_credentials(fd: &Fd) -> Result<()> {
     let one: c_int = 1;
     // SAFETY: one is a valid int option value for the call's duration.
-    unsafe {
+    check(unsafe {
         libc::setsockopt(fd.raw(), libc::SOL_SOCKET, libc::SO_PASSCRED, (&raw const one).cast(), size_of::<c_int>() as u32)
-    };
+    } as libc::c_long)
+    .map(drop)
 }
 
 /// One received message.
@@ -913,16 +897,21 @@ pub fn peek_blocking(sock: c_int) -> Result<()> {
 }
 
 /// Peeks at the first byte queued on `sock` (`MSG_PEEK` and `flags`): how
-/// many bytes came, 0 at end of file or for a zero-length message. The
+/// many bytes came, 0 at end of file or for a zero-length message, and the
+/// message's flags (`MSG_CTRUNC` when it carries descriptors, or
+/// credentials that `sock` asks for, which find no room here). The
 /// message stays queued, with any descriptors it carries.
-fn peek_byte(sock: c_int, flags: c_int) -> Result<usize> {
+fn peek_byte(sock: c_int, flags: c_int) -> Result<(usize, c_int)> {
     let mut byte = 0u8;
-    // SAFETY: one writable byte; no control buffer, so no descriptor is
-    // received.
-    check(unsafe {
-        libc::syscall(libc::SYS_recvfrom, sock, &raw mut byte, 1usize, libc::MSG_PEEK | flags, std::ptr::null_mut::<libc::sockaddr>(), std::ptr::null_mut::<libc::socklen_t>())
-    })
-    .map(|n| n as usize)
+    let mut iov = libc::iovec { iov_base: (&raw mut byte).cast(), iov_len: 1 };
+    // SAFETY: msghdr is plain old data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    // SAFETY: msg describes one writable byte and no control buffer, so no
+    // descriptor is received.
+    let n = check(unsafe { libc::syscall(libc::SYS_recvmsg, sock, &raw mut msg, libc::MSG_PEEK | flags) })?;
+    Ok((n as usize, msg.msg_flags))
 }
 
 /// Like `wait_readable`, for at most `timeout`, with the signal mask
@@ -968,7 +957,7 @@ pub fn peer_gone(fd: c_int) -> bool {
 /// left nothing to read (a zero-length message counts as nothing, as
 /// `read_control` takes it). Without blocking.
 pub fn drained_and_gone(fd: c_int) -> bool {
-    peek_byte(fd, libc::MSG_DONTWAIT) == Ok(0) && peer_gone(fd)
+    matches!(peek_byte(fd, libc::MSG_DONTWAIT), Ok((0, _))) && peer_gone(fd)
 }
 
 /// What `poll` reports for `fd` right now, asked for `events` (0 on error).
