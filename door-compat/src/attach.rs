@@ -154,11 +154,7 @@ fn attachment(path: &Path, st: &libc::stat) -> Option<Meta> {
 /// path is found through `/proc/self/fd`, so its stash is found even when
 /// the descriptor was opened relative to a directory or through a symlink.
 pub fn attachment_of(fd: c_int) -> Option<Meta> {
-    let st = sys::fstat(fd).ok()?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
-        return None;
-    }
-    attachment_through_proc(fd, &st)
+    attachment_through_proc(fd, &sys::fstat(fd).ok()?)
 }
 
 /// `attachment_of` for `fd`, an `O_PATH` descriptor of `path` opened
@@ -171,22 +167,19 @@ pub fn attachment_of(fd: c_int) -> Option<Meta> {
 /// through `/proc`).
 pub fn attachment_at(dirfd: c_int, path: &CStr, fd: c_int) -> Option<Meta> {
     let st = sys::fstat(fd).ok()?;
+    let beside_path_as_given = dirfd == libc::AT_FDCWD || path.to_bytes().first() == Some(&b'/');
+    beside_path_as_given
+        .then(|| attachment(Path::new(std::ffi::OsStr::from_bytes(path.to_bytes())), &st))
+        .flatten()
+        .or_else(|| attachment_through_proc(fd, &st))
+}
+
+/// The attachment of `fd` (an `O_PATH` descriptor whose status is `st`),
+/// if it is a socket, whose path `/proc/self/fd` tells.
+fn attachment_through_proc(fd: c_int, st: &libc::stat) -> Option<Meta> {
     if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
         return None;
     }
-    let beside_path_as_given = dirfd == libc::AT_FDCWD || path.to_bytes().first() == Some(&b'/');
-    if let Some(meta) = beside_path_as_given
-        .then(|| attachment(Path::new(std::ffi::OsStr::from_bytes(path.to_bytes())), &st))
-        .flatten()
-    {
-        return Some(meta);
-    }
-    attachment_through_proc(fd, &st)
-}
-
-/// The attachment of the socket `fd` (an `O_PATH` descriptor whose status
-/// is `st`), whose path `/proc/self/fd` tells.
-fn attachment_through_proc(fd: c_int, st: &libc::stat) -> Option<Meta> {
     let mut link = vec![0u8; libc::PATH_MAX as usize];
     let proc_path = CString::new(format!("/proc/self/fd/{fd}")).expect("no NUL");
     // SAFETY: proc_path is NUL-terminated; link is writable for its length.

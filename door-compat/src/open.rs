@@ -263,13 +263,16 @@ fn place(door: Fd, flags: c_int) -> Result<c_int> {
 fn dead_door(meta: &Meta, flags: c_int) -> Result<Fd> {
     // SAFETY: these getters cannot fail.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    let mut groups = vec![0 as libc::gid_t; 1024];
-    // SAFETY: groups is writable for its length.
-    let n = unsafe { libc::getgroups(groups.len() as c_int, groups.as_mut_ptr()) };
-    groups.truncate(n.max(0) as usize);
+    let groups = || {
+        let mut groups = vec![0 as libc::gid_t; 1024];
+        // SAFETY: groups is writable for its length.
+        let n = unsafe { libc::getgroups(groups.len() as c_int, groups.as_mut_ptr()) };
+        groups.truncate(n.max(0) as usize);
+        groups
+    };
     let acc = flags & libc::O_ACCMODE;
     let (read, write) = (acc != libc::O_WRONLY, acc != libc::O_RDONLY);
-    if !meta.perm().allows(uid, gid, &groups, read, write) {
+    if !meta.perm().allows(uid, gid, groups, read, write) {
         return Err(Errno(libc::EACCES));
     }
     let (client, server) = sys::door_pair()?;

@@ -383,24 +383,20 @@ pub struct Perm {
 impl Perm {
     /// The owner/group/other check illumos makes on `open` of an attached
     /// path; the superuser passes, as privileged processes do on illumos.
-    pub fn allows(&self, uid: u32, gid: u32, groups: &[u32], read: bool, write: bool) -> bool {
+    /// `groups` (the opener's supplementary groups) is asked only when the
+    /// recorded group decides.
+    pub fn allows(&self, uid: u32, gid: u32, groups: impl FnOnce() -> Vec<u32>, read: bool, write: bool) -> bool {
         if uid == 0 {
             return true;
         }
         let bits = if uid == self.uid {
             self.mode >> 6
-        } else if gid == self.gid || groups.contains(&self.gid) {
+        } else if gid == self.gid || groups().contains(&self.gid) {
             self.mode >> 3
         } else {
             self.mode
         } & 7;
         (!read || bits & 4 != 0) && (!write || bits & 2 != 0)
-    }
-
-    /// Whether `allows` looks at the supplementary groups of a process
-    /// with these ids (so that they need not be asked for otherwise).
-    pub fn needs_groups(&self, uid: u32, gid: u32) -> bool {
-        uid != 0 && uid != self.uid && gid != self.gid
     }
 }
 
@@ -1187,12 +1183,8 @@ fn answer_opener(said: Control, door: &Arc<Door>, conn: Fd, listener: u64, perm:
             let acc = msg.d as c_int & libc::O_ACCMODE;
             let read = acc == libc::O_RDONLY || acc == libc::O_RDWR;
             let write = acc == libc::O_WRONLY || acc == libc::O_RDWR;
-            let groups = if perm.needs_groups(cred.uid, cred.gid) {
-                sys::peer_groups(&conn).unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            if !perm.allows(cred.uid, cred.gid, &groups, read, write) {
+            let groups = || sys::peer_groups(&conn).unwrap_or_default();
+            if !perm.allows(cred.uid, cred.gid, groups, read, write) {
                 reply.d = libc::EACCES as u32;
             } else {
                 match new_descriptor(door, false) {
@@ -1307,14 +1299,14 @@ mod tests {
     #[test]
     fn permission_bits() {
         let p = Perm { mode: 0o640, uid: 100, gid: 200 };
-        assert!(p.allows(100, 1, &[], true, true));
-        assert!(p.allows(5, 200, &[], true, false));
-        assert!(!p.allows(5, 200, &[], true, true));
-        assert!(p.allows(5, 1, &[200], true, false));
-        assert!(!p.allows(5, 1, &[], true, false));
-        assert!(p.allows(0, 0, &[], true, true));
+        assert!(p.allows(100, 1, Vec::new, true, true));
+        assert!(p.allows(5, 200, Vec::new, true, false));
+        assert!(!p.allows(5, 200, Vec::new, true, true));
+        assert!(p.allows(5, 1, || vec![200], true, false));
+        assert!(!p.allows(5, 1, Vec::new, true, false));
+        assert!(p.allows(0, 0, Vec::new, true, true));
         let ro = Perm { mode: 0o444, uid: 0, gid: 0 };
-        assert!(ro.allows(1000, 1000, &[], true, false));
-        assert!(!ro.allows(1000, 1000, &[], true, true));
+        assert!(ro.allows(1000, 1000, Vec::new, true, false));
+        assert!(!ro.allows(1000, 1000, Vec::new, true, true));
     }
 }
