@@ -239,7 +239,24 @@ fn holds_nothing_for_good(sock: &Fd) -> bool {
     matches!(sockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN), Ok(libc::AF_UNIX))
         && matches!(sockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE), Ok(libc::SOCK_SEQPACKET))
         && pass_credentials(sock).is_ok()
-        && matches!(peek_byte(fd, libc::MSG_DONTWAIT), Ok((0, flags)) if flags & libc::MSG_CTRUNC == 0)
+        && peek_flags(fd) == Ok((0, 0))
+}
+
+/// `peek_byte` without waiting, with the message's `MSG_CTRUNC` flag
+/// (`recvmsg`, which `recvfrom` cannot tell it: a blocking `peek_byte`
+/// stays a `recvfrom`, where `tests/c/stopped_server.c` expects a waiting
+/// `open` or `fattach` to sleep).
+fn peek_flags(sock: c_int) -> Result<(usize, c_int)> {
+    let mut byte = 0u8;
+    let mut iov = libc::iovec { iov_base: (&raw mut byte).cast(), iov_len: 1 };
+    // SAFETY: msghdr is plain old data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    // SAFETY: msg describes one writable byte and no control buffer, so no
+    // descriptor is received.
+    let n = check(unsafe { libc::syscall(libc::SYS_recvmsg, sock, &raw mut msg, libc::MSG_PEEK | libc::MSG_DONTWAIT) })?;
+    Ok((n as usize, msg.msg_flags & libc::MSG_CTRUNC))
 }
 
 /// The threads that close foreign descriptors whose close may block, so
@@ -897,21 +914,16 @@ pub fn peek_blocking(sock: c_int) -> Result<()> {
 }
 
 /// Peeks at the first byte queued on `sock` (`MSG_PEEK` and `flags`): how
-/// many bytes came, 0 at end of file or for a zero-length message, and the
-/// message's flags (`MSG_CTRUNC` when it carries descriptors, or
-/// credentials that `sock` asks for, which find no room here). The
+/// many bytes came, 0 at end of file or for a zero-length message. The
 /// message stays queued, with any descriptors it carries.
-fn peek_byte(sock: c_int, flags: c_int) -> Result<(usize, c_int)> {
+fn peek_byte(sock: c_int, flags: c_int) -> Result<usize> {
     let mut byte = 0u8;
-    let mut iov = libc::iovec { iov_base: (&raw mut byte).cast(), iov_len: 1 };
-    // SAFETY: msghdr is plain old data; all-zero is a valid value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &raw mut iov;
-    msg.msg_iovlen = 1;
-    // SAFETY: msg describes one writable byte and no control buffer, so no
-    // descriptor is received.
-    let n = check(unsafe { libc::syscall(libc::SYS_recvmsg, sock, &raw mut msg, libc::MSG_PEEK | flags) })?;
-    Ok((n as usize, msg.msg_flags))
+    // SAFETY: one writable byte; no control buffer, so no descriptor is
+    // received.
+    check(unsafe {
+        libc::syscall(libc::SYS_recvfrom, sock, &raw mut byte, 1usize, libc::MSG_PEEK | flags, std::ptr::null_mut::<libc::sockaddr>(), std::ptr::null_mut::<libc::socklen_t>())
+    })
+    .map(|n| n as usize)
 }
 
 /// Like `wait_readable`, for at most `timeout`, with the signal mask
@@ -957,7 +969,7 @@ pub fn peer_gone(fd: c_int) -> bool {
 /// left nothing to read (a zero-length message counts as nothing, as
 /// `read_control` takes it). Without blocking.
 pub fn drained_and_gone(fd: c_int) -> bool {
-    matches!(peek_byte(fd, libc::MSG_DONTWAIT), Ok((0, _))) && peer_gone(fd)
+    peek_byte(fd, libc::MSG_DONTWAIT) == Ok(0) && peer_gone(fd)
 }
 
 /// What `poll` reports for `fd` right now, asked for `events` (0 on error).
