@@ -60,6 +60,10 @@ pub struct ChannelState {
     /// answered: until then the server may not have the buffer yet (a
     /// withdrawn call's message waits unread), so no call streams into it.
     bulk_unconfirmed: Option<u64>,
+    /// Where in its ring the bulk buffer's next streamed argument starts
+    /// (`bulk::next_start`), so that we write where the server read
+    /// longest ago.
+    bulk_next: usize,
     /// The kernel would not give this channel a large enough pipe
     /// (`splice::make`): its large arguments always stream.
     no_pipe: bool,
@@ -116,6 +120,7 @@ impl ChannelState {
             bulk: None,
             reply_bulk: None,
             bulk_unconfirmed: None,
+            bulk_next: 0,
             trial: None,
             no_pipe: false,
             sleep_began: None,
@@ -501,12 +506,17 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
             r.bulk_ready().store(0, Ordering::SeqCst);
             r.bulk_taken().store(0, Ordering::SeqCst);
             // Where we write from, for the server's choice to spin, and
-            // the window: a small one toward a server on another CPU.
+            // the ring: a small one toward a server on another CPU, from
+            // where the last argument ended.
             let cpu = spin::current_cpu();
             r.client_cpu().store(cpu, Ordering::Relaxed);
             let cap = ch.bulk.as_ref().map_or(0, |(_, cap)| *cap);
             let far = r.server_cpu().load(Ordering::Relaxed) != cpu;
-            r.bulk_window().store(bulk::window_for(cap, far) as u64, Ordering::Relaxed);
+            let window = bulk::window_for(cap, far);
+            let start = ch.bulk_next % window;
+            ch.bulk_next = bulk::next_start(start, req.data.len(), window);
+            r.bulk_window().store(window as u64, Ordering::Relaxed);
+            r.bulk_start().store(start as u64, Ordering::Relaxed);
         }
         // (The state store publishes these: a server that sees the call
         // pending sees them. Relaxed stores are plain moves; a SeqCst store

@@ -178,9 +178,13 @@ impl Region {
     pub fn bulk_room_waiting(&self) -> &AtomicU32 {
         self.u32_at(wire::BULK_ROOM_WAITING_OFF)
     }
-    /// The window a streamed argument goes through (`bulk::WINDOW`).
+    /// The ring a streamed argument goes round (`bulk::RING`)...
     pub fn bulk_window(&self) -> &AtomicU64 {
         self.u64_at(wire::BULK_WINDOW_OFF)
+    }
+    /// ...and where in it the argument starts (`bulk::next_start`).
+    pub fn bulk_start(&self) -> &AtomicU64 {
+        self.u64_at(wire::BULK_START_OFF)
     }
     /// When the client last woke a sleeping server with a request.
     pub fn req_posted_ns(&self) -> &AtomicU64 {

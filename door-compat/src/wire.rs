@@ -10,8 +10,8 @@ use libc::c_int;
 
 use crate::abi::DOOR_MAX_DESC;
 
-/// "DOR5", little-endian; a new protocol version gets a new magic.
-pub const MAGIC: u32 = 0x3552_4f44;
+/// "DOR6", little-endian; a new protocol version gets a new magic.
+pub const MAGIC: u32 = 0x3652_4f44;
 /// Every message's size.
 pub const MSG_LEN: usize = 48;
 
@@ -324,9 +324,11 @@ pub const ARG_TAKEN_NS_OFF: usize = 168;
 pub const BULK_TAKEN_OFF: usize = 176;
 pub const BULK_ROOM_OFF: usize = 184;
 pub const BULK_ROOM_WAITING_OFF: usize = 188;
-/// The window of the bulk buffer a streamed argument goes through, bytes
-/// (u64; `bulk::WINDOW`), chosen by the client for each such call.
+/// The ring of the bulk buffer a streamed argument goes round, bytes
+/// (u64; `bulk::RING`), and where in it the argument starts (u64), both
+/// chosen by the client for each such call.
 pub const BULK_WINDOW_OFF: usize = 192;
+pub const BULK_START_OFF: usize = 200;
 pub const REQUEST_OFF: usize = 4096;
 pub const REQUEST_CAP: usize = 64 * 1024;
 pub const REPLY_OFF: usize = REQUEST_OFF + REQUEST_CAP;

@@ -49,11 +49,13 @@ static void bad_call(uint64_t size, uint32_t flags, const int *fds, int n, uint3
 }
 
 /* Posts call `seq` of `size` bytes in the region as a streamed bulk call
- * through a window of `window` bytes of the buffer, with `ready` of its
- * bytes announced, and wakes a lingering thread. */
-static void post_streamed_window(struct rchan *c, uint64_t seq, uint64_t size, uint64_t ready, uint64_t window)
+ * round a ring of `window` bytes of the buffer from `start`, with `ready`
+ * of its bytes announced, and wakes a lingering thread. */
+static void post_streamed_ring(struct rchan *c, uint64_t seq, uint64_t size, uint64_t ready, uint64_t window,
+			       uint64_t start)
 {
 	atomic_store(word64(c, R_BULK_WINDOW), window);
+	atomic_store(word64(c, R_BULK_START), start);
 	atomic_store(word64(c, R_BULK_TAKEN), 0);
 	atomic_store(word64(c, R_BULK_READY), ready);
 	atomic_store(word64(c, R_REQ_SIZE), size);
@@ -64,7 +66,13 @@ static void post_streamed_window(struct rchan *c, uint64_t seq, uint64_t size, u
 	futex_wake_all(c->region + R_REQ_WORD);
 }
 
-/* The same through the whole of a streaming_channel's 1 MiB buffer. */
+/* The same from the start of a ring of `window` bytes. */
+static void post_streamed_window(struct rchan *c, uint64_t seq, uint64_t size, uint64_t ready, uint64_t window)
+{
+	post_streamed_ring(c, seq, size, ready, window, 0);
+}
+
+/* The same round the whole of a streaming_channel's 1 MiB buffer. */
 static void post_streamed(struct rchan *c, uint64_t seq, uint64_t size, uint64_t ready)
 {
 	post_streamed_window(c, seq, size, ready, 1 << 20);
@@ -574,6 +582,20 @@ int main(void)
 		for (size_t i = 0; i < sizeof bad_windows / sizeof bad_windows[0]; i++) {
 			seq = ++c.seq;
 			post_streamed_window(&c, seq, 300000, 300000, bad_windows[i]);
+			e = region_answer(&c, seq, &size, 0.2);
+			if (e == -1) {
+				raw_call_keep_state(&c, seq, 300000, F_DATA_BULK | F_DATA_STREAMED);
+				e = region_answer(&c, seq, &size, 30);
+			}
+			CHECK(e == EPROTO);
+		}
+
+		/* A start that is not on a piece, or outside the ring: refused
+		 * alike. */
+		const uint64_t bad_starts[] = { 1, 65535, 1 << 20, (1 << 20) + 65536, UINT64_MAX - 65535 };
+		for (size_t i = 0; i < sizeof bad_starts / sizeof bad_starts[0]; i++) {
+			seq = ++c.seq;
+			post_streamed_ring(&c, seq, 300000, 300000, 1 << 20, bad_starts[i]);
 			e = region_answer(&c, seq, &size, 0.2);
 			if (e == -1) {
 				raw_call_keep_state(&c, seq, 300000, F_DATA_BULK | F_DATA_STREAMED);

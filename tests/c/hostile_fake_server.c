@@ -38,11 +38,11 @@ enum scenario {
 	S_STREAM_BEYOND,   /* 2 MiB announced for the 1 MiB bulk buffer */
 	S_STREAM_HANGUP,   /* 200,000 bytes announced, 1000 written, hang-up */
 	S_STREAM_SILENT,   /* 200,000 bytes announced, 1000 written, then nothing */
-	S_BIG_GOOD,        /* a proper reply to a call whose 2 MiB argument
+	S_BIG_GOOD,        /* a proper reply to a call whose 3 MiB argument
 	                    * brought the client's bulk buffer */
 	S_ARG_UNTAKEN,     /* a thread said to linger, which never takes the call
 	                    * nor copies out
-	                    * a 2 MiB argument streamed to it */
+	                    * a 3 MiB argument streamed to it */
 	S_ARG_HANGUP,      /* the same, and the channel closes meanwhile */
 	S_ARG_LATE,        /* the thread said to linger stops before it takes
 	                    * the call, once the window is full: the socket
@@ -79,7 +79,12 @@ static _Atomic int *next_scenario;
  * the new channel (libdoor sends it without waiting for the answer). */
 static _Atomic int *small_hellos, *calls_behind;
 
-/* Whether the test calls scenario `s` with a 2 MiB argument. */
+/* The argument of the scenarios that stream one: larger than the ring
+ * the client streams round toward a server on another CPU (2 MiB,
+ * door-compat/src/bulk.rs, RING), so that the ring fills. */
+#define BIG (3 << 20)
+
+/* Whether the test calls scenario `s` with a BIG argument. */
 static int is_big(int s)
 {
 	return s == S_BIG_GOOD || s == S_ARG_UNTAKEN || s == S_ARG_HANGUP || s == S_ARG_LATE;
@@ -101,13 +106,15 @@ static _Atomic uint32_t *word32_at(char *region, size_t off)
 }
 
 /* Copies a streamed argument of `size` bytes out of the client's bulk
- * buffer `bulk`, through the window the client chose, as libdoor's server
- * does (door-compat/src/bulk.rs, stream_out); whether it is the one
- * call_sized sends: 'x', then zeros. */
+ * buffer `bulk`, round the ring the client chose from where it said, as
+ * libdoor's server does (door-compat/src/bulk.rs, stream_out); whether it
+ * is the one call_sized sends: 'x', then zeros. */
 static int take_streamed(char *region, const unsigned char *bulk, size_t bulk_len, uint64_t size)
 {
 	uint64_t window = atomic_load(word64_at(region, R_BULK_WINDOW));
+	uint64_t start = atomic_load(word64_at(region, R_BULK_START));
 	CHECK(window >= 65536 && window <= bulk_len && window % 65536 == 0);
+	CHECK(start < window && start % 65536 == 0);
 	int right = 1;
 	uint64_t done = 0;
 	double end = now_seconds() + 30;
@@ -118,7 +125,7 @@ static int take_streamed(char *region, const unsigned char *bulk, size_t bulk_le
 			ready = size;
 		if (ready <= done)
 			continue; /* spinning, with a deadline */
-		uint64_t at = done % window, n = ready - done < window - at ? ready - done : window - at;
+		uint64_t at = (start + done) % window, n = ready - done < window - at ? ready - done : window - at;
 		for (uint64_t i = 0; i < n; i++)
 			right &= bulk[at + i] == (done + i == 0 ? 'x' : 0);
 		done += n;
@@ -379,7 +386,7 @@ static void ignore_signal(int sig)
  * errno, or 0 with the results "fine". */
 static int call_sized(int d, int s, size_t size)
 {
-	static char arg[2 << 20] = "x";
+	static char arg[BIG] = "x";
 	atomic_store(next_scenario, s);
 	double end = now_seconds() + 30;
 	while (atomic_load(applied) != s)
@@ -442,7 +449,7 @@ static void *inspect_held(void *caller)
 
 static int call_as(int d, int s)
 {
-	return call_sized(d, s, is_big(s) ? sizeof(char[2 << 20]) : 1);
+	return call_sized(d, s, is_big(s) ? BIG : 1);
 }
 
 int main(void)

@@ -1,15 +1,17 @@
-/* Arguments streamed through a window of the bulk buffer
- * (door-compat/src/bulk.rs, WINDOW): toward a server thread lingering on
- * another CPU, an argument larger than the window is written into the
- * buffer's first 512 KiB again and again, each piece once the server has
- * copied out what was there; toward one on the client's CPU the window is
- * the whole buffer.
- * - Arguments just under, at and just over the window, of 1 MiB + 3,
- *   3 MiB + 5 and 20 MiB + 7 reach the procedure byte for byte, call after
- *   call (each call's pattern differs, so a piece written over bytes not
- *   yet copied out, or copied from the wrong lap of the window, would
- *   show), with the client and server on different CPUs, on one CPU, and
- *   free.
+/* Arguments streamed round a ring of the bulk buffer
+ * (door-compat/src/bulk.rs, RING): toward a server thread lingering on
+ * another CPU, an argument goes round the buffer's first 2 MiB, starting
+ * where the last streamed argument ended, each piece written once the
+ * server has copied out what was there; toward one on the client's CPU
+ * the ring is the whole buffer.
+ * - Arguments of 64 KiB + 1 (the smallest that streams), around 512 KiB,
+ *   just under, at and just over the 2 MiB ring, of 1 MiB + 3, 3 MiB + 5
+ *   and 20 MiB + 7 reach the procedure byte for byte, call after call, in
+ *   an order that starts them at many places in the ring and wraps them
+ *   round its end (each call's pattern differs, so a piece written over
+ *   bytes not yet copied out, or copied from the wrong place or lap,
+ *   would show), with the client and server on different CPUs, on one
+ *   CPU, and free.
  * - Four threads of one client process, free, each calling on its own
  *   channel with arguments of 2 MiB and more: server threads often stop
  *   lingering while such a call streams (the client then sends the call on
@@ -80,7 +82,8 @@ static void sizes_exact(int client_cpu, int server_cpu, const cpu_set_t *all, co
 	snprintf(path, sizeof path, "%s/door%d", dir, servers++);
 	pid_t s;
 	int fd = open_pinned_server(path, server_proc, client_cpu, server_cpu, all, &s);
-	static const size_t sizes[] = { 512 * KIB - 1, 512 * KIB, 512 * KIB + 1, MIB + 3, 3 * MIB + 5, MAX_SIZE };
+	static const size_t sizes[] = { 64 * KIB + 1, 512 * KIB - 1, 512 * KIB, 512 * KIB + 1, MIB + 3,
+				       2 * MIB - 1, 2 * MIB, 2 * MIB + 1, 3 * MIB + 5, MAX_SIZE };
 	unsigned char *buf = malloc(MAX_SIZE);
 	CHECK(buf != NULL);
 	uint32_t salt = 1;
