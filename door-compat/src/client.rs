@@ -467,7 +467,14 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
     if !req.accepts_results {
         msg.e |= wire::NO_RESULTS;
     }
-    let fits = req.data.len() <= wire::REQUEST_CAP;
+    // Data up to 64 KiB goes in the region's request area, written from
+    // its start every call; from 16 KiB toward a server on another CPU it
+    // goes round the bulk buffer's ring instead, where the lines we write
+    // are not still in that CPU's cache (`bulk::RING_FROM`). (Not behind
+    // a Hello: that call goes in the region.)
+    let far = ch.region.server_cpu().load(Ordering::Relaxed) != spin::current_cpu();
+    let rings = far && !pipelined && req.data.len() >= bulk::RING_FROM;
+    let fits = req.data.len() <= wire::REQUEST_CAP && !rings;
     // A large argument toward a server that last answered from our CPU may
     // go through a pipe of its own, one copy instead of two that cannot
     // overlap, when that has been the cheaper way.
@@ -508,10 +515,8 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
             // Where we write from, for the server's choice to spin, and
             // the ring: a small one toward a server on another CPU, from
             // where the last argument ended.
-            let cpu = spin::current_cpu();
-            r.client_cpu().store(cpu, Ordering::Relaxed);
+            r.client_cpu().store(spin::current_cpu(), Ordering::Relaxed);
             let cap = ch.bulk.as_ref().map_or(0, |(_, cap)| *cap);
-            let far = r.server_cpu().load(Ordering::Relaxed) != cpu;
             let window = bulk::window_for(cap, far);
             let start = ch.bulk_next % window;
             ch.bulk_next = bulk::next_start(start, req.data.len(), window);

@@ -4,7 +4,10 @@
  * where the last streamed argument ended, each piece written once the
  * server has copied out what was there; toward one on the client's CPU
  * the ring is the whole buffer.
- * - Arguments of 64 KiB + 1 (the smallest that streams), around 512 KiB,
+ * - Arguments of 16 KiB - 1 (the largest that goes in the region's
+ *   request area toward a server on another CPU), 16 KiB to 64 KiB (in the
+ *   request area toward one on the client's CPU, round the ring toward one
+ *   on another), 64 KiB + 1 (the smallest that always streams), around 512 KiB,
  *   just under, at and just over the 2 MiB ring, of 1 MiB + 3, 3 MiB + 5
  *   and 20 MiB + 7 reach the procedure byte for byte, call after call, in
  *   an order that starts them at many places in the ring and wraps them
@@ -35,22 +38,26 @@ static unsigned char pattern(size_t i, uint32_t salt)
 	return (unsigned char)(i * 7 + i / 4093 + salt * 13);
 }
 
-/* The procedure's answer: whether every byte was right, and how many. */
+/* The procedure's answer: whether every byte was right, how many, and
+ * the salt they bore (bytes of an earlier call, read from the wrong
+ * place, are right for their own salt). */
 struct verdict {
 	char ok;
+	uint32_t salt;
 	uint64_t size;
 };
 
 static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
 {
 	(void)cookie; (void)dp; (void)n;
-	struct verdict v = { 'Y', size };
+	struct verdict v = { 'Y', 0, size };
 	uint32_t salt;
 	if (size < sizeof salt) {
 		v.ok = 'N';
 		door_return((char *)&v, sizeof v, NULL, 0);
 	}
 	memcpy(&salt, argp, sizeof salt);
+	v.salt = salt;
 	for (size_t i = sizeof salt; i < size; i++)
 		if ((unsigned char)argp[i] != pattern(i, salt)) {
 			v.ok = 'N';
@@ -69,9 +76,9 @@ static void call_exact(int fd, unsigned char *buf, size_t size, uint32_t salt)
 	door_arg_t a = { (char *)buf, size, NULL, 0, (char *)&v, sizeof v };
 	CHECK_OK(door_call(fd, &a));
 	CHECK(a.data_ptr == (char *)&v && a.data_size == sizeof v);
-	if (v.ok != 'Y' || v.size != size) {
-		fprintf(stderr, "FAIL %s: %zu bytes (salt %u): the procedure saw %llu bytes, %s\n", test_name, size, salt,
-		    (unsigned long long)v.size, v.ok == 'Y' ? "right" : "wrong");
+	if (v.ok != 'Y' || v.size != size || v.salt != salt) {
+		fprintf(stderr, "FAIL %s: %zu bytes (salt %u): the procedure saw %llu bytes of salt %u, %s\n", test_name, size,
+		    salt, (unsigned long long)v.size, v.salt, v.ok == 'Y' ? "right" : "wrong");
 		exit(1);
 	}
 }
@@ -82,8 +89,9 @@ static void sizes_exact(int client_cpu, int server_cpu, const cpu_set_t *all, co
 	snprintf(path, sizeof path, "%s/door%d", dir, servers++);
 	pid_t s;
 	int fd = open_pinned_server(path, server_proc, client_cpu, server_cpu, all, &s);
-	static const size_t sizes[] = { 64 * KIB + 1, 512 * KIB - 1, 512 * KIB, 512 * KIB + 1, MIB + 3,
-				       2 * MIB - 1, 2 * MIB, 2 * MIB + 1, 3 * MIB + 5, MAX_SIZE };
+	static const size_t sizes[] = { 16 * KIB - 1, 16 * KIB, 40 * KIB + 3, 64 * KIB, 64 * KIB + 1,
+				       512 * KIB - 1, 512 * KIB, 512 * KIB + 1, MIB + 3, 2 * MIB - 1,
+				       2 * MIB, 2 * MIB + 1, 3 * MIB + 5, MAX_SIZE };
 	unsigned char *buf = malloc(MAX_SIZE);
 	CHECK(buf != NULL);
 	uint32_t salt = 1;
