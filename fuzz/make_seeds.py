@@ -9,12 +9,12 @@ kind, in each target's framing:
   memfd, 4 eventfd, ...).
 
 The message layout is docs/ARCHITECTURE.md's "Wire protocol": 48 bytes,
-magic "DOR6", kind, seq, a, b, c (u64), d, e (u32). Run from anywhere; it
+magic "DOR7", kind, seq, a, b, c (u64), d, e (u32). Run from anywhere; it
 replaces fuzz/corpus/*/seed-*."""
 import os
 import struct
 
-MAGIC = 0x36524F44
+MAGIC = 0x37524F44
 DATA_MEMFD, NO_RESULTS, DATA_BULK, NEW_BULK, DATA_STREAMED = 1, 2, 4, 8, 32
 
 

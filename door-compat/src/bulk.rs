@@ -171,19 +171,19 @@ pub fn next_start(start: usize, len: usize, window: usize) -> usize {
 }
 
 /// The part of `bulk` a stream toward `reader` goes through, and where in
-/// it the stream starts: the ring and start the client chose for an
-/// argument, checked (whole pieces, within the buffer: a bad one is the
-/// client breaking the protocol); all of it, from its start, for results.
+/// it the stream starts, both checked (whole pieces, within the buffer: a
+/// bad one is the peer breaking the protocol): for an argument, the ring
+/// and start the client chose; for results, the whole buffer, from where
+/// the server said.
 fn span(reader: Reader, cap: usize, region: &Region) -> Result<(usize, usize)> {
-    match reader {
-        Reader::Server => {
-            let w = usize::try_from(region.bulk_window().load(Ordering::Acquire)).unwrap_or(0);
-            let start = usize::try_from(region.bulk_start().load(Ordering::Acquire)).unwrap_or(usize::MAX);
-            let sound = w >= PIECE && w <= cap && w.is_multiple_of(PIECE) && start < w && start.is_multiple_of(PIECE);
-            if sound { Ok((w, start)) } else { Err(Errno(libc::EPROTO)) }
-        }
-        Reader::Client => Ok((cap, 0)),
-    }
+    let (w, start) = match reader {
+        Reader::Server => (region.bulk_window().load(Ordering::Acquire), region.bulk_start().load(Ordering::Acquire)),
+        Reader::Client => (cap as u64, region.rep_start().load(Ordering::Acquire)),
+    };
+    let w = usize::try_from(w).unwrap_or(0);
+    let start = usize::try_from(start).unwrap_or(usize::MAX);
+    let sound = w >= PIECE && w <= cap && w.is_multiple_of(PIECE) && start < w && start.is_multiple_of(PIECE);
+    if sound { Ok((w, start)) } else { Err(Errno(libc::EPROTO)) }
 }
 
 /// Copies `bytes` into `bulk` piece by piece, toward `reader` (round the

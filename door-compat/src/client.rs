@@ -808,7 +808,9 @@ pub fn receive(p: Pending, door_fd: c_int) -> Step {
         if errno != 0 {
             return Step::Done(Err(refused(ch, Errno(wire::peer_errno(errno)))));
         }
-        if size > wire::REPLY_CAP {
+        let in_bulk = size > wire::REPLY_CAP
+            || size >= bulk::RING_FROM && r.rep_in_bulk().load(Ordering::Relaxed) != 0;
+        if in_bulk {
             // Streamed in the server's bulk buffer, which we have.
             if !bulk::holds(&ch.reply_bulk, size) {
                 return Step::Done(Err(Errno(libc::EPROTO)));

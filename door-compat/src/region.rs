@@ -186,6 +186,15 @@ impl Region {
     pub fn bulk_start(&self) -> &AtomicU64 {
         self.u64_at(wire::BULK_START_OFF)
     }
+    /// Where results in the server's bulk buffer start.
+    pub fn rep_start(&self) -> &AtomicU64 {
+        self.u64_at(wire::REP_START_OFF)
+    }
+    /// Results of `bulk::RING_FROM` to `REPLY_CAP` bytes are in the
+    /// server's bulk buffer (1), not the reply area (0).
+    pub fn rep_in_bulk(&self) -> &AtomicU32 {
+        self.u32_at(wire::REP_IN_BULK_OFF)
+    }
     /// When the client last woke a sleeping server with a request.
     pub fn req_posted_ns(&self) -> &AtomicU64 {
         self.u64_at(wire::REQ_POSTED_NS_OFF)

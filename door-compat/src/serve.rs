@@ -1025,9 +1025,20 @@ pub fn fail_current(errno: c_int) {
 /// `BULK_MAX`). Either way the client is woken through the region.
 #[inline(always)] // once per call (PERFORMANCE.md, "Fewer instructions")
 fn send_results(channel: &Channel, seq: u64, bytes: &[u8], descs: &[door_desc_t]) -> Result<()> {
-    let fits = bytes.len() <= wire::REPLY_CAP;
+    // From 16 KiB toward a client on another CPU, results that fit the
+    // reply area go round our bulk buffer all the same, as arguments do
+    // (`bulk::RING_FROM`): the reply area is written from its start every
+    // time, over lines that CPU still holds.
+    let len = bytes.len();
+    let fits = len <= wire::REPLY_CAP
+        && (len < bulk::RING_FROM
+            || channel.region.client_cpu().load(Ordering::Relaxed) == crate::spin::current_cpu());
     if !fits && descs.is_empty() && stream_results(channel, seq, bytes) {
         return Ok(());
+    }
+    if (bulk::RING_FROM..=wire::REPLY_CAP).contains(&len) {
+        // (Read by the client for such sizes only; ordered by the reply.)
+        channel.region.rep_in_bulk().store(0, Ordering::Relaxed);
     }
     if fits && descs.is_empty() {
         // Nothing here can leak into a dead client's channel, so the socket
@@ -1079,7 +1090,15 @@ fn stream_results(channel: &Channel, seq: u64, bytes: &[u8]) -> bool {
         return false;
     }
     let r = &channel.region;
+    r.rep_in_bulk().store(1, Ordering::Relaxed);
     if r.client_cpu().load(Ordering::Relaxed) != crate::spin::current_cpu() {
+        // Round the whole buffer from where the last such results ended,
+        // so that we write the lines the client read longest ago (as a
+        // client streams arguments: `bulk::RING`).
+        let (_, cap) = bulk.as_ref().expect("held: checked above");
+        let start = channel.reply_next.load(Ordering::Relaxed) % cap;
+        channel.reply_next.store(bulk::next_start(start, bytes.len(), *cap), Ordering::Relaxed);
+        r.rep_start().store(start as u64, Ordering::Relaxed);
         // Zeroed before the reply publishes it (its release store).
         r.bulk_ready().store(0, Ordering::Relaxed);
         r.post_reply(seq, 0, bytes.len());
@@ -1088,6 +1107,7 @@ fn stream_results(channel: &Channel, seq: u64, bytes: &[u8]) -> bool {
         let _ = bulk::stream_in(&bulk, bytes, r, bulk::Reader::Client, |_| Err(Errno(libc::EPROTO)));
     } else {
         let _ = bulk::copy_in(&bulk, bytes);
+        r.rep_start().store(0, Ordering::Relaxed);
         r.bulk_ready().store(bytes.len() as u64, Ordering::Relaxed);
         r.post_reply(seq, 0, bytes.len());
     }

@@ -260,6 +260,9 @@ pub struct Channel {
     pub bulk: Mutex<crate::bulk::Bulk>,
     /// ...and ours for large results.
     pub reply_bulk: Mutex<crate::bulk::Bulk>,
+    /// Where in `reply_bulk` the next results streamed toward a client on
+    /// another CPU start (`bulk::next_start`; changed under its lock).
+    pub reply_next: AtomicUsize,
     /// Descriptors from leading `Descs` messages whose Call has not come
     /// yet: a server thread never waits for the rest of a call.
     pub partial: Mutex<Vec<Fd>>,
@@ -1066,6 +1069,7 @@ fn adopt_channel(door: &Arc<Door>, mut fds: Vec<Fd>) -> Result<()> {
             spin: Mutex::new(crate::spin::Budget::new()),
             bulk: Mutex::new(None),
             reply_bulk: Mutex::new(None),
+            reply_next: AtomicUsize::new(0),
             partial: Mutex::new(Vec::new()),
             linger_calls: AtomicU64::new(0),
             linger_seen: AtomicU64::new(0),

@@ -10,8 +10,8 @@ use libc::c_int;
 
 use crate::abi::DOOR_MAX_DESC;
 
-/// "DOR6", little-endian; a new protocol version gets a new magic.
-pub const MAGIC: u32 = 0x3652_4f44;
+/// "DOR7", little-endian; a new protocol version gets a new magic.
+pub const MAGIC: u32 = 0x3752_4f44;
 /// Every message's size.
 pub const MSG_LEN: usize = 48;
 
@@ -329,6 +329,12 @@ pub const BULK_ROOM_WAITING_OFF: usize = 188;
 /// chosen by the client for each such call.
 pub const BULK_WINDOW_OFF: usize = 192;
 pub const BULK_START_OFF: usize = 200;
+/// Results announced in the region whose data is in the server's bulk
+/// buffer: where in it they start (u64, whole pieces), and, for results
+/// that would fit the reply area (from `bulk::RING_FROM` bytes), whether
+/// they are in the buffer all the same (u32, 1) or in the reply area (0).
+pub const REP_START_OFF: usize = 208;
+pub const REP_IN_BULK_OFF: usize = 216;
 pub const REQUEST_OFF: usize = 4096;
 pub const REQUEST_CAP: usize = 64 * 1024;
 pub const REPLY_OFF: usize = REQUEST_OFF + REQUEST_CAP;

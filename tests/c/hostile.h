@@ -21,7 +21,7 @@
 
 /* ---- The wire protocol, as the library speaks it (wire.rs). ---- */
 
-#define W_MAGIC 0x36524f44u
+#define W_MAGIC 0x37524f44u
 enum { K_HELLO = 1, K_INFO, K_IDENTITY, K_ATTACH, K_OPEN, K_DETACH, K_OPENED, K_CALL, K_REPLY, K_DESCS, K_PARAMS, K_CLONE, K_ABANDON };
 enum { F_DATA_MEMFD = 1, F_NO_RESULTS = 2, F_DATA_BULK = 4, F_NEW_BULK = 8, F_DATA_PIPE = 16, F_DATA_STREAMED = 32 };
 
@@ -51,6 +51,8 @@ _Static_assert(sizeof(struct wmsg) == 48, "a message is 48 bytes");
 #define R_BULK_ROOM_WAITING 188
 #define R_BULK_WINDOW 192
 #define R_BULK_START 200
+#define R_REP_START 208
+#define R_REP_IN_BULK 216
 #define R_REQUEST 4096
 #define R_REQUEST_CAP (64 * 1024)
 #define R_REPLY (R_REQUEST + R_REQUEST_CAP)

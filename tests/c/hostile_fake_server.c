@@ -5,8 +5,10 @@
  * answer to Hello, sizes beyond the reply area, errno values out of range,
  * a data memfd far smaller than claimed or unsealed, an unsealed bulk
  * buffer, results announced in the region for the bulk buffer with a wild
- * progress count, beyond the buffer, cut off by a hang-up, or never
- * written (a signal frees the caller), a streamed argument it never
+ * progress count, beyond the buffer, starting off a 64 KiB piece or
+ * outside the buffer, cut off by a hang-up, or never
+ * written (a signal frees the caller), results that fit the reply area
+ * said to be in the bulk buffer (they are read from there), a streamed argument it never
  * copies out (a signal frees the caller) or hangs up on, or takes late,
  * once the window is full, from the call's socket copy, descriptor
  * counts that do not match, thousands of descriptors, garbage. Each call
@@ -38,6 +40,13 @@ enum scenario {
 	S_STREAM_BEYOND,   /* 2 MiB announced for the 1 MiB bulk buffer */
 	S_STREAM_HANGUP,   /* 200,000 bytes announced, 1000 written, hang-up */
 	S_STREAM_SILENT,   /* 200,000 bytes announced, 1000 written, then nothing */
+	S_STREAM_ODD,      /* 200,000 bytes said to start 1000 bytes into the
+	                    * buffer, not on a 64 KiB piece */
+	S_STREAM_OUTSIDE,  /* 200,000 bytes said to start at the 1 MiB
+	                    * buffer's end */
+	S_STREAM_SMALL,    /* 20,000 bytes said to be in the bulk buffer (as
+	                    * toward a client on another CPU), the reply area
+	                    * holding other bytes */
 	S_BIG_GOOD,        /* a proper reply to a call whose 3 MiB argument
 	                    * brought the client's bulk buffer */
 	S_ARG_UNTAKEN,     /* a thread said to linger, which never takes the call
@@ -69,7 +78,7 @@ static const uint32_t LINGER = 1;
 /* The results each scenario that succeeds gives: "fine", then zeros. */
 static size_t results_of(int s)
 {
-	return s == S_STREAM_WILD ? 200000 : 4;
+	return s == S_STREAM_WILD ? 200000 : s == S_STREAM_SMALL ? 20000 : 4;
 }
 
 static _Atomic int *next_scenario;
@@ -171,8 +180,18 @@ static void answer(int s, int ch, char *region, uint64_t seq)
 	case S_STREAM_BEYOND:
 	case S_STREAM_HANGUP:
 	case S_STREAM_SILENT:
+	case S_STREAM_ODD:
+	case S_STREAM_OUTSIDE:
+		atomic_store(word64_at(region, R_REP_START), s == S_STREAM_ODD ? 1000 : s == S_STREAM_OUTSIDE ? 1 << 20 : 0);
 		atomic_store((_Atomic uint64_t *)(region + R_BULK_READY), s == S_STREAM_WILD ? UINT64_MAX : 1000);
 		fake_post(region, seq, 0, s == S_STREAM_BEYOND ? 2 << 20 : 200000);
+		break;
+	case S_STREAM_SMALL:
+		memset(region + R_REPLY, 0xEE, 20000);
+		atomic_store(word64_at(region, R_REP_START), 0);
+		atomic_store(word32_at(region, R_REP_IN_BULK), 1);
+		atomic_store(word64_at(region, R_BULK_READY), 20000);
+		fake_post(region, seq, 0, 20000);
 		break;
 	case S_BULK_GOOD:
 	case S_BULK_UNSEALED:
@@ -501,6 +520,12 @@ int main(void)
 		{ S_STREAM_HANGUP, EINTR },
 		{ S_BULK_GOOD, 0 },
 		{ S_STREAM_SILENT, EINTR },
+		{ S_BULK_GOOD, 0 },
+		{ S_STREAM_ODD, EPROTO },
+		{ S_BULK_GOOD, 0 },
+		{ S_STREAM_OUTSIDE, EPROTO },
+		{ S_BULK_GOOD, 0 },
+		{ S_STREAM_SMALL, 0 },
 		{ S_BIG_GOOD, 0 },
 		{ S_ARG_UNTAKEN, EAGAIN },
 		{ S_BIG_GOOD, 0 },

@@ -15,6 +15,9 @@
  *   bytes not yet copied out, or copied from the wrong place or lap,
  *   would show), with the client and server on different CPUs, on one
  *   CPU, and free.
+ * - Results of the same sizes, which from 16 KiB toward a client on
+ *   another CPU go round the server's bulk buffer, starting where the
+ *   last such results ended, arrive byte for byte in the caller's rbuf.
  * - Four threads of one client process, free, each calling on its own
  *   channel with arguments of 2 MiB and more: server threads often stop
  *   lingering while such a call streams (the client then sends the call on
@@ -47,9 +50,30 @@ struct verdict {
 	uint64_t size;
 };
 
+/* A request for results: their salt and size, which no argument this
+ * test checks has. */
+struct want_results {
+	uint32_t salt;
+	uint64_t size;
+};
+
+static unsigned char *results_buf;
+
 static void server_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
 {
 	(void)cookie; (void)dp; (void)n;
+	if (size == sizeof(struct want_results)) {
+		struct want_results w;
+		memcpy(&w, argp, sizeof w);
+		if (results_buf == NULL)
+			results_buf = malloc(MAX_SIZE);
+		if (results_buf == NULL || w.size < sizeof w.salt || w.size > MAX_SIZE)
+			door_return(NULL, 0, NULL, 0);
+		memcpy(results_buf, &w.salt, sizeof w.salt);
+		for (size_t i = sizeof w.salt; i < w.size; i++)
+			results_buf[i] = pattern(i, w.salt);
+		door_return((char *)results_buf, w.size, NULL, 0);
+	}
 	struct verdict v = { 'Y', 0, size };
 	uint32_t salt;
 	if (size < sizeof salt) {
@@ -83,6 +107,27 @@ static void call_exact(int fd, unsigned char *buf, size_t size, uint32_t salt)
 	}
 }
 
+/* One call for `size` bytes of results of salt `salt`, into `buf`
+ * (large enough for them); checks every byte. */
+static void results_exact(int fd, unsigned char *buf, size_t size, uint32_t salt)
+{
+	struct want_results w = { salt, size };
+	door_arg_t a = { (char *)&w, sizeof w, NULL, 0, (char *)buf, MAX_SIZE };
+	CHECK_OK(door_call(fd, &a));
+	CHECK(a.data_ptr == (char *)buf);
+	uint32_t seen = 0;
+	memcpy(&seen, buf, sizeof seen);
+	size_t wrong = a.data_size;
+	for (size_t i = sizeof seen; i < a.data_size && wrong == a.data_size; i++)
+		if (buf[i] != pattern(i, salt))
+			wrong = i;
+	if (a.data_size != size || seen != salt || wrong != a.data_size) {
+		fprintf(stderr, "FAIL %s: results of %zu bytes (salt %u): got %zu bytes of salt %u, first wrong byte %zu\n",
+		    test_name, size, salt, a.data_size, seen, wrong);
+		exit(1);
+	}
+}
+
 static void sizes_exact(int client_cpu, int server_cpu, const cpu_set_t *all, const char *how)
 {
 	static int servers;
@@ -95,14 +140,19 @@ static void sizes_exact(int client_cpu, int server_cpu, const cpu_set_t *all, co
 	unsigned char *buf = malloc(MAX_SIZE);
 	CHECK(buf != NULL);
 	uint32_t salt = 1;
-	/* The first call of each larger size brings a larger bulk buffer;
-	 * the calls after it stream. */
-	for (unsigned i = 0; i < sizeof sizes / sizeof *sizes; i++)
-		for (int round = 0; round < 4; round++)
-			call_exact(fd, buf, sizes[i], salt++);
-	for (int round = 0; round < 3; round++)
+	/* Arguments, then results of the same sizes. The first call of each
+	 * larger size brings a larger bulk buffer; the calls after it
+	 * stream. Then every size in turn, so that each starts at many
+	 * places in the ring. */
+	void (*const check[])(int, unsigned char *, size_t, uint32_t) = { call_exact, results_exact };
+	for (unsigned c = 0; c < 2; c++) {
 		for (unsigned i = 0; i < sizeof sizes / sizeof *sizes; i++)
-			call_exact(fd, buf, sizes[i], salt++);
+			for (int round = 0; round < 3; round++)
+				check[c](fd, buf, sizes[i], salt++);
+		for (int round = 0; round < 3; round++)
+			for (unsigned i = 0; i < sizeof sizes / sizeof *sizes; i++)
+				check[c](fd, buf, sizes[i], salt++);
+	}
 	free(buf);
 	close(fd);
 	kill_and_reap(s);

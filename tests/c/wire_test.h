@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#define WIRE_MAGIC 0x36524f44
+#define WIRE_MAGIC 0x37524f44
 #define WIRE_MSG_LEN 48
 #define WIRE_KIND_INFO 2
 #define WIRE_KIND_IDENTITY 3
