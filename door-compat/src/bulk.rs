@@ -156,6 +156,9 @@ pub const RING: usize = 2 << 20;
 /// 0.4 µs against 0.7 µs, since round the ring each call writes lines no
 /// cache holds (the `/tmp` model above).
 pub const RING_FROM: usize = 16 << 10;
+// Every argument beyond the request area is of a size whose client asks
+// where the server is (`client::send_call`).
+const _: () = assert!(RING_FROM <= wire::REQUEST_CAP);
 
 /// The ring for an argument in a buffer of `cap` bytes toward a server on
 /// another CPU (`far`) or on ours.

@@ -471,9 +471,12 @@ fn send_call(door_fd: c_int, door: DoorName, req: &Request) -> Result<Pending> {
     // its start every call; from 16 KiB toward a server on another CPU it
     // goes round the bulk buffer's ring instead, where the lines we write
     // are not still in that CPU's cache (`bulk::RING_FROM`). (Not behind
-    // a Hello: that call goes in the region.)
-    let far = ch.region.server_cpu().load(Ordering::Relaxed) != spin::current_cpu();
-    let rings = far && !pipelined && req.data.len() >= bulk::RING_FROM;
+    // a Hello: that call goes in the region.) Where the server is, is
+    // asked only of data that size: smaller calls, the null call among
+    // them, need not know.
+    let far = req.data.len() >= bulk::RING_FROM
+        && ch.region.server_cpu().load(Ordering::Relaxed) != spin::current_cpu();
+    let rings = far && !pipelined;
     let fits = req.data.len() <= wire::REQUEST_CAP && !rings;
     // A large argument toward a server that last answered from our CPU may
     // go through a pipe of its own, one copy instead of two that cannot
