@@ -69,28 +69,34 @@ impl Keeper {
     /// The keeper thread: closes each kept channel once its time is up.
     fn expire_forever(&self) {
         let life = SPARE_LIFE.as_nanos() as u64;
+        let mut list = self.list();
         loop {
-            let expired: Vec<(u64, ClientChannel)> = {
-                let mut list = self.list();
-                loop {
-                    let now = sys::monotonic_ns();
-                    match list.first() {
-                        None => list = self.changed.wait(list).unwrap_or_else(|p| p.into_inner()),
-                        Some(&(since, _)) if since + life <= now => break,
-                        Some(&(since, _)) => {
-                            let left = Duration::from_nanos(since + life - now);
-                            list = self.changed.wait_timeout(list, left).unwrap_or_else(|p| p.into_inner()).0;
-                        }
-                    }
+            let now = sys::monotonic_ns();
+            match list.first() {
+                None => list = self.changed.wait(list).unwrap_or_else(|p| p.into_inner()),
+                Some(&(since, _)) if since + life <= now => {
+                    let due = list.iter().take_while(|(since, _)| since + life <= now).count();
+                    close_kept(list.drain(..due));
                 }
-                let now = sys::monotonic_ns();
-                let due = list.iter().take_while(|(since, _)| since + life <= now).count();
-                list.drain(..due).collect()
-            };
-            // Closed without the lock, unless no longer ours to close.
-            expired.into_iter().for_each(|(_, ch)| drop(ch.usable_here()));
+                Some(&(since, _)) => {
+                    let left = Duration::from_nanos(since + life - now);
+                    list = self.changed.wait_timeout(list, left).unwrap_or_else(|p| p.into_inner()).0;
+                }
+            }
         }
     }
+}
+
+/// Closes channels taken off the list, unless no longer ours to close.
+/// Called with the list's lock held: a channel counts against `SPARE_MAX`
+/// until its descriptor is closed, so a process whose threads have all
+/// ended and been joined never holds more than `SPARE_MAX` of them, even
+/// when the keeper thread would otherwise be preempted between taking
+/// expired channels off the list and closing them while ending threads
+/// refill it. (A close and a few unmappings: short enough to hold the
+/// lock through, on paths that run once per thread.)
+fn close_kept(channels: impl Iterator<Item = (u64, ClientChannel)>) {
+    channels.for_each(|(_, ch)| drop(ch.usable_here()));
 }
 
 /// An ending thread's channels: those still usable are kept (the oldest
@@ -103,15 +109,12 @@ pub fn keep(channels: impl Iterator<Item = ClientChannel>) {
     }
     let Some(keeper) = Keeper::get() else { return };
     let now = sys::monotonic_ns();
-    let evicted: Vec<(u64, ClientChannel)> = {
-        let mut list = keeper.list();
-        list.extend(usable.into_iter().map(|ch| (now, ch)));
-        let excess = list.len().saturating_sub(SPARE_MAX);
-        list.drain(..excess).collect()
-    };
+    let mut list = keeper.list();
+    list.extend(usable.into_iter().map(|ch| (now, ch)));
+    let excess = list.len().saturating_sub(SPARE_MAX);
+    close_kept(list.drain(..excess));
+    drop(list);
     keeper.changed.notify_one();
-    // Closed without the lock, unless no longer ours to close.
-    evicted.into_iter().for_each(|(_, ch)| drop(ch.usable_here()));
 }
 
 /// A kept channel to `door`, made ready for the calling thread, if any.

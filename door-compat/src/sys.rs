@@ -503,10 +503,18 @@ pub fn next_internal(from: c_int) -> Option<c_int> {
     INTERNAL_FDS.next_member(from)
 }
 
-/// In a forked child: closes every descriptor libdoor owned in the parent.
+/// In a forked child: closes every descriptor libdoor owned in the parent,
+/// and forgets which numbers held descriptors from other processes there.
+/// Those were all libdoor's own (a received descriptor is foreign only
+/// until handed to the application), so they are closed here too; a mark
+/// left behind would send the child's next descriptor of that number,
+/// its own channel's socket, say, to the reaper thread when dropped,
+/// closed some time later instead of at once (a forked client briefly
+/// held a ninth kept channel that way, `tests/c/thread_churn.c`).
 /// Async-signal-safe: atomics and `close` only.
 pub fn close_internal_after_fork() {
     INTERNAL_FDS.drain(close_raw);
+    FOREIGN_FDS.drain(|_| {});
 }
 
 /// Wraps a fresh descriptor that libdoor keeps for itself.
@@ -1750,6 +1758,28 @@ mod tests {
         let raw = kept.into_raw();
         assert!(!FOREIGN_FDS.contains(raw) && !INTERNAL_FDS.contains(raw));
         close_raw(raw);
+    }
+
+    #[test]
+    fn a_forked_child_forgets_foreign_marks() {
+        // A number no other test uses, marked as a received descriptor
+        // would be (no descriptor needs to be open at it).
+        const FD: c_int = 1_000_000;
+        FOREIGN_FDS.insert(FD);
+        // SAFETY: the child runs only atomics, close and _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            close_internal_after_fork();
+            // SAFETY: _exit ends the child without running the parent's
+            // atexit handlers or destructors.
+            unsafe { libc::_exit(if FOREIGN_FDS.contains(FD) { 1 } else { 0 }) };
+        }
+        let mut status = 0;
+        // SAFETY: status is writable; pid is our child.
+        assert_eq!(unsafe { libc::waitpid(pid, &raw mut status, 0) }, pid);
+        assert!(FOREIGN_FDS.take(FD), "the parent's mark stays");
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the child kept the mark (status {status:#x})");
     }
 
     #[test]
