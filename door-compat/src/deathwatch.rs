@@ -184,6 +184,11 @@ impl Slot {
     pub fn id(&self) -> u32 {
         self.id
     }
+
+    /// Whether this process mapped it (not a forked child's copy).
+    pub fn is_ours(&self) -> bool {
+        self.pid == sys::getpid()
+    }
 }
 
 /// A new slot's address range: a private page, then room for a region.
@@ -215,7 +220,7 @@ fn reserve() -> Result<usize> {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if self.pid != sys::getpid() {
+        if !self.is_ours() {
             // A forked child's copy: no list of this process holds it, and
             // the parent's lock may be held forever here. Just unmapped.
             // SAFETY: the slot's whole range, which this copy owns.

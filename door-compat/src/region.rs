@@ -64,9 +64,15 @@ impl Drop for Region {
     /// its socket closes (at once, or soon by the reaper thread). A client
     /// sleeping for a reply with no timeout is woken, and finds the word
     /// marked as if the server had died, so that it waits for the socket's
-    /// end of file instead of sleeping again.
+    /// end of file instead of sleeping again. Not a forked child's copy:
+    /// the child lets go of its parent's channels (server.rs `abandon`),
+    /// which live on in the parent; marked, they would have every client
+    /// of the parent believe it dead and poll for its end of file at each
+    /// call (100 ms a call, `client::LIVENESS_CHECK`).
     fn drop(&mut self) {
-        if matches!(self.map, Map::Watched(_)) {
+        if let Map::Watched(slot) = &self.map
+            && slot.is_ours()
+        {
             self.rep_word().fetch_or(wire::REP_OWNER_DIED, Ordering::SeqCst);
             if self.client_waiting().load(Ordering::SeqCst) != 0 {
                 sys::futex_wake(self.rep_word());

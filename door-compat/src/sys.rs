@@ -141,20 +141,28 @@ pub fn close_duplicated(fd: Fd) {
 /// before it: a peer that waits for `fd`'s end of file then knows that
 /// those are closed too.
 pub fn close_after_queued(fd: Fd) {
-    let raw = fd.into_raw();
-    unmark_internal(raw);
+    FOREIGN_FDS.remove(fd.0);
+    mark_internal(&fd);
+    let raw = fd.0;
+    std::mem::forget(fd);
     reaper::close_later(raw);
 }
 
 impl Drop for Fd {
     fn drop(&mut self) {
-        unmark_internal(self.0);
         if FOREIGN_FDS.take(self.0) && !closes_at_once(self.0) {
             reaper::close_later(self.0);
         } else {
-            close_raw(self.0);
+            close_internal(self.0);
         }
     }
+}
+
+/// Closes `fd`, libdoor's, forgetting it as such first: once closed, its
+/// number may be another thread's, marked by it.
+fn close_internal(fd: c_int) {
+    unmark_internal(fd);
+    close_raw(fd);
 }
 
 // ---------------------------------------------------------------------------
@@ -343,7 +351,7 @@ mod reaper {
                 fd
             };
             if let Some(fd) = fd {
-                super::close_raw(fd);
+                super::close_internal(fd);
             }
         }
     }
@@ -383,7 +391,13 @@ mod reaper {
         }
     }
 
-    /// Closes `fd` on a reaper thread (here, if none can be had).
+    /// Closes `fd` on a reaper thread (here, if none can be had). It stays
+    /// marked libdoor's own until then: a child forked while it waits in
+    /// the queue closes its copy at once (`close_internal_after_fork`),
+    /// where it would otherwise hold the peer's end of file back for its
+    /// whole life, and the application's `closefrom` leaves it open,
+    /// where it would otherwise free the number for the application's
+    /// next descriptor, which the reaper would then close.
     pub fn close_later(fd: c_int) {
         match reaper() {
             Some(r) => {
@@ -394,7 +408,7 @@ mod reaper {
                     r.stalled.notify_one();
                 }
             }
-            None => super::close_raw(fd),
+            None => super::close_internal(fd),
         }
     }
 }
@@ -403,7 +417,8 @@ mod reaper {
 // Internal descriptors and fork.
 //
 // Every descriptor libdoor keeps for itself (server sockets, listeners,
-// channels, epoll sets) is close-on-exec, and is also recorded in this bitmap
+// channels, epoll sets, and any queued for the reaper until it is closed)
+// is close-on-exec, and is also recorded in this bitmap
 // so that a forked child closes it at once (`close_internal_after_fork`): a
 // child must never keep its parent's doors reachable, nor hold a client
 // channel that its parent's thread still uses. The bitmap is lock-free

@@ -18,6 +18,8 @@
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 /* ---- The wire protocol, as the library speaks it (wire.rs). ---- */
 
@@ -38,6 +40,7 @@ _Static_assert(sizeof(struct wmsg) == 48, "a message is 48 bytes");
 #define R_REQ_WORD 68
 #define R_REP_WORD 76
 #define R_REP_ARMED 0x80000000u /* a client arms rep_word; a reply disarms it */
+#define R_REP_OWNER_DIED 0x40000000u /* the server died (or dropped the channel) */
 #define R_CLIENT_WAITING 80
 #define R_REQ_FLAGS 84
 #define R_REQ_VIA 88
@@ -277,6 +280,31 @@ static inline long region_answer(struct rchan *c, uint64_t seq, uint64_t *size, 
 	return (long)atomic_load(word64(c, R_REP_ERRNO));
 }
 
+/* A loopback TCP socket whose close blocks: unsent data and an hour's
+ * SO_LINGER. Its listener and its peer (which reads nothing) go to *l and
+ * *peer; closing them ends the wait. */
+static inline int lingering_tcp(int *l, int *peer)
+{
+	*l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	CHECK_OK(bind(*l, (struct sockaddr *)&a, sizeof a));
+	CHECK_OK(listen(*l, 1));
+	socklen_t len = sizeof a;
+	CHECK_OK(getsockname(*l, (struct sockaddr *)&a, &len));
+	int tcp = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
+	CHECK_OK(setsockopt(tcp, SOL_SOCKET, SO_SNDBUF, &small, sizeof small));
+	CHECK_OK(connect(tcp, (struct sockaddr *)&a, sizeof a));
+	*peer = accept(*l, NULL, NULL);
+	CHECK(*peer >= 0);
+	CHECK_OK(setsockopt(*peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small));
+	char b[4096] = { 0 };
+	while (send(tcp, b, sizeof b, MSG_DONTWAIT) > 0)
+		;
+	struct linger lg = { 1, 3600 };
+	CHECK_OK(setsockopt(tcp, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
+	return tcp;
+}
+
 /* ---- A fake server's side, for fakes that serve doors by hand. ---- */
 
 /* A door descriptor of the fake's own making: a socket pair end bound to a
@@ -367,6 +395,7 @@ struct shared {
 	_Atomic int stop;          /* the good client stops */
 	_Atomic long scribbles;    /* the offender's writes to shared memory */
 	_Atomic int hold_done;     /* a held procedure: 1 running, 2 done comparing */
+	_Atomic pid_t forked;      /* the server's child ('k'), once past fork */
 	char error[256];           /* the good client's failure, if any */
 };
 static struct shared *sh;
@@ -388,7 +417,10 @@ static pid_t server_pid, good_pid;
  *  'b' answers with 70000 bytes 'B' (more than the region holds: the first
  *      such reply goes on the socket with the server's bulk buffer, later
  *      ones are announced in the region, their data in that buffer);
- *  'f' answers "F" with a descriptor (DOOR_RELEASE), so on the socket.
+ *  'f' answers "F" with a descriptor (DOOR_RELEASE), so on the socket;
+ *  'k' forks a child that only waits (at most 60 s) and answers its pid;
+ *      the child, once past fork (its atfork handlers done), also writes
+ *      its pid to sh->forked.
  */
 static void hostile_proc(void *cookie, char *argp, size_t size, door_desc_t *dp, uint_t n)
 {
@@ -434,6 +466,18 @@ static void hostile_proc(void *cookie, char *argp, size_t size, door_desc_t *dp,
 		d.d_data.d_desc.d_descriptor = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		CHECK(d.d_data.d_desc.d_descriptor >= 0);
 		door_return("F", 1, &d, 1);
+		break;
+	}
+	case 'k': {
+		pid_t child = fork();
+		CHECK(child >= 0);
+		if (child == 0) {
+			atomic_store(&sh->forked, getpid());
+			alarm(60);
+			for (;;)
+				pause();
+		}
+		door_return((char *)&child, sizeof child, NULL, 0);
 		break;
 	}
 	default:

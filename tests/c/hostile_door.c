@@ -12,9 +12,6 @@
  * sender's door descriptor is closed. */
 #include "hostile.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 /* Sends `len` raw bytes with `n` descriptors on a fresh door descriptor
  * and requires that the server closes it. */
 static void refused(const void *buf, size_t len, const int *fds, int n, const char *what)
@@ -49,31 +46,6 @@ static void bad_hello(int sock, int region, const char *what)
 	close(sv[0]);
 	close(d);
 	after(what);
-}
-
-/* A loopback TCP socket whose close blocks: unsent data and an hour's
- * SO_LINGER. Its listener and its peer (which reads nothing) go to *l and
- * *peer; closing them ends the wait. */
-static int lingering_tcp(int *l, int *peer)
-{
-	*l = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	CHECK_OK(bind(*l, (struct sockaddr *)&a, sizeof a));
-	CHECK_OK(listen(*l, 1));
-	socklen_t len = sizeof a;
-	CHECK_OK(getsockname(*l, (struct sockaddr *)&a, &len));
-	int tcp = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
-	CHECK_OK(setsockopt(tcp, SOL_SOCKET, SO_SNDBUF, &small, sizeof small));
-	CHECK_OK(connect(tcp, (struct sockaddr *)&a, sizeof a));
-	*peer = accept(*l, NULL, NULL);
-	CHECK(*peer >= 0);
-	CHECK_OK(setsockopt(*peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small));
-	char b[4096] = { 0 };
-	while (send(tcp, b, sizeof b, MSG_DONTWAIT) > 0)
-		;
-	struct linger lg = { 1, 3600 };
-	CHECK_OK(setsockopt(tcp, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
-	return tcp;
 }
 
 /* A seqpacket socket pair whose end sv[1] has a full send buffer. */
