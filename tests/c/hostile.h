@@ -418,6 +418,8 @@ static pid_t server_pid, good_pid;
  *      such reply goes on the socket with the server's bulk buffer, later
  *      ones are announced in the region, their data in that buffer);
  *  'f' answers "F" with a descriptor (DOOR_RELEASE), so on the socket;
+ *  'c' closes descriptor number N (the int after the 'c') with close_range,
+ *      as an application's closefrom would, and answers "C";
  *  'k' forks a child that only waits (at most 60 s) and answers its pid;
  *      the child, once past fork (its atfork handlers done), also writes
  *      its pid to sh->forked.
@@ -466,6 +468,15 @@ static void hostile_proc(void *cookie, char *argp, size_t size, door_desc_t *dp,
 		d.d_data.d_desc.d_descriptor = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		CHECK(d.d_data.d_desc.d_descriptor >= 0);
 		door_return("F", 1, &d, 1);
+		break;
+	}
+	case 'c': {
+		int n = -1;
+		if (size >= 1 + sizeof n)
+			memcpy(&n, argp + 1, sizeof n);
+		CHECK(n > 2);
+		CHECK_OK(close_range((unsigned)n, (unsigned)n, 0));
+		door_return("C", 1, NULL, 0);
 		break;
 	}
 	case 'k': {
