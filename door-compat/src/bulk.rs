@@ -145,7 +145,8 @@ const PIECE: usize = 64 << 10;
 /// the whole buffer: a smaller one would make the two take turns. The
 /// client says which, and where it starts, in the region (`bulk_window`,
 /// `bulk_start`). Results, which the server would have to hold its thread
-/// to write this way, go through the whole buffer from its start.
+/// to write this way, go round the whole of its buffer, from where the
+/// last ended toward a client on another CPU (`serve::stream_results`).
 pub const RING: usize = 2 << 20;
 
 /// Arguments from this size up to the region's request area (64 KiB) go

@@ -1028,12 +1028,13 @@ fn send_results(channel: &Channel, seq: u64, bytes: &[u8], descs: &[door_desc_t]
     // From 16 KiB toward a client on another CPU, results that fit the
     // reply area go round our bulk buffer all the same, as arguments do
     // (`bulk::RING_FROM`): the reply area is written from its start every
-    // time, over lines that CPU still holds.
+    // time, over lines that CPU still holds. Where the client is, is asked
+    // only of results that size (every size that streams).
     let len = bytes.len();
-    let fits = len <= wire::REPLY_CAP
-        && (len < bulk::RING_FROM
-            || channel.region.client_cpu().load(Ordering::Relaxed) == crate::spin::current_cpu());
-    if !fits && descs.is_empty() && stream_results(channel, seq, bytes) {
+    let far = len >= bulk::RING_FROM
+        && channel.region.client_cpu().load(Ordering::Relaxed) != crate::spin::current_cpu();
+    let fits = len <= wire::REPLY_CAP && !far;
+    if !fits && descs.is_empty() && stream_results(channel, seq, bytes, far) {
         return Ok(());
     }
     if (bulk::RING_FROM..=wire::REPLY_CAP).contains(&len) {
@@ -1083,21 +1084,22 @@ fn send_results(channel: &Channel, seq: u64, bytes: &[u8], descs: &[door_desc_t]
 /// data in the buffer. A client on another CPU is told first and copies
 /// each piece out while we write the next, as the server does with a
 /// streamed call; one on ours could not copy before we stop, so the data
-/// is written first. False when the buffer is missing or too small.
-fn stream_results(channel: &Channel, seq: u64, bytes: &[u8]) -> bool {
+/// is written first (`far`: the client was last seen on another CPU).
+/// False when the buffer is missing or too small.
+fn stream_results(channel: &Channel, seq: u64, bytes: &[u8], far: bool) -> bool {
     let bulk = channel.reply_bulk.lock().unwrap_or_else(|p| p.into_inner());
     if !bulk::holds(&bulk, bytes.len()) {
         return false;
     }
+    let Some(&(_, cap)) = bulk.as_ref() else { return false };
     let r = &channel.region;
     r.rep_in_bulk().store(1, Ordering::Relaxed);
-    if r.client_cpu().load(Ordering::Relaxed) != crate::spin::current_cpu() {
+    if far {
         // Round the whole buffer from where the last such results ended,
         // so that we write the lines the client read longest ago (as a
         // client streams arguments: `bulk::RING`).
-        let (_, cap) = bulk.as_ref().expect("held: checked above");
         let start = channel.reply_next.load(Ordering::Relaxed) % cap;
-        channel.reply_next.store(bulk::next_start(start, bytes.len(), *cap), Ordering::Relaxed);
+        channel.reply_next.store(bulk::next_start(start, bytes.len(), cap), Ordering::Relaxed);
         r.rep_start().store(start as u64, Ordering::Relaxed);
         // Zeroed before the reply publishes it (its release store).
         r.bulk_ready().store(0, Ordering::Relaxed);
